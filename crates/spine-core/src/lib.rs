@@ -1,0 +1,40 @@
+//! Spine's domain, with no I/O: everything here is a pure function of its inputs.
+//!
+//! - [`apikey`]: the `spk_<id>_<secret>` key format and its hash.
+//! - [`ids`]: `TenantId`, `Seq`, `UserId`, `Role`: the identities every other part passes around.
+//! - [`time`]: `Timestamp`, microsecond UTC instants serialised as RFC 3339.
+//! - [`text`]: how free text is cleaned (trim, strip control characters) and bounded.
+//! - [`event`]: the event model of SPEC section 3 as validated types, and the stored `Event`.
+//! - [`input`]: the wire shape of a posted event and its validation into a `NewEvent`.
+//! - [`idempotency`]: `IdempotencyKey`, key derivation and the content fingerprint.
+//! - [`diff`]: `diff(old, new, tracked_fields)` for lifecycle `updated` events.
+//! - [`filter`]: feed filters, viewer scopes and the two orders; `matches` for live delivery.
+//! - [`cursor`]: opaque, signed keyset cursors.
+//! - [`token`]: signed, expiring, scoped viewer tokens.
+//! - [`summary`]: registered type presentation and the summary renderer.
+//! - [`validation`]: the field-level error list every validator returns.
+
+pub mod apikey;
+pub mod cursor;
+pub mod diff;
+pub mod event;
+pub mod filter;
+pub mod idempotency;
+pub mod ids;
+pub mod input;
+pub mod summary;
+pub mod text;
+pub mod time;
+pub mod token;
+pub mod validation;
+
+pub use cursor::{Cursor, CursorError};
+pub use diff::diff;
+pub use event::{Action, Actor, ActorKind, Change, Entity, Event, EventType, NewEvent, Priority, Source};
+pub use filter::{EventFilter, Order, Scope, TypePattern};
+pub use idempotency::IdempotencyKey;
+pub use ids::{Role, Seq, TenantId, UserId};
+pub use input::EventInput;
+pub use summary::TypeInfo;
+pub use time::Timestamp;
+pub use validation::{FieldError, ValidationErrors};

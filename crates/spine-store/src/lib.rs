@@ -1,0 +1,99 @@
+//! The storage contract every Spine backend implements (SPEC principles 1-6), its error type,
+//! and the conformance suite that any backend must pass.
+//!
+//! - [`Store`]: the trait. Every tenant-owned call takes a `&TenantId`, so a query without a tenant
+//!   does not compile.
+//! - [`StoreError`]: what can go wrong, knowing nothing of HTTP.
+//! - [`model`]: the records the trait speaks in (tenants, keys, pages, stats, outcomes).
+//! - [`conformance`]: the behaviour every backend must show, as async test cases; a backend's test
+//!   file instantiates them with [`conformance_tests!`].
+
+pub mod conformance;
+mod error;
+pub mod model;
+
+pub use error::StoreError;
+pub use model::*;
+
+use async_trait::async_trait;
+use spine_core::{Event, EventType, NewEvent, Scope, Seq, TenantId, TypeInfo, UserId};
+use uuid::Uuid;
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A Spine backend. Implementations are cheap to share (`Arc<dyn Store>`) and safe to call from
+/// many tasks at once; writes are group-committed inside the implementation.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations; idempotent.
+    async fn migrate(&self) -> StoreResult<()>;
+
+    /// Whether the database answers and migrations are applied (for `/readyz`).
+    async fn ready(&self) -> StoreResult<()>;
+
+    /// The installation's signing secret (cursors, viewer tokens), created on first use and
+    /// shared by every node using the same database.
+    async fn server_secret(&self) -> StoreResult<Vec<u8>>;
+
+    /// Creates a tenant; `StoreError::Conflict` if the id is taken.
+    async fn create_tenant(&self, id: &TenantId, name: &str) -> StoreResult<Tenant>;
+
+    /// A tenant by id.
+    async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>>;
+
+    /// Every tenant, by id.
+    async fn list_tenants(&self) -> StoreResult<Vec<Tenant>>;
+
+    /// Stores a new API key (already hashed by the caller).
+    async fn create_key(&self, tenant: &TenantId, key: NewApiKey) -> StoreResult<ApiKeyInfo>;
+
+    /// Looks a key up by its public id, across tenants: this is how authentication finds the
+    /// tenant. Revoked keys are returned with `revoked_at` set; the caller refuses them.
+    async fn find_key(&self, key_id: &str) -> StoreResult<Option<ApiKeyRecord>>;
+
+    /// The tenant's keys, newest first, without secrets.
+    async fn list_keys(&self, tenant: &TenantId) -> StoreResult<Vec<ApiKeyInfo>>;
+
+    /// Revokes a key of this tenant; `false` if there is no such key in this tenant.
+    async fn revoke_key(&self, tenant: &TenantId, key_id: &str) -> StoreResult<bool>;
+
+    /// Commits events together and answers once they are durable. Each input gets an outcome in
+    /// input order: created, an idempotent repeat, or a conflict naming the differing fields.
+    /// Two inputs of one call with the same key: the second is judged against the first.
+    async fn append(&self, tenant: &TenantId, events: Vec<NewEvent>) -> StoreResult<Vec<AppendOutcome>>;
+
+    /// Copies events exported from another installation, keeping their ids, times and
+    /// summaries and assigning new positions. Events whose id already exists are skipped.
+    async fn import(&self, tenant: &TenantId, events: Vec<Event>) -> StoreResult<ImportOutcome>;
+
+    /// One event by id, if it exists in this tenant and within `scope`.
+    async fn get_event(&self, tenant: &TenantId, id: Uuid, scope: Option<&Scope>) -> StoreResult<Option<Event>>;
+
+    /// A page of the feed (keyset pagination only; deep pages cost the same as the first).
+    async fn query(&self, tenant: &TenantId, query: &FeedQuery) -> StoreResult<Page>;
+
+    /// Counts, optionally grouped, plus the user's unread count when a user is given.
+    async fn stats(&self, tenant: &TenantId, query: &StatsQuery) -> StoreResult<Stats>;
+
+    /// The highest committed position of the tenant (`Seq::ZERO` when empty).
+    async fn head(&self, tenant: &TenantId) -> StoreResult<Seq>;
+
+    /// Marks one event read for a user; `false` if the event is not in the tenant and scope.
+    async fn mark_read(&self, tenant: &TenantId, user: &UserId, id: Uuid, scope: Option<&Scope>) -> StoreResult<bool>;
+
+    /// Marks everything through `through` (default: the head) read; returns the new watermark.
+    async fn mark_all_read(&self, tenant: &TenantId, user: &UserId, through: Option<Seq>) -> StoreResult<Seq>;
+
+    /// The user's exact unread count within `scope`.
+    async fn unread_count(&self, tenant: &TenantId, user: &UserId, scope: Option<&Scope>) -> StoreResult<u64>;
+
+    /// Registers or replaces a type's presentation.
+    async fn put_type(&self, tenant: &TenantId, event_type: &EventType, info: &TypeInfo) -> StoreResult<()>;
+
+    /// A registered type's presentation.
+    async fn get_type(&self, tenant: &TenantId, event_type: &EventType) -> StoreResult<Option<TypeInfo>>;
+
+    /// Every registered type of the tenant, by type.
+    async fn list_types(&self, tenant: &TenantId) -> StoreResult<Vec<(EventType, TypeInfo)>>;
+}
