@@ -66,7 +66,12 @@ impl Cursor {
     }
 
     /// Decodes and verifies a cursor for `tenant` and `order`.
-    pub fn decode(s: &str, secret: &[u8], tenant: &TenantId, order: Order) -> Result<Self, CursorError> {
+    pub fn decode(
+        s: &str,
+        secret: &[u8],
+        tenant: &TenantId,
+        order: Order,
+    ) -> Result<Self, CursorError> {
         if s.len() > 64 {
             return Err(CursorError::Invalid);
         }
@@ -111,8 +116,14 @@ mod tests {
         let s = c.encode(b"k", &tenant("a"));
         assert_eq!(Cursor::decode(&s, b"k", &tenant("a"), Order::Seq), Ok(c));
         assert_eq!(Cursor::decode(&s, b"k", &tenant("b"), Order::Seq), Err(CursorError::Invalid));
-        assert_eq!(Cursor::decode(&s, b"other", &tenant("a"), Order::Seq), Err(CursorError::Invalid));
-        assert_eq!(Cursor::decode(&s, b"k", &tenant("a"), Order::Occurred), Err(CursorError::WrongOrder));
+        assert_eq!(
+            Cursor::decode(&s, b"other", &tenant("a"), Order::Seq),
+            Err(CursorError::Invalid)
+        );
+        assert_eq!(
+            Cursor::decode(&s, b"k", &tenant("a"), Order::Occurred),
+            Err(CursorError::WrongOrder)
+        );
     }
 
     proptest! {

@@ -7,7 +7,11 @@ use serde_json::{Map, Value};
 /// The changes between two versions of an object. With an empty `tracked_fields`, every
 /// top-level field of either side is tracked, in sorted order; otherwise only the named fields,
 /// in the order given. A field missing on one side reads as `null`.
-pub fn diff(old: &Map<String, Value>, new: &Map<String, Value>, tracked_fields: &[&str]) -> Vec<Change> {
+pub fn diff(
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+    tracked_fields: &[&str],
+) -> Vec<Change> {
     let fields: Vec<&str> = if tracked_fields.is_empty() {
         let mut all: Vec<&str> = old.keys().chain(new.keys()).map(String::as_str).collect();
         all.sort_unstable();

@@ -21,7 +21,10 @@ impl TypePattern {
     /// Parses `task.created` or `task.*`.
     pub fn parse(s: &str) -> Result<Self, String> {
         match s.strip_suffix('*') {
-            Some(prefix) if prefix.ends_with('.') && EventType::parse(&prefix[..prefix.len() - 1]).is_ok() => {
+            Some(prefix)
+                if prefix.ends_with('.')
+                    && EventType::parse(&prefix[..prefix.len() - 1]).is_ok() =>
+            {
                 Ok(Self::Prefix(prefix.to_owned()))
             }
             Some(_) => Err("a wildcard must follow a dot, as in task.*".to_owned()),

@@ -23,7 +23,11 @@ impl IdempotencyKey {
 
     /// Derives a key from `(source.system, source.object_type, source.object_id, type,
     /// occurred_at)` when the source names an object; `None` otherwise.
-    pub fn derive(source: &Source, event_type: &EventType, occurred_at: Option<Timestamp>) -> Option<Self> {
+    pub fn derive(
+        source: &Source,
+        event_type: &EventType,
+        occurred_at: Option<Timestamp>,
+    ) -> Option<Self> {
         let object_id = source.object_id.as_deref()?;
         let mut h = Sha256::new();
         for part in [
@@ -113,15 +117,19 @@ impl NewEvent {
             "occurred_at" => json!(existing.occurred_at),
             _ => serde_json::Value::Null,
         };
-        comparable(self).into_iter().filter(|(name, v)| *v != stored(name)).map(|(n, _)| n).collect()
+        comparable(self)
+            .into_iter()
+            .filter(|(name, v)| *v != stored(name))
+            .map(|(n, _)| n)
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::{EventInput, EventLimits};
     use crate::ids::{Seq, TenantId};
+    use crate::input::{EventInput, EventLimits};
     use proptest::prelude::*;
     use serde_json::json;
     use uuid::Uuid;

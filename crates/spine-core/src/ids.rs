@@ -95,7 +95,9 @@ impl From<UserId> for String {
 
 /// A position in the log: increases in commit order; once a reader has seen N, nothing below N
 /// can still appear (SPEC principle 3). The cursor, SSE id and consumer checkpoint are all a `Seq`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(transparent)]
 pub struct Seq(pub i64);
 

@@ -1,7 +1,9 @@
 //! The wire shape of a posted event (`EventInput`) and its validation into a `NewEvent`.
 //! Unknown fields are refused, so a client sending `tenant` or `seq` learns it at once.
 
-use crate::event::{Action, Actor, ActorKind, Change, Entity, EventType, NewEvent, Priority, Source};
+use crate::event::{
+    Action, Actor, ActorKind, Change, Entity, EventType, NewEvent, Priority, Source,
+};
 use crate::idempotency::IdempotencyKey;
 use crate::text::{bounded, clean, is_dotted_name};
 use crate::time::Timestamp;
@@ -160,7 +162,8 @@ impl Checker<'_> {
         if is_dotted_name(&value, max) {
             Some(value)
         } else {
-            self.errors.push(field, "must be dotted lower-case letters, digits, '_', '.', ':' or '-'");
+            self.errors
+                .push(field, "must be dotted lower-case letters, digits, '_', '.', ':' or '-'");
             None
         }
     }
@@ -237,7 +240,8 @@ impl EventInput {
         let title = c.required("title", self.title.as_deref(), limits.title_chars);
         let description = self.description.as_deref().map(clean).filter(|d| !d.is_empty());
         if description.as_ref().is_some_and(|d| d.len() > limits.description_bytes) {
-            c.errors.push("description", format!("must be at most {} bytes", limits.description_bytes));
+            c.errors
+                .push("description", format!("must be at most {} bytes", limits.description_bytes));
         }
         let data = match self.data {
             None | Some(Value::Null) => None,
@@ -256,7 +260,8 @@ impl EventInput {
                 .into_iter()
                 .enumerate()
                 .filter_map(|(i, ch)| {
-                    let field = c.required(&format!("changes[{i}].field"), ch.field.as_deref(), 128)?;
+                    let field =
+                        c.required(&format!("changes[{i}].field"), ch.field.as_deref(), 128)?;
                     Some(Change { field, old: ch.old, new: ch.new })
                 })
                 .collect::<Vec<_>>()
@@ -299,12 +304,13 @@ impl EventInput {
         else {
             return Err(c.errors);
         };
-        let (Some(actor), Some(entity)) = (actor.map_or(Some(None), |a| a.map(Some)), entity.map_or(Some(None), |e| e.map(Some))) else {
+        let (Some(actor), Some(entity)) =
+            (actor.map_or(Some(None), |a| a.map(Some)), entity.map_or(Some(None), |e| e.map(Some)))
+        else {
             return Err(c.errors);
         };
-        let idempotency_key = given_key.or_else(|| {
-            IdempotencyKey::derive(&source, &event_type, occurred_at)
-        });
+        let idempotency_key =
+            given_key.or_else(|| IdempotencyKey::derive(&source, &event_type, occurred_at));
         c.errors.into_result(NewEvent {
             id,
             event_type,
@@ -377,7 +383,9 @@ mod tests {
         }))
         .unwrap_err();
         let fields: Vec<_> = errs.0.iter().map(|e| e.field.as_str()).collect();
-        for f in ["type", "title", "priority", "action", "actor.id", "tags[0]", "occurred_at", "data"] {
+        for f in
+            ["type", "title", "priority", "action", "actor.id", "tags[0]", "occurred_at", "data"]
+        {
             assert!(fields.contains(&f), "{f} missing from {fields:?}");
         }
     }

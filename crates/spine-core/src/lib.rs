@@ -30,7 +30,9 @@ pub mod validation;
 
 pub use cursor::{Cursor, CursorError};
 pub use diff::diff;
-pub use event::{Action, Actor, ActorKind, Change, Entity, Event, EventType, NewEvent, Priority, Source};
+pub use event::{
+    Action, Actor, ActorKind, Change, Entity, Event, EventType, NewEvent, Priority, Source,
+};
 pub use filter::{EventFilter, Order, Scope, TypePattern};
 pub use idempotency::IdempotencyKey;
 pub use ids::{Role, Seq, TenantId, UserId};

@@ -27,7 +27,8 @@ pub struct TypeInfo {
     pub summary_template: Option<String>,
 }
 
-const ROOTS: &[&str] = &["actor", "entity", "source", "data", "title", "type", "action", "priority"];
+const ROOTS: &[&str] =
+    &["actor", "entity", "source", "data", "title", "type", "action", "priority"];
 
 impl TypeInfo {
     /// Checks lengths, the colour's syntax and the template's placeholders.
@@ -54,7 +55,10 @@ impl TypeInfo {
                 if !ROOTS.contains(&root) {
                     errors.push(
                         "summary_template",
-                        format!("unknown placeholder {{{path}}}; paths start with {}", ROOTS.join(", ")),
+                        format!(
+                            "unknown placeholder {{{path}}}; paths start with {}",
+                            ROOTS.join(", ")
+                        ),
                     );
                 }
             }
@@ -70,11 +74,12 @@ fn placeholders(template: &str) -> impl Iterator<Item = &str> {
 
 /// Looks up a dotted path in the event's JSON form; names fall back to ids.
 fn lookup(event: &Value, path: &str) -> Option<String> {
-    let direct = path.split('.').try_fold(event, |node, part| node.get(part)).and_then(|node| match node {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    });
+    let direct =
+        path.split('.').try_fold(event, |node, part| node.get(part)).and_then(|node| match node {
+            Value::Null => None,
+            Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        });
     direct.or_else(|| path.strip_suffix(".name").and_then(|p| lookup(event, &format!("{p}.id"))))
 }
 
@@ -125,10 +130,11 @@ pub fn default_summary(e: &Event) -> String {
             }
         }
         Action::StateChanged => {
-            let state = e.changes.iter().flatten().find(|c| c.field == "state").map(|c| match &c.new {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            });
+            let state =
+                e.changes.iter().flatten().find(|c| c.field == "state").map(|c| match &c.new {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                });
             match state {
                 Some(s) => format!("{subject} moved {thing} to {s}"),
                 None => format!("{subject} changed the state of {thing}"),
@@ -170,7 +176,12 @@ mod tests {
             .unwrap()
             .validate(Uuid::nil(), None, &EventLimits::default())
             .unwrap()
-            .commit(TenantId::parse("t").unwrap(), Seq(1), Timestamp::from_micros(0).unwrap(), String::new())
+            .commit(
+                TenantId::parse("t").unwrap(),
+                Seq(1),
+                Timestamp::from_micros(0).unwrap(),
+                String::new(),
+            )
     }
 
     #[test]
@@ -198,9 +209,17 @@ mod tests {
 
     #[test]
     fn template_validation() {
-        let bad = TypeInfo { summary_template: Some("{secret.x}".into()), color: Some("red".into()), ..Default::default() };
+        let bad = TypeInfo {
+            summary_template: Some("{secret.x}".into()),
+            color: Some("red".into()),
+            ..Default::default()
+        };
         assert_eq!(bad.validate().unwrap_err().0.len(), 2);
-        let good = TypeInfo { summary_template: Some("{actor.name} did it".into()), color: Some("#aabbcc".into()), ..Default::default() };
+        let good = TypeInfo {
+            summary_template: Some("{actor.name} did it".into()),
+            color: Some("#aabbcc".into()),
+            ..Default::default()
+        };
         assert!(good.validate().is_ok());
     }
 }

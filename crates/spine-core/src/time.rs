@@ -38,7 +38,11 @@ impl Timestamp {
 
     /// This instant moved by `seconds`, saturating at the bounds.
     pub fn plus_seconds(self, seconds: i64) -> Self {
-        Self(self.0.saturating_add(seconds.saturating_mul(1_000_000)).clamp(Self::MIN.0, Self::MAX.0))
+        Self(
+            self.0
+                .saturating_add(seconds.saturating_mul(1_000_000))
+                .clamp(Self::MIN.0, Self::MAX.0),
+        )
     }
 
     /// Parses RFC 3339 (any offset), truncating below the microsecond.

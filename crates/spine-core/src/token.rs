@@ -71,7 +71,8 @@ impl ViewerClaims {
             return Err(TokenError::Invalid);
         }
         let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| TokenError::Invalid)?;
-        let claims: ViewerClaims = serde_json::from_slice(&json).map_err(|_| TokenError::Invalid)?;
+        let claims: ViewerClaims =
+            serde_json::from_slice(&json).map_err(|_| TokenError::Invalid)?;
         if claims.expires_at <= now.as_unix_seconds() {
             return Err(TokenError::Expired);
         }
@@ -98,13 +99,23 @@ mod tests {
         let now = Timestamp::from_micros(1_000_000_000).unwrap();
         let t = claims(2_000).sign(b"k");
         assert_eq!(ViewerClaims::verify(&t, b"k", now), Ok(claims(2_000)));
-        assert_eq!(ViewerClaims::verify(&claims(999).sign(b"k"), b"k", now), Err(TokenError::Expired));
+        assert_eq!(
+            ViewerClaims::verify(&claims(999).sign(b"k"), b"k", now),
+            Err(TokenError::Expired)
+        );
         assert_eq!(ViewerClaims::verify(&t, b"other", now), Err(TokenError::Invalid));
         let mut forged = claims(9_999_999);
         forged.tenant = TenantId::parse("evil").unwrap();
         let (_, tag) = t.rsplit_once('.').unwrap();
-        let (payload, _) = forged.sign(b"guess").rsplit_once('.').map(|(p, t)| (p.to_owned(), t.to_owned())).unwrap();
-        assert_eq!(ViewerClaims::verify(&format!("{payload}.{tag}"), b"k", now), Err(TokenError::Invalid));
+        let (payload, _) = forged
+            .sign(b"guess")
+            .rsplit_once('.')
+            .map(|(p, t)| (p.to_owned(), t.to_owned()))
+            .unwrap();
+        assert_eq!(
+            ViewerClaims::verify(&format!("{payload}.{tag}"), b"k", now),
+            Err(TokenError::Invalid)
+        );
     }
 
     proptest! {

@@ -1,1 +1,119 @@
-//! placeholder
+//! Spine's HTTP server (SPEC section 5): routes, authentication, problems, OpenAPI, metrics.
+//!
+//! - [`run`]: serve an already-bound listener until a shutdown future resolves (tests pass a
+//!   port-0 listener). [`app`] builds the router from an [`AppState`].
+//! - [`config`]: [`ServerConfig`], every limit and option of the HTTP layer.
+//! - [`state`]: [`AppState`], what handlers share (store, config, secret, key cache).
+//! - [`error`]: [`ApiError`], mapped once to RFC 9457 problems.
+//! - [`auth`]: the `Principal` extractor (API keys, viewer tokens), roles, the key cache.
+//! - [`json`]: JSON bodies with size limits and field-naming errors.
+//! - [`routes`]: one module per area (events, feed, read state, admin, operations).
+//! - [`middleware`]: request ids, tracing spans, URL-credential refusal, timeouts, metrics.
+//! - [`openapi`]: `/openapi.json` and `/docs`.
+//! - [`metrics`]: the process-wide Prometheus recorder.
+//! - [`provision`]: creating tenants and keys, shared with the CLI.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod json;
+pub mod metrics;
+pub mod middleware;
+pub mod openapi;
+pub mod provision;
+pub mod routes;
+pub mod state;
+
+pub use config::ServerConfig;
+pub use error::ApiError;
+pub use state::AppState;
+
+use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::Router;
+use spine_store::Store;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// The whole application: routes, documentation, fallbacks and middleware, over `state`.
+pub fn app(state: AppState) -> Router {
+    metrics::handle();
+    let router = routes::router()
+        .merge(openapi::router())
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(CatchPanicLayer::custom(middleware::panic_problem))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe));
+    let router = match cors(&state.config.cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.with_state(state)
+}
+
+/// The CORS layer for the configured origins; `None` when CORS is off.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        let list: Vec<HeaderValue> = origins
+            .iter()
+            .filter_map(|o| match HeaderValue::from_str(o.trim_end_matches('/')) {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    tracing::warn!(origin = %o, "ignoring an invalid CORS origin");
+                    None
+                }
+            })
+            .collect();
+        AllowOrigin::list(list)
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static("x-spine-user"),
+                HeaderName::from_static("last-event-id"),
+                middleware::REQUEST_ID,
+            ])
+            .expose_headers([header::LOCATION, middleware::REQUEST_ID])
+            .max_age(Duration::from_secs(3600)),
+    )
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// Loads the server secret from the store once, at start.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    store: Arc<dyn Store>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let secret = store.server_secret().await.map_err(std::io::Error::other)?;
+    let state = AppState::new(store, config, secret);
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "spine server listening");
+    }
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cors_is_off_without_origins() {
+        assert!(cors(&[]).is_none());
+        assert!(cors(&["*".to_owned()]).is_some());
+        assert!(cors(&["https://app.example.com".to_owned(), "bad\norigin".to_owned()]).is_some());
+    }
+}

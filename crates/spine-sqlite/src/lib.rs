@@ -1,1 +1,288 @@
-//! placeholder
+//! The embedded SQLite store: one file, WAL, a group-committing writer, FTS5 search and keyset
+//! pagination. Nothing to install (SPEC section 2).
+//!
+//! - this file: [`SqliteStore::open`], [`SqliteOptions`], connection pragmas and the `Store` impl,
+//!   which only delegates.
+//! - `migrate`: the embedded migrations (`migrations/*.sql`) and their runner.
+//! - `writer`: the single writer task that group-commits appends and imports (SPEC principle 5).
+//! - `batch`: one group commit: positions, idempotency judgement, summaries, multi-row inserts.
+//! - `filters`: how feed filters and viewer scopes become SQL conditions.
+//! - `query`: feed pages, single events and the head position.
+//! - `read_state`: per-user watermark plus exceptions, and exact unread counts.
+//! - `stats`: counts, grouped or not.
+//! - `admin`: tenants, API keys, registered types and the server secret.
+//! - `error`: the crate's internal error and its mapping to `StoreError`.
+//!
+//! Connections: one dedicated write connection owned by the writer task; a read pool (queries
+//! only, `query_only` set); and a one-connection pool for the small non-event writes (tenants,
+//! keys, types, read state, migrations), which SQLite serialises with the writer anyway.
+
+mod admin;
+mod batch;
+mod error;
+mod filters;
+mod migrate;
+mod query;
+mod read_state;
+mod stats;
+mod writer;
+
+use async_trait::async_trait;
+use error::Error;
+use spine_core::{Event, EventType, NewEvent, Scope, Seq, TenantId, TypeInfo, UserId};
+use spine_store::{
+    ApiKeyInfo, ApiKeyRecord, AppendOutcome, FeedQuery, ImportOutcome, NewApiKey, Page, Stats,
+    StatsQuery, Store, StoreError, StoreResult, Tenant,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::ConnectOptions;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// How the store trades durability and batching.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// `synchronous=FULL`: an acknowledged event survives power loss. `false` means `NORMAL`
+    /// (survives a process crash, not an OS crash); for benchmarks and throwaway demos.
+    pub durable: bool,
+    /// The most events one group commit takes from the queue (a single larger request is still
+    /// committed whole, never split).
+    pub max_batch_events: usize,
+    /// Connections in the read pool.
+    pub read_connections: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self { durable: true, max_batch_events: 2000, read_connections: 4 }
+    }
+}
+
+/// The SQLite backend. Cheap to clone: clones share the pools and the writer.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Feed, stats and lookups; never writes.
+    reads: SqlitePool,
+    /// Non-event writes (tenants, keys, types, read state, migrations), one at a time.
+    admin: SqlitePool,
+    /// The group-commit writer for events.
+    writer: writer::WriterHandle,
+}
+
+/// Accepts `sqlite://PATH`, `sqlite:PATH` or a bare path; a `?query` suffix is ignored.
+fn path_from_url(url: &str) -> PathBuf {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let rest = rest.split_once('?').map_or(rest, |(path, _)| path);
+    PathBuf::from(rest)
+}
+
+/// The pragmas every connection gets; the roles differ only in cache size and `query_only`.
+fn connect_options(path: PathBuf, options: &SqliteOptions) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(if options.durable {
+            SqliteSynchronous::Full
+        } else {
+            SqliteSynchronous::Normal
+        })
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(false)
+        .pragma("temp_store", "memory")
+        .pragma("mmap_size", "268435456")
+        .pragma("journal_size_limit", "67108864")
+        .disable_statement_logging()
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and its parent directories, and starts the
+    /// writer. Does not migrate: call [`Store::migrate`].
+    pub async fn open(url: &str, options: SqliteOptions) -> Result<Self, StoreError> {
+        let path = path_from_url(url);
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(parent).await.map_err(StoreError::other)?;
+        }
+        let base = connect_options(path, &options);
+        // The writer connects first: it creates the file and switches it to WAL.
+        let write_options = base.clone().pragma("cache_size", "-65536");
+        let write_conn = write_options.connect().await.map_err(Error::from)?;
+        let reads = SqlitePoolOptions::new()
+            .max_connections(options.read_connections.max(1))
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.clone().pragma("cache_size", "-16384").pragma("query_only", "true"))
+            .await
+            .map_err(Error::from)?;
+        let admin = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.pragma("cache_size", "-4096"))
+            .await
+            .map_err(Error::from)?;
+        let writer = writer::spawn(write_conn, write_options, options.max_batch_events.max(1));
+        Ok(Self { inner: Arc::new(Inner { reads, admin, writer }) })
+    }
+
+    /// Lets the writer finish what is queued, then closes its connection and both pools.
+    /// Calls made afterwards fail with `StoreError::Unavailable`.
+    pub async fn close(&self) {
+        self.inner.writer.shutdown().await;
+        self.inner.admin.close().await;
+        self.inner.reads.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        Ok(migrate::run(&self.inner.admin).await?)
+    }
+
+    async fn ready(&self) -> StoreResult<()> {
+        Ok(migrate::check(&self.inner.reads).await?)
+    }
+
+    async fn server_secret(&self) -> StoreResult<Vec<u8>> {
+        Ok(admin::server_secret(&self.inner.reads, &self.inner.admin).await?)
+    }
+
+    async fn create_tenant(&self, id: &TenantId, name: &str) -> StoreResult<Tenant> {
+        admin::create_tenant(&self.inner.admin, id, name).await
+    }
+
+    async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>> {
+        Ok(admin::get_tenant(&self.inner.reads, id).await?)
+    }
+
+    async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
+        Ok(admin::list_tenants(&self.inner.reads).await?)
+    }
+
+    async fn create_key(&self, tenant: &TenantId, key: NewApiKey) -> StoreResult<ApiKeyInfo> {
+        admin::create_key(&self.inner.admin, tenant, key).await
+    }
+
+    async fn find_key(&self, key_id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        Ok(admin::find_key(&self.inner.reads, key_id).await?)
+    }
+
+    async fn list_keys(&self, tenant: &TenantId) -> StoreResult<Vec<ApiKeyInfo>> {
+        Ok(admin::list_keys(&self.inner.reads, tenant).await?)
+    }
+
+    async fn revoke_key(&self, tenant: &TenantId, key_id: &str) -> StoreResult<bool> {
+        Ok(admin::revoke_key(&self.inner.admin, tenant, key_id).await?)
+    }
+
+    async fn append(
+        &self,
+        tenant: &TenantId,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Vec<AppendOutcome>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.inner.writer.append(tenant.clone(), events).await
+    }
+
+    async fn import(&self, tenant: &TenantId, events: Vec<Event>) -> StoreResult<ImportOutcome> {
+        if events.is_empty() {
+            return Ok(ImportOutcome::default());
+        }
+        self.inner.writer.import(tenant.clone(), events).await
+    }
+
+    async fn get_event(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        scope: Option<&Scope>,
+    ) -> StoreResult<Option<Event>> {
+        Ok(query::get_event(&self.inner.reads, tenant, id, scope).await?)
+    }
+
+    async fn query(&self, tenant: &TenantId, query: &FeedQuery) -> StoreResult<Page> {
+        Ok(query::page(&self.inner.reads, tenant, query).await?)
+    }
+
+    async fn stats(&self, tenant: &TenantId, query: &StatsQuery) -> StoreResult<Stats> {
+        Ok(stats::stats(&self.inner.reads, tenant, query).await?)
+    }
+
+    async fn head(&self, tenant: &TenantId) -> StoreResult<Seq> {
+        Ok(query::head(&self.inner.reads, tenant).await?)
+    }
+
+    async fn mark_read(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        id: Uuid,
+        scope: Option<&Scope>,
+    ) -> StoreResult<bool> {
+        Ok(read_state::mark_read(&self.inner.admin, tenant, user, id, scope).await?)
+    }
+
+    async fn mark_all_read(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        through: Option<Seq>,
+    ) -> StoreResult<Seq> {
+        Ok(read_state::mark_all_read(&self.inner.admin, tenant, user, through).await?)
+    }
+
+    async fn unread_count(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        scope: Option<&Scope>,
+    ) -> StoreResult<u64> {
+        Ok(read_state::unread_count(&self.inner.reads, tenant, user, scope).await?)
+    }
+
+    async fn put_type(
+        &self,
+        tenant: &TenantId,
+        event_type: &EventType,
+        info: &TypeInfo,
+    ) -> StoreResult<()> {
+        Ok(admin::put_type(&self.inner.admin, tenant, event_type, info).await?)
+    }
+
+    async fn get_type(
+        &self,
+        tenant: &TenantId,
+        event_type: &EventType,
+    ) -> StoreResult<Option<TypeInfo>> {
+        Ok(admin::get_type(&self.inner.reads, tenant, event_type).await?)
+    }
+
+    async fn list_types(&self, tenant: &TenantId) -> StoreResult<Vec<(EventType, TypeInfo)>> {
+        Ok(admin::list_types(&self.inner.reads, tenant).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_from_url;
+    use std::path::Path;
+
+    #[test]
+    fn urls_and_bare_paths_name_the_same_file() {
+        assert_eq!(path_from_url("sqlite://data/spine.db"), Path::new("data/spine.db"));
+        assert_eq!(path_from_url("sqlite:data/spine.db?mode=rwc"), Path::new("data/spine.db"));
+        assert_eq!(path_from_url("sqlite:///abs/spine.db"), Path::new("/abs/spine.db"));
+        assert_eq!(path_from_url("spine.db"), Path::new("spine.db"));
+    }
+}

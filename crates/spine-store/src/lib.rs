@@ -61,14 +61,23 @@ pub trait Store: Send + Sync + 'static {
     /// Commits events together and answers once they are durable. Each input gets an outcome in
     /// input order: created, an idempotent repeat, or a conflict naming the differing fields.
     /// Two inputs of one call with the same key: the second is judged against the first.
-    async fn append(&self, tenant: &TenantId, events: Vec<NewEvent>) -> StoreResult<Vec<AppendOutcome>>;
+    async fn append(
+        &self,
+        tenant: &TenantId,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Vec<AppendOutcome>>;
 
     /// Copies events exported from another installation, keeping their ids, times and
     /// summaries and assigning new positions. Events whose id already exists are skipped.
     async fn import(&self, tenant: &TenantId, events: Vec<Event>) -> StoreResult<ImportOutcome>;
 
     /// One event by id, if it exists in this tenant and within `scope`.
-    async fn get_event(&self, tenant: &TenantId, id: Uuid, scope: Option<&Scope>) -> StoreResult<Option<Event>>;
+    async fn get_event(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        scope: Option<&Scope>,
+    ) -> StoreResult<Option<Event>>;
 
     /// A page of the feed (keyset pagination only; deep pages cost the same as the first).
     async fn query(&self, tenant: &TenantId, query: &FeedQuery) -> StoreResult<Page>;
@@ -80,19 +89,44 @@ pub trait Store: Send + Sync + 'static {
     async fn head(&self, tenant: &TenantId) -> StoreResult<Seq>;
 
     /// Marks one event read for a user; `false` if the event is not in the tenant and scope.
-    async fn mark_read(&self, tenant: &TenantId, user: &UserId, id: Uuid, scope: Option<&Scope>) -> StoreResult<bool>;
+    async fn mark_read(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        id: Uuid,
+        scope: Option<&Scope>,
+    ) -> StoreResult<bool>;
 
     /// Marks everything through `through` (default: the head) read; returns the new watermark.
-    async fn mark_all_read(&self, tenant: &TenantId, user: &UserId, through: Option<Seq>) -> StoreResult<Seq>;
+    async fn mark_all_read(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        through: Option<Seq>,
+    ) -> StoreResult<Seq>;
 
     /// The user's exact unread count within `scope`.
-    async fn unread_count(&self, tenant: &TenantId, user: &UserId, scope: Option<&Scope>) -> StoreResult<u64>;
+    async fn unread_count(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        scope: Option<&Scope>,
+    ) -> StoreResult<u64>;
 
     /// Registers or replaces a type's presentation.
-    async fn put_type(&self, tenant: &TenantId, event_type: &EventType, info: &TypeInfo) -> StoreResult<()>;
+    async fn put_type(
+        &self,
+        tenant: &TenantId,
+        event_type: &EventType,
+        info: &TypeInfo,
+    ) -> StoreResult<()>;
 
     /// A registered type's presentation.
-    async fn get_type(&self, tenant: &TenantId, event_type: &EventType) -> StoreResult<Option<TypeInfo>>;
+    async fn get_type(
+        &self,
+        tenant: &TenantId,
+        event_type: &EventType,
+    ) -> StoreResult<Option<TypeInfo>>;
 
     /// Every registered type of the tenant, by type.
     async fn list_types(&self, tenant: &TenantId) -> StoreResult<Vec<(EventType, TypeInfo)>>;

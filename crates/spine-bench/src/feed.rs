@@ -1,0 +1,145 @@
+//! Feed pages at scale: the first page and a deep page (90 % of the way through) of filtered
+//! feeds, at 1 million events by default (10 million behind `--feed-events`). Deep pages must
+//! cost about the same as the first: keyset pagination, never OFFSET.
+
+use crate::data::{self, Rng};
+use crate::ingest::RunningServer;
+use crate::measure::{ms, percentiles, Row};
+use crate::{baseline, fresh_store, settle};
+use spine_core::{Cursor, Order, Seq};
+use spine_store::{FeedQuery, Store};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+async fn timed_gets(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    n: usize,
+) -> BenchResult<Vec<Duration>> {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = Instant::now();
+        let r = client.get(url).bearer_auth(key).send().await?;
+        let status = r.status();
+        let body = r.bytes().await?;
+        if !status.is_success() {
+            return Err(format!("{url}: {status} {}", String::from_utf8_lossy(&body)).into());
+        }
+        samples.push(start.elapsed());
+    }
+    Ok(samples)
+}
+
+/// Seeds `n` events, then measures first and deep pages over HTTP.
+pub async fn run(dir: &Path, n: usize, samples: usize) -> BenchResult<Vec<Row>> {
+    let store = fresh_store(dir, "feed.db").await?;
+    let srv = RunningServer::start(store.clone()).await?;
+    let tenant = srv.tenant.clone();
+    let mut rows = Vec::new();
+
+    let start = Instant::now();
+    let mut rng = Rng::new(21);
+    let mut i = 0;
+    while i < n {
+        let batch: Vec<_> = (i..(i + 1000).min(n)).map(|j| data::new_event(&mut rng, j)).collect();
+        i += batch.len();
+        store.append(&tenant, batch).await?;
+    }
+    rows.push(Row::new(
+        format!("seeding {n} events (in-process, 1000/batch)"),
+        n as f64 / start.elapsed().as_secs_f64(),
+        "events/s",
+        None,
+        "",
+    ));
+    settle().await;
+
+    // The position 90 % of the way through the default (newest-first) order is the event at
+    // 10 % of the commit order, since the generator's occurred_at runs backwards in time.
+    let secret = store.server_secret().await?;
+    let pick = |seq: i64| FeedQuery {
+        order: Order::Seq,
+        after: Some(Cursor { order: Order::Seq, occurred_micros: 0, seq: Seq(seq) }),
+        limit: 1,
+        ..Default::default()
+    };
+    let deep_event = store
+        .query(&tenant, &pick((n / 10) as i64))
+        .await?
+        .items
+        .into_iter()
+        .next()
+        .ok_or("no event at the deep position")?
+        .event;
+    let deep_occurred = Cursor {
+        order: Order::Occurred,
+        occurred_micros: deep_event.occurred_at.as_micros(),
+        seq: deep_event.seq,
+    }
+    .encode(&secret, &tenant);
+    let deep_seq = Cursor { order: Order::Seq, occurred_micros: 0, seq: Seq((n * 9 / 10) as i64) }
+        .encode(&secret, &tenant);
+
+    let client = reqwest::Client::new();
+    let cases: [(&str, String, String); 4] = [
+        ("unfiltered", String::new(), deep_occurred.clone()),
+        ("type=task.created", "type=task.created&".to_owned(), deep_occurred.clone()),
+        ("tag=billing", "tag=billing&".to_owned(), deep_occurred.clone()),
+        ("order=seq", "order=seq&".to_owned(), deep_seq),
+    ];
+    for (name, filter, deep) in cases {
+        let first_url = format!("{}/v1/events?{filter}limit=30", srv.url);
+        let deep_url = format!("{}/v1/events?{filter}limit=30&cursor={deep}", srv.url);
+        let mut first = timed_gets(&client, &first_url, &srv.key, samples).await?;
+        let mut deep = timed_gets(&client, &deep_url, &srv.key, samples).await?;
+        let first = percentiles(&mut first);
+        let deep = percentiles(&mut deep);
+        rows.push(Row::new(
+            format!("feed page {name}, first: p99"),
+            ms(first.p99),
+            "ms",
+            None,
+            "<= 5 ms",
+        ));
+        rows.push(Row::new(
+            format!("feed page {name}, deep (90 %): p99"),
+            ms(deep.p99),
+            "ms",
+            Some(ms(first.p99)),
+            "<= 1.5x first",
+        ));
+    }
+    let entity_url = format!("{}/v1/entities/task/task-7/timeline?limit=30", srv.url);
+    let mut t = timed_gets(&client, &entity_url, &srv.key, samples).await?;
+    rows.push(Row::new(
+        "entity timeline, first page: p99",
+        ms(percentiles(&mut t).p99),
+        "ms",
+        None,
+        "<= 5 ms",
+    ));
+    let q_url = format!("{}/v1/events?q=number%20700&limit=30", srv.url);
+    let mut t = timed_gets(&client, &q_url, &srv.key, samples).await?;
+    rows.push(Row::new(
+        "full-text q, first page: p99",
+        ms(percentiles(&mut t).p99),
+        "ms",
+        None,
+        "",
+    ));
+
+    let mut raw =
+        baseline::feed_page_samples(&dir.join("feed.db"), tenant.as_str(), samples).await?;
+    rows.push(Row::new(
+        "baseline: the same first page as raw SQL, no HTTP: p99",
+        ms(percentiles(&mut raw).p99),
+        "ms",
+        None,
+        "",
+    ));
+    srv.stop().await;
+    Ok(rows)
+}

@@ -1,0 +1,103 @@
+//! Spine's benchmark harness (SPEC section 12): `spine bench` runs every figure in one process, on
+//! this machine, each beside a baseline measured in the same run, and prints a report.
+//!
+//! - [`data`]: a deterministic generator of realistic events.
+//! - [`measure`]: percentiles, rates and the report rows.
+//! - [`baseline`]: the near-physical limit: a plain loop of SQLite inserts of the same rows into
+//!   the same schema, without spine's writer, idempotency or HTTP.
+//! - [`ingest`]: in-process (through the store) and HTTP ingest, single and batched, and latency
+//!   at a fixed rate.
+//! - [`feed`]: first and deep feed pages at 1 or 10 million events.
+
+pub mod baseline;
+pub mod data;
+pub mod feed;
+pub mod ingest;
+pub mod measure;
+
+use measure::Row;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What to run and how big.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Events per ingest measurement.
+    pub ingest_events: usize,
+    /// Seconds per HTTP measurement.
+    pub seconds: u64,
+    /// Concurrent keep-alive connections for single-event HTTP ingest.
+    pub connections: usize,
+    /// Events in the feed benchmark's store (1 million by default, 10 million behind a flag).
+    pub feed_events: usize,
+    /// Where the benchmark databases go (a temporary directory by default).
+    pub dir: Option<PathBuf>,
+    /// Timed requests per feed measurement.
+    pub samples: usize,
+    /// Which sections to run: `ingest`, `http`, `feed` (all when empty).
+    pub only: Vec<String>,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        Self {
+            ingest_events: 200_000,
+            seconds: 10,
+            connections: 64,
+            feed_events: 1_000_000,
+            samples: 1000,
+            dir: None,
+            only: Vec::new(),
+        }
+    }
+}
+
+impl BenchOptions {
+    fn wants(&self, section: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == section)
+    }
+}
+
+/// Runs the selected sections, printing each row as it is measured, and returns every row.
+pub async fn run(opts: BenchOptions) -> Result<Vec<Row>, Box<dyn std::error::Error + Send + Sync>> {
+    let tmp = tempfile::tempdir()?;
+    let dir = opts.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir)?;
+    let mut rows = Vec::new();
+    measure::print_header();
+    if opts.wants("ingest") {
+        rows.extend(ingest::in_process(&dir, opts.ingest_events).await?);
+    }
+    if opts.wants("http") {
+        rows.extend(ingest::http(&dir, &opts).await?);
+    }
+    if opts.wants("feed") {
+        rows.extend(feed::run(&dir, opts.feed_events, opts.samples).await?);
+    }
+    Ok(rows)
+}
+
+/// Opens a fresh, migrated SQLite store at `dir/name`.
+pub(crate) async fn fresh_store(
+    dir: &std::path::Path,
+    name: &str,
+) -> Result<Arc<spine_sqlite::SqliteStore>, spine_store::StoreError> {
+    let path = dir.join(name);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let store = spine_sqlite::SqliteStore::open(
+        &format!("sqlite://{}", path.display()),
+        Default::default(),
+    )
+    .await?;
+    spine_store::Store::migrate(&store).await?;
+    Ok(Arc::new(store))
+}
+
+/// Sleeps briefly between sections so one section's background work (WAL checkpoints) does not
+/// bleed into the next section's numbers.
+pub(crate) async fn settle() {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}

@@ -1,0 +1,287 @@
+//! Layered configuration (SPEC section 10): command-line flags win over `SPINE_*` environment
+//! variables, which win over `spine.toml` (or `--config PATH`), which wins over the defaults here.
+
+use crate::error::{CliError, CliResult};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
+use std::path::PathBuf;
+
+/// The file read from the working directory when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "spine.toml";
+
+/// Every setting, with its default. Field names are the keys of `spine.toml` and, upper-cased
+/// behind `SPINE_`, the environment variables.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address the server binds, `host:port`.
+    pub listen: String,
+    /// Database URL: `sqlite://PATH`, `sqlite:PATH` or a bare path (PostgreSQL comes later).
+    pub db: String,
+    /// Operator token for the tenant-administration routes; unset disables them.
+    pub admin_token: Option<Secret>,
+    /// Browser origins allowed by CORS; a list in TOML, comma-separated in the environment.
+    #[serde(deserialize_with = "string_or_list")]
+    pub cors_origins: Vec<String>,
+    /// A `tracing` filter, e.g. `info` or `spine_server=debug,info`.
+    pub log: String,
+    /// `text` for people, `json` for log collectors.
+    pub log_format: LogFormat,
+    /// The server `spine emit` talks to.
+    pub url: String,
+    /// The API key `spine emit` sends; never logged.
+    pub key: Option<Secret>,
+    /// Whether SQLite syncs every commit to disk (turning it off trades safety for speed).
+    pub durable: bool,
+    /// Read connections in the SQLite pool.
+    pub read_connections: u32,
+    /// Largest accepted request body of a single event (and of the other small JSON bodies).
+    pub max_event_body_bytes: usize,
+    /// Most events in one `POST /v1/events/batch`.
+    pub max_batch_events: usize,
+    /// Largest request body of `POST /v1/events/batch`.
+    pub max_batch_body_bytes: usize,
+    /// Feed page size when `limit` is absent.
+    pub page_size_default: u32,
+    /// Largest accepted `limit`.
+    pub page_size_max: u32,
+    /// Characters of an event's `title`.
+    pub max_title_chars: usize,
+    /// Bytes of an event's `description`.
+    pub max_description_bytes: usize,
+    /// Bytes of an event's `data` (and `changes`).
+    pub max_data_bytes: usize,
+    /// Tags per event.
+    pub max_tags: usize,
+    /// Characters per tag.
+    pub max_tag_chars: usize,
+    /// Characters of an idempotency key.
+    pub max_idempotency_key_chars: usize,
+}
+
+/// The keys above, so an unrelated `SPINE_*` variable (such as `SPINE_CONFIG`) is not mistaken
+/// for a setting and rejected as unknown.
+const KEYS: &[&str] = &[
+    "listen",
+    "db",
+    "admin_token",
+    "cors_origins",
+    "log",
+    "log_format",
+    "url",
+    "key",
+    "durable",
+    "read_connections",
+    "max_event_body_bytes",
+    "max_batch_events",
+    "max_batch_body_bytes",
+    "page_size_default",
+    "page_size_max",
+    "max_title_chars",
+    "max_description_bytes",
+    "max_data_bytes",
+    "max_tags",
+    "max_tag_chars",
+    "max_idempotency_key_chars",
+];
+
+impl Default for Settings {
+    fn default() -> Self {
+        let limits = spine_core::input::EventLimits::default();
+        Self {
+            listen: "127.0.0.1:7070".to_owned(),
+            db: "sqlite://./spine-data/spine.db".to_owned(),
+            admin_token: None,
+            cors_origins: Vec::new(),
+            log: "info".to_owned(),
+            log_format: LogFormat::Text,
+            url: "http://127.0.0.1:7070".to_owned(),
+            key: None,
+            durable: true,
+            read_connections: 4,
+            max_event_body_bytes: 1024 * 1024,
+            max_batch_events: 1000,
+            max_batch_body_bytes: 16 * 1024 * 1024,
+            page_size_default: 30,
+            page_size_max: 100,
+            max_title_chars: limits.title_chars,
+            max_description_bytes: limits.description_bytes,
+            max_data_bytes: limits.data_bytes,
+            max_tags: limits.tags,
+            max_tag_chars: limits.tag_chars,
+            max_idempotency_key_chars: limits.idempotency_key_chars,
+        }
+    }
+}
+
+impl Settings {
+    /// The per-event bounds, as the core validates them.
+    pub fn event_limits(&self) -> spine_core::input::EventLimits {
+        spine_core::input::EventLimits {
+            title_chars: self.max_title_chars,
+            description_bytes: self.max_description_bytes,
+            data_bytes: self.max_data_bytes,
+            tags: self.max_tags,
+            tag_chars: self.max_tag_chars,
+            idempotency_key_chars: self.max_idempotency_key_chars,
+        }
+    }
+
+    /// Refuses combinations that would make the server misbehave rather than fail loudly.
+    fn check(&self) -> CliResult<()> {
+        let mut problems = Vec::new();
+        if self.page_size_default == 0 || self.page_size_default > self.page_size_max {
+            problems.push("page_size_default must be between 1 and page_size_max");
+        }
+        if self.max_batch_events == 0 {
+            problems.push("max_batch_events must be at least 1");
+        }
+        if self.max_event_body_bytes < 1024 || self.max_batch_body_bytes < 1024 {
+            problems.push("max_event_body_bytes and max_batch_body_bytes must be at least 1024");
+        }
+        if self.read_connections == 0 {
+            problems.push("read_connections must be at least 1");
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(CliError::new(format!("configuration: {}", problems.join("; "))))
+        }
+    }
+}
+
+/// How logs are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A secret setting: kept out of `Debug` output so it cannot reach a log by accident.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Accepts `["a", "b"]` (TOML) as well as `"a,b"` (an environment variable).
+fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => {
+            s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+        }
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// Settings given as flags; only those present override the other layers.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    /// `--listen`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// `--db`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db: Option<String>,
+    /// `--log`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+    /// `--log-format`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+    /// `--cors-origin`, repeatable
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cors_origins: Option<Vec<String>>,
+    /// `--url`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `--key`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// Reads the layers in order. `config` is `--config`: when given, the file must exist.
+pub fn load(config: Option<&PathBuf>, overrides: &Overrides) -> CliResult<Settings> {
+    let file = match config {
+        Some(path) if !path.is_file() => {
+            return Err(CliError::new(format!(
+                "configuration file {} does not exist",
+                path.display()
+            )));
+        }
+        Some(path) => path.clone(),
+        None => PathBuf::from(DEFAULT_CONFIG_FILE),
+    };
+    let settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
+        .merge(Toml::file(file))
+        .merge(Env::prefixed("SPINE_").only(KEYS))
+        .merge(Serialized::defaults(overrides))
+        .extract()?;
+    settings.check()?;
+    Ok(settings)
+}
+
+#[cfg(test)]
+// `figment::Jail` closures return figment's own (large) error type; that is its API, not ours.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_environment_over_file_over_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "spine.toml",
+                "listen = \"0.0.0.0:1\"\ndb = \"file.db\"\nlog = \"warn\"",
+            )?;
+            jail.set_env("SPINE_DB", "env.db");
+            jail.set_env("SPINE_CORS_ORIGINS", "http://a, http://b");
+            let flags = Overrides { log: Some("debug".to_owned()), ..Default::default() };
+            let s = load(None, &flags).map_err(|e| e.to_string())?;
+            assert_eq!(s.listen, "0.0.0.0:1");
+            assert_eq!(s.db, "env.db");
+            assert_eq!(s.log, "debug");
+            assert_eq!(s.cors_origins, ["http://a", "http://b"]);
+            assert_eq!(s.page_size_max, 100);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("spine.toml", "lisen = \"0.0.0.0:1\"")?;
+            let err = load(None, &Overrides::default()).err().map(|e| e.to_string());
+            assert!(err.is_some_and(|e| e.contains("lisen")));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let s = Settings { admin_token: Some(Secret("hunter2".to_owned())), ..Default::default() };
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,265 @@
+//! `spine demo`: a server with a `demo` tenant, seeded history and live generated activity, for a
+//! first look. It uses its own database (`./spine-data/demo.db`) unless `--db` is given, and on a
+//! restart reuses the tenant and its events, minting fresh keys.
+
+use crate::config::Settings;
+use crate::demo_data::{Rng, World};
+use crate::error::{CliError, CliResult};
+use crate::serve::{bind, server_config, shutdown_signal};
+use crate::store::open_store;
+use clap::Args;
+use serde_json::Value;
+use spine_core::input::EventLimits;
+use spine_core::{EventInput, EventType, NewEvent, Role, Seq, TenantId, Timestamp, TypeInfo};
+use spine_server::provision::{create_tenant_with_admin_key, generate_key};
+use spine_store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The demo's database when `--db` is not given.
+pub const DEMO_DB: &str = "sqlite://./spine-data/demo.db";
+
+/// Stories played into an empty demo tenant (about 1.5 events each), over the last three days.
+const SEED_STORIES: u64 = 220;
+
+/// Arguments of `spine demo` (`--db` is the global flag).
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address to listen on [default: 127.0.0.1:7070]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+/// The keys printed for the visitor.
+struct DemoKeys {
+    read: String,
+    ingest: String,
+    admin: String,
+}
+
+/// Runs the demo until Ctrl-C or SIGTERM.
+pub async fn run(_args: DemoArgs, settings: &Settings, db_flag: Option<&str>) -> CliResult<()> {
+    let db = db_flag.unwrap_or(DEMO_DB);
+    let opened = open_store(db, settings).await?;
+    let store = opened.store.clone();
+    let tenant = TenantId::parse("demo").map_err(CliError::new)?;
+    let keys = ensure_tenant(store.as_ref(), &tenant).await?;
+    register_types(store.as_ref(), &tenant).await?;
+    let head = store.head(&tenant).await?;
+    let mut world = World::new(Rng::from_clock(), head.0.unsigned_abs());
+    if head == Seq::ZERO {
+        let n = seed(store.as_ref(), &tenant, &mut world).await?;
+        tracing::info!(events = n, "seeded the demo tenant");
+    }
+    let (listener, addr) = bind(&settings.listen).await?;
+    let total = store.head(&tenant).await?;
+    print_banner(addr, db, total, &keys);
+    let live = tokio::spawn(live_activity(store.clone(), tenant, world));
+    let served =
+        spine_server::run(listener, store, server_config(settings), shutdown_signal()).await;
+    live.abort();
+    opened.close().await;
+    served.map_err(|e| CliError::new(format!("server: {e}")))
+}
+
+/// Creates the `demo` tenant on first run; mints fresh read, ingest (and, on a restart, admin)
+/// keys every run, since earlier keys were shown only once.
+async fn ensure_tenant(store: &dyn Store, tenant: &TenantId) -> CliResult<DemoKeys> {
+    let admin = match store.get_tenant(tenant).await? {
+        None => create_tenant_with_admin_key(store, tenant.as_str()).await?.1,
+        Some(_) => mint(store, tenant, Role::Admin).await?,
+    };
+    Ok(DemoKeys {
+        read: mint(store, tenant, Role::Read).await?,
+        ingest: mint(store, tenant, Role::Ingest).await?,
+        admin,
+    })
+}
+
+async fn mint(store: &dyn Store, tenant: &TenantId, role: Role) -> CliResult<String> {
+    let (key, new_key) = generate_key(role, Some(format!("demo {}", role.as_str())));
+    store.create_key(tenant, new_key).await?;
+    Ok(key)
+}
+
+/// The demo's event types: label, icon, colour, importance and summary template.
+pub fn demo_types() -> Vec<(&'static str, TypeInfo)> {
+    let t = |label: &str, icon: &str, color: &str, important: bool, template: &str| TypeInfo {
+        label: Some(label.to_owned()),
+        icon: Some(icon.to_owned()),
+        color: Some(color.to_owned()),
+        important,
+        summary_template: Some(template.to_owned()),
+    };
+    vec![
+        (
+            "task.created",
+            t(
+                "Task created",
+                "plus",
+                "#2563eb",
+                false,
+                "{actor.name} created task \"{entity.name}\"",
+            ),
+        ),
+        (
+            "task.state_changed",
+            t(
+                "Task moved",
+                "arrow-right",
+                "#7c3aed",
+                false,
+                "{actor.name} moved \"{entity.name}\" to {data.state}",
+            ),
+        ),
+        (
+            "task.completed",
+            t(
+                "Task completed",
+                "check-circle",
+                "#16a34a",
+                false,
+                "{actor.name} completed \"{entity.name}\"",
+            ),
+        ),
+        (
+            "comment.created",
+            t(
+                "Comment",
+                "message-square",
+                "#64748b",
+                false,
+                "{actor.name} commented on \"{entity.name}\"",
+            ),
+        ),
+        (
+            "lead.high_intent",
+            t("High-intent lead", "flame", "#ea580c", true, "{entity.name} is showing high intent"),
+        ),
+        (
+            "deploy.succeeded",
+            t(
+                "Deployed",
+                "rocket",
+                "#0d9488",
+                false,
+                "{actor.name} deployed {entity.name} {data.version}",
+            ),
+        ),
+        (
+            "deploy.failed",
+            t(
+                "Deploy failed",
+                "alert-triangle",
+                "#dc2626",
+                true,
+                "Deploy of {entity.name} {data.version} failed",
+            ),
+        ),
+        (
+            "call.inbound",
+            t("Inbound call", "phone", "#0891b2", false, "Inbound call from {entity.name}"),
+        ),
+        (
+            "agent.tool_call",
+            t(
+                "Agent tool call",
+                "terminal",
+                "#9333ea",
+                false,
+                "{actor.name} ran {data.tool} on {data.target}",
+            ),
+        ),
+        (
+            "invoice.paid",
+            t("Invoice paid", "credit-card", "#15803d", false, "{entity.name} paid an invoice"),
+        ),
+    ]
+}
+
+async fn register_types(store: &dyn Store, tenant: &TenantId) -> CliResult<()> {
+    for (name, info) in demo_types() {
+        let event_type = EventType::parse(name).map_err(CliError::new)?;
+        store.put_type(tenant, &event_type, &info).await?;
+    }
+    Ok(())
+}
+
+/// A generated event through the same validation a posted one gets.
+fn to_new_event(value: Value) -> Option<NewEvent> {
+    let input: EventInput = serde_json::from_value(value).ok()?;
+    input.validate(uuid::Uuid::now_v7(), None, &EventLimits::default()).ok()
+}
+
+/// Plays stories at random moments of the last three days, oldest first, so commit order
+/// follows time; returns the number of events stored.
+async fn seed(store: &dyn Store, tenant: &TenantId, world: &mut World) -> CliResult<usize> {
+    let now = Timestamp::now();
+    let mut rng = Rng::from_clock();
+    let mut ages: Vec<u64> = (0..SEED_STORIES).map(|_| rng.range(120, 3 * 86_400)).collect();
+    ages.sort_unstable_by(|a, b| b.cmp(a));
+    let events: Vec<NewEvent> = ages
+        .into_iter()
+        .flat_map(|age| world.step(now.plus_seconds(-(age as i64))))
+        .filter_map(to_new_event)
+        .collect();
+    let n = events.len();
+    for chunk in events.chunks(500) {
+        store.append(tenant, chunk.to_vec()).await?;
+    }
+    Ok(n)
+}
+
+/// One story every 1-3 seconds, through the store (so streams see it like any other write).
+async fn live_activity(store: Arc<dyn Store>, tenant: TenantId, mut world: World) {
+    let mut rng = Rng::from_clock();
+    loop {
+        tokio::time::sleep(Duration::from_millis(rng.range(1000, 3000))).await;
+        let events: Vec<NewEvent> =
+            world.step(Timestamp::now()).into_iter().filter_map(to_new_event).collect();
+        if let Err(e) = store.append(&tenant, events).await {
+            tracing::warn!(error = %e, "demo: could not store a live event");
+        }
+    }
+}
+
+fn print_banner(addr: SocketAddr, db: &str, events: Seq, keys: &DemoKeys) {
+    // 0.0.0.0 is where the server listens, not an address a browser can open.
+    let host = if addr.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
+    };
+    let base = format!("http://{host}");
+    let example = r#"{"type":"task.created","action":"created","title":"Hello from curl","actor":{"id":"you","name":"You"},"entity":{"type":"task","id":"T-1","name":"Try spine"}}"#;
+    println!("Spine demo is running (tenant \"demo\", {events} events, database {db}).");
+    println!();
+    println!("  Open          {base}/");
+    println!("  API docs      {base}/docs");
+    println!();
+    println!("  Read key      {}", keys.read);
+    println!("  Ingest key    {}", keys.ingest);
+    println!("  Admin key     {}", keys.admin);
+    println!();
+    println!("Post an event:");
+    println!(
+        "  curl -X POST {base}/v1/events -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' -d '{example}'",
+        keys.ingest
+    );
+    println!();
+    println!("A new event is generated every 1-3 seconds. Press Ctrl-C to stop.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_types_are_valid() {
+        for (name, info) in demo_types() {
+            assert!(EventType::parse(name).is_ok(), "{name}");
+            assert!(info.validate().is_ok(), "{name}: {:?}", info.validate());
+        }
+    }
+}

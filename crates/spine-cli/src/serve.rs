@@ -1,0 +1,98 @@
+//! `spine serve` and `spine migrate`: the server's lifecycle from the command line, including the
+//! mapping of settings onto `ServerConfig` and graceful shutdown on SIGTERM or Ctrl-C.
+
+use crate::config::Settings;
+use crate::error::{CliError, CliResult};
+use crate::store::{open_store, redact_db_url};
+use clap::Args;
+use spine_core::filter::PageLimits;
+use spine_server::ServerConfig;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+
+/// Arguments of `spine serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, `host:port` (port 0 picks a free one) [default: 127.0.0.1:7070]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Browser origin allowed by CORS; repeat for several
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
+}
+
+/// The server's configuration from the settings (SPEC section 11 limits included).
+pub fn server_config(settings: &Settings) -> ServerConfig {
+    ServerConfig {
+        cors_origins: settings.cors_origins.clone(),
+        admin_token: settings.admin_token.as_ref().map(|t| t.expose().to_owned()),
+        max_event_body_bytes: settings.max_event_body_bytes,
+        max_batch_events: settings.max_batch_events,
+        max_batch_body_bytes: settings.max_batch_body_bytes,
+        event_limits: settings.event_limits(),
+        page: PageLimits { default: settings.page_size_default, max: settings.page_size_max },
+        ..ServerConfig::default()
+    }
+}
+
+/// Binds `addr`, with an error that says which address could not be used.
+pub async fn bind(addr: &str) -> CliResult<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| CliError::new(format!("cannot listen on {addr}: {e}")))?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+/// Migrates, then serves until SIGTERM or Ctrl-C. The first line on stdout is
+/// `listening on http://ADDR`, so scripts and tests can find a port-0 server.
+pub async fn serve(settings: &Settings) -> CliResult<()> {
+    let opened = open_store(&settings.db, settings).await?;
+    tracing::info!(db = %redact_db_url(&settings.db), "database ready");
+    let (listener, addr) = bind(&settings.listen).await?;
+    println!("listening on http://{addr}");
+    let result = spine_server::run(
+        listener,
+        opened.store.clone(),
+        server_config(settings),
+        shutdown_signal(),
+    )
+    .await;
+    opened.close().await;
+    result.map_err(|e| CliError::new(format!("server: {e}")))?;
+    tracing::info!("spine stopped");
+    Ok(())
+}
+
+/// Opens the database, which applies pending migrations, and closes it.
+pub async fn migrate(settings: &Settings) -> CliResult<()> {
+    let opened = open_store(&settings.db, settings).await?;
+    opened.close().await;
+    println!("database {} is migrated", redact_db_url(&settings.db));
+    Ok(())
+}
+
+/// Resolves on the first Ctrl-C or SIGTERM. A signal that cannot be installed just never fires.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

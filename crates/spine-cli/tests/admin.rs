@@ -1,0 +1,155 @@
+//! Tenants, keys and configuration through the real binary, directly on a fresh database.
+
+mod common;
+
+use common::{assert_clean_failure, assert_success, text, Sandbox};
+
+#[test]
+fn tenant_create_json_prints_the_tenant_and_its_admin_key() {
+    let s = Sandbox::new();
+    let db = s.db("spine.db");
+    let created = s.json(&["tenant", "create", "Acme Inc.", "--json", "--db", &db]);
+    assert_eq!(created["tenant_id"], "acme-inc");
+    assert_eq!(created["name"], "Acme Inc.");
+    assert!(created["admin_key"].as_str().is_some_and(|k| k.starts_with("spk_")));
+
+    let listed = s.json(&["tenant", "list", "--json", "--db", &db]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    assert_eq!(listed[0]["id"], "acme-inc");
+
+    let again = s.run(&["tenant", "create", "Acme Inc.", "--db", &db]);
+    assert!(assert_clean_failure(&again).contains("already exists"));
+}
+
+#[test]
+fn key_create_json_prints_the_key_once_with_its_id_role_and_tenant() {
+    let s = Sandbox::new();
+    let db = s.db("spine.db");
+    s.json(&["tenant", "create", "acme", "--json", "--db", &db]);
+    let key = s.json(&[
+        "key", "create", "--tenant", "acme", "--role", "ingest", "--name", "ci", "--json", "--db",
+        &db,
+    ]);
+    let secret = key["key"].as_str().unwrap_or_default();
+    let id = key["id"].as_str().unwrap_or_default();
+    assert!(secret.starts_with(&format!("spk_{id}_")), "{key}");
+    assert_eq!(key["role"], "ingest");
+    assert_eq!(key["tenant"], "acme");
+    assert_eq!(key["name"], "ci");
+
+    let listed = s.json(&["key", "list", "--tenant", "acme", "--json", "--db", &db]);
+    let listed_text = listed.to_string();
+    assert!(listed_text.contains(id));
+    assert!(!listed_text.contains(secret), "a listing must never show a secret");
+
+    assert_success(&s.run(&["key", "revoke", "--tenant", "acme", id, "--db", &db]));
+    let listed = s.json(&["key", "list", "--tenant", "acme", "--json", "--db", &db]);
+    let revoked = listed.as_array().and_then(|keys| keys.iter().find(|k| k["id"] == id));
+    assert!(revoked.is_some_and(|k| !k["revoked_at"].is_null()), "{listed}");
+
+    let unknown = s.run(&["key", "revoke", "--tenant", "acme", "0123456789abcdef", "--db", &db]);
+    assert_clean_failure(&unknown);
+    let no_tenant = s.run(&["key", "create", "--tenant", "nope", "--role", "read", "--db", &db]);
+    assert!(assert_clean_failure(&no_tenant).contains("no tenant `nope`"));
+}
+
+#[test]
+fn a_postgres_url_fails_with_a_clear_message() {
+    let s = Sandbox::new();
+    for args in [
+        vec!["tenant", "list", "--db", "postgres://spine:hunter2@localhost/spine"],
+        vec!["migrate", "--db", "postgresql://localhost/spine"],
+        vec!["export", "--tenant", "a", "--db", "postgres://localhost/spine"],
+    ] {
+        let out = s.run(&args);
+        let stderr = assert_clean_failure(&out);
+        assert!(stderr.contains("PostgreSQL support is not built yet"), "{stderr}");
+        assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
+    }
+}
+
+#[test]
+fn settings_come_from_flags_then_environment_then_spine_toml() {
+    let s = Sandbox::new();
+    std::fs::write(s.path("spine.toml"), "db = \"from-file.db\"\n").unwrap();
+    assert_success(&s.run(&["migrate"]));
+    assert!(s.path("from-file.db").exists());
+
+    let out = s.command(&["migrate"]).env("SPINE_DB", "from-env.db").output().unwrap();
+    assert_success(&out);
+    assert!(s.path("from-env.db").exists());
+
+    let out =
+        s.command(&["migrate", "--db", "from-flag.db"]).env("SPINE_DB", "x.db").output().unwrap();
+    assert_success(&out);
+    assert!(s.path("from-flag.db").exists());
+    assert!(!s.path("x.db").exists());
+
+    std::fs::write(s.path("spine.toml"), "dbb = \"typo.db\"\n").unwrap();
+    let out = s.run(&["migrate"]);
+    assert!(assert_clean_failure(&out).contains("dbb"));
+
+    let out = s.run(&["migrate", "--config", "missing.toml"]);
+    assert!(assert_clean_failure(&out).contains("missing.toml"));
+}
+
+#[test]
+fn bench_refuses_unknown_sections() {
+    let out = Sandbox::new().run(&["bench", "--only", "everything"]);
+    let stderr = assert_clean_failure(&out);
+    assert!(stderr.contains("unknown section"), "{stderr}");
+}
+
+#[test]
+fn bench_runs_every_section_at_a_tiny_size_and_reports_rows() {
+    let s = Sandbox::new();
+    let dir = s.path("bench");
+    let out = s.run(&[
+        "bench",
+        "--ingest-events",
+        "2000",
+        "--seconds",
+        "1",
+        "--connections",
+        "4",
+        "--feed-events",
+        "3000",
+        "--samples",
+        "20",
+        "--json",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let json_line = stdout.lines().last().unwrap();
+    let rows: serde_json::Value = serde_json::from_str(json_line).unwrap();
+    let names: Vec<&str> =
+        rows.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    for expected in [
+        "baseline: plain SQLite insert loop",
+        "in-process ingest, batches of 1000",
+        "HTTP batched ingest",
+    ] {
+        assert!(names.iter().any(|n| n.starts_with(expected)), "{expected} missing from {names:?}");
+    }
+    assert!(names.iter().any(|n| n.contains("deep (90 %)")), "{names:?}");
+    for r in rows.as_array().unwrap() {
+        assert!(r["value"].as_f64().unwrap() > 0.0, "{r}");
+    }
+}
+
+#[test]
+fn read_only_commands_refuse_a_missing_database_instead_of_creating_it() {
+    let s = Sandbox::new();
+    let db = s.db("typo.db");
+    for args in [
+        vec!["tenant", "list", "--db", &db],
+        vec!["key", "list", "--tenant", "acme", "--db", &db],
+        vec!["export", "--tenant", "acme", "--db", &db],
+    ] {
+        let stderr = assert_clean_failure(&s.run(&args));
+        assert!(stderr.contains("does not exist"), "{stderr}");
+    }
+    assert!(!s.path("typo.db").exists());
+}

@@ -1,0 +1,286 @@
+//! Authentication and authorization (SPEC section 4): the `Principal` extractor (API key or
+//! viewer token from `Authorization: Bearer`), role checks, the short-lived key cache, and the
+//! refusal of credentials sent in the URL.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use spine_core::apikey::{self, ApiKey};
+use spine_core::token::{self, TokenError, ViewerClaims};
+use spine_core::{Role, Scope, TenantId, Timestamp, UserId};
+use spine_store::ApiKeyRecord;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The header naming the end user when a read or admin key acts for one.
+pub const USER_HEADER: &str = "x-spine-user";
+
+/// Query parameter names that look like credentials and are refused anywhere.
+const CREDENTIAL_PARAMS: &[&str] =
+    &["api_key", "apikey", "api-key", "key", "access_token", "token", "auth", "authorization"];
+
+/// What a request is allowed to act as.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// An API key with its role.
+    Key {
+        /// The key's public id (safe to log).
+        id: String,
+        /// What it may do.
+        role: Role,
+    },
+    /// A viewer token acting for one end user, narrowed to a scope.
+    Viewer {
+        /// The end user.
+        user: UserId,
+        /// What the user may see.
+        scope: Scope,
+    },
+}
+
+/// An authenticated caller. Only this type produces a `TenantId` from a request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The tenant the credential belongs to.
+    pub tenant: TenantId,
+    /// The credential.
+    pub credential: Credential,
+}
+
+impl Principal {
+    /// Requires an API key allowed to act as `role` (viewer tokens never are).
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        match &self.credential {
+            Credential::Key { role: have, .. } if have.allows(role) => Ok(()),
+            Credential::Key { role: have, .. } => Err(ApiError::Forbidden(format!(
+                "this {} key may not do this; it needs the {} role",
+                have.as_str(),
+                role.as_str()
+            ))),
+            Credential::Viewer { .. } => {
+                Err(ApiError::Forbidden("a viewer token may not do this".into()))
+            }
+        }
+    }
+
+    /// Requires a credential that may read: a viewer token, or a read or admin key.
+    pub fn require_reader(&self) -> Result<(), ApiError> {
+        match &self.credential {
+            Credential::Viewer { .. } => Ok(()),
+            Credential::Key { .. } => self.require(Role::Read),
+        }
+    }
+
+    /// The viewer token's scope, which narrows every read.
+    pub fn scope(&self) -> Option<&Scope> {
+        match &self.credential {
+            Credential::Viewer { scope, .. } => Some(scope),
+            Credential::Key { .. } => None,
+        }
+    }
+
+    /// The end user: the viewer token's, or a key's `X-Spine-User` header.
+    pub fn user(&self, headers: &HeaderMap) -> Result<Option<UserId>, ApiError> {
+        match &self.credential {
+            Credential::Viewer { user, .. } => Ok(Some(user.clone())),
+            Credential::Key { .. } => match headers.get(USER_HEADER) {
+                None => Ok(None),
+                Some(v) => {
+                    let text = v.to_str().map_err(|_| bad_user_header("must be ASCII"))?;
+                    UserId::parse(text).map(Some).map_err(|m| bad_user_header(&m))
+                }
+            },
+        }
+    }
+
+    /// Like [`Principal::user`], but a user is required.
+    pub fn require_user(&self, headers: &HeaderMap) -> Result<UserId, ApiError> {
+        self.user(headers)?.ok_or_else(|| {
+            ApiError::BadRequest(
+                "read state needs a user: use a viewer token or send the X-Spine-User header"
+                    .into(),
+            )
+        })
+    }
+}
+
+fn bad_user_header(message: &str) -> ApiError {
+    ApiError::BadRequest(format!("the X-Spine-User header {message}"))
+}
+
+/// The bearer credential of a request, if the header is well formed.
+pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let missing =
+        || ApiError::Unauthorized("send a credential as Authorization: Bearer <key>".into());
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(missing)?;
+    let value = value.to_str().map_err(|_| missing())?;
+    let (scheme, rest) = value.trim().split_once(' ').ok_or_else(missing)?;
+    let token = rest.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(missing());
+    }
+    Ok(token)
+}
+
+/// Whether the query string carries something that looks like a credential. Stream endpoints
+/// pass `allow_viewer_token` to accept `?token=svt...`.
+pub fn query_has_credential(pairs: &[(String, String)], allow_viewer_token: bool) -> bool {
+    pairs.iter().any(|(k, v)| {
+        let key = k.to_ascii_lowercase();
+        let viewer_ok = allow_viewer_token && key == "token" && v.starts_with(token::PREFIX);
+        (!viewer_ok && CREDENTIAL_PARAMS.contains(&key.as_str()))
+            || k.contains(apikey::PREFIX)
+            || v.contains(apikey::PREFIX)
+            || (!viewer_ok && v.starts_with(token::PREFIX))
+    })
+}
+
+/// Recently verified key records, by key id. Only keys that exist are cached (so random ids
+/// cannot fill it), entries live for the configured TTL, and revocation here evicts at once.
+pub struct KeyCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (Instant, ApiKeyRecord)>>,
+}
+
+/// More entries than this and the cache starts over; keys are few, this only bounds abuse.
+const KEY_CACHE_MAX: usize = 10_000;
+
+impl KeyCache {
+    /// An empty cache whose entries live for `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self { ttl, entries: Mutex::new(HashMap::new()) }
+    }
+
+    fn get(&self, id: &str) -> Option<ApiKeyRecord> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.get(id).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, r)| r.clone())
+    }
+
+    fn put(&self, record: ApiKeyRecord) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= KEY_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(record.info.id.clone(), (Instant::now(), record));
+    }
+
+    /// Forgets a key, e.g. after it was revoked through this node.
+    pub fn evict(&self, id: &str) {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let presented = bearer(headers)?;
+    if presented.starts_with(token::PREFIX) {
+        let claims = ViewerClaims::verify(presented, &state.secret, Timestamp::now()).map_err(
+            |e| match e {
+                TokenError::Expired => {
+                    ApiError::Unauthorized("the viewer token has expired".into())
+                }
+                TokenError::Invalid => ApiError::Unauthorized("the viewer token is invalid".into()),
+            },
+        )?;
+        return Ok(Principal {
+            tenant: claims.tenant,
+            credential: Credential::Viewer { user: claims.user, scope: claims.scope },
+        });
+    }
+    let invalid = || ApiError::Unauthorized("the API key is invalid or revoked".into());
+    let key = ApiKey::parse(presented).ok_or_else(invalid)?;
+    let record = match state.keys.get(&key.id) {
+        Some(r) => r,
+        None => {
+            let r = state.store.find_key(&key.id).await?.ok_or_else(invalid)?;
+            state.keys.put(r.clone());
+            r
+        }
+    };
+    if !key.matches(&record.secret_hash) || record.info.revoked_at.is_some() {
+        return Err(invalid());
+    }
+    Ok(Principal {
+        tenant: record.tenant,
+        credential: Credential::Key { id: record.info.id, role: record.info.role },
+    })
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let principal = authenticate(state, &parts.headers).await?;
+        let span = tracing::Span::current();
+        span.record("tenant", principal.tenant.as_str());
+        if let Credential::Key { id, .. } = &principal.credential {
+            span.record("key_id", id.as_str());
+        }
+        Ok(principal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn credentials_in_the_query_are_detected() {
+        assert!(query_has_credential(&pairs(&[("api_key", "x")]), false));
+        assert!(query_has_credential(&pairs(&[("Access_Token", "x")]), false));
+        assert!(query_has_credential(&pairs(&[("q", "spk_0123_abc")]), false));
+        assert!(query_has_credential(&pairs(&[("token", "svt.abc.def")]), false));
+        assert!(!query_has_credential(&pairs(&[("token", "svt.abc.def")]), true));
+        assert!(query_has_credential(&pairs(&[("token", "spk_1_2")]), true));
+        assert!(!query_has_credential(&pairs(&[("type", "task.*"), ("q", "keys")]), false));
+    }
+
+    #[test]
+    fn bearer_header_parsing() {
+        let mut h = HeaderMap::new();
+        assert!(bearer(&h).is_err());
+        h.insert(header::AUTHORIZATION, "Bearer spk_x".parse().unwrap());
+        assert_eq!(bearer(&h).ok(), Some("spk_x"));
+        h.insert(header::AUTHORIZATION, "bearer   svt.a.b ".parse().unwrap());
+        assert_eq!(bearer(&h).ok(), Some("svt.a.b"));
+        h.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert!(bearer(&h).is_err());
+        h.insert(header::AUTHORIZATION, "Bearer ".parse().unwrap());
+        assert!(bearer(&h).is_err());
+    }
+
+    #[test]
+    fn roles_and_viewers() {
+        let tenant = TenantId::parse("t").unwrap();
+        let key = |role| Principal {
+            tenant: tenant.clone(),
+            credential: Credential::Key { id: "k".into(), role },
+        };
+        assert!(key(Role::Ingest).require(Role::Ingest).is_ok());
+        assert!(key(Role::Ingest).require_reader().is_err());
+        assert!(key(Role::Read).require_reader().is_ok());
+        assert!(key(Role::Admin).require(Role::Ingest).is_ok());
+        let viewer = Principal {
+            tenant: tenant.clone(),
+            credential: Credential::Viewer {
+                user: UserId::parse("u").unwrap(),
+                scope: Scope::default(),
+            },
+        };
+        assert!(viewer.require_reader().is_ok());
+        assert!(viewer.require(Role::Ingest).is_err());
+        let mut h = HeaderMap::new();
+        h.insert(USER_HEADER, "someone-else".parse().unwrap());
+        assert_eq!(viewer.user(&h).ok().flatten().map(|u| u.as_str().to_owned()), Some("u".into()));
+        assert!(key(Role::Read).user(&h).ok().flatten().is_some());
+    }
+}

@@ -1,0 +1,75 @@
+//! The server's settings: every limit of SPEC section 11 that the HTTP layer enforces, CORS, the
+//! operator token and cache lifetimes. The CLI fills it from flags, environment and `spine.toml`.
+
+use spine_core::filter::PageLimits;
+use spine_core::input::EventLimits;
+use std::time::Duration;
+
+/// Everything the HTTP server can be told. `Default` gives the documented defaults.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Per-event field bounds (title, description, data, tags, idempotency key).
+    pub event_limits: EventLimits,
+    /// Feed page sizes (default 30, max 100).
+    pub page: PageLimits,
+    /// Largest body accepted by `POST /v1/events` and the other small JSON endpoints (1 MiB).
+    pub max_event_body_bytes: usize,
+    /// Most events in one `POST /v1/events/batch` (1,000).
+    pub max_batch_events: usize,
+    /// Largest body accepted by `POST /v1/events/batch` (16 MiB).
+    pub max_batch_body_bytes: usize,
+    /// Origins allowed by CORS: empty turns CORS off, `"*"` allows any origin.
+    pub cors_origins: Vec<String>,
+    /// The operator's token for `POST /v1/tenants`; `None` hides that route (404).
+    pub admin_token: Option<String>,
+    /// How long a looked-up API key is trusted before it is read again, so a revocation made
+    /// through another node takes effect within this time.
+    pub key_cache_ttl: Duration,
+    /// Longest time a request may take to produce its response head (503 problem after).
+    pub request_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            event_limits: EventLimits::default(),
+            page: PageLimits::default(),
+            max_event_body_bytes: 1024 * 1024,
+            max_batch_events: 1000,
+            max_batch_body_bytes: 16 * 1024 * 1024,
+            cors_origins: Vec::new(),
+            admin_token: None,
+            key_cache_ttl: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("event_limits", &self.event_limits)
+            .field("page", &self.page)
+            .field("max_event_body_bytes", &self.max_event_body_bytes)
+            .field("max_batch_events", &self.max_batch_events)
+            .field("max_batch_body_bytes", &self.max_batch_body_bytes)
+            .field("cors_origins", &self.cors_origins)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field("key_cache_ttl", &self.key_cache_ttl)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_admin_token() {
+        let c = ServerConfig { admin_token: Some("hunter2".into()), ..Default::default() };
+        let text = format!("{c:?}");
+        assert!(!text.contains("hunter2"));
+        assert!(text.contains("<redacted>"));
+    }
+}

@@ -1,0 +1,218 @@
+//! Reading the log: the feed, one event, an entity's timeline and stats. Every read is in the
+//! credential's tenant and, for viewer tokens, narrowed to the token's scope.
+
+use super::{only_params, Path, QueryPairs};
+use crate::auth::Principal;
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use spine_core::filter::FeedRequest;
+use spine_core::{Cursor, Event, Timestamp, ValidationErrors};
+use spine_store::{FeedQuery, GroupBy, Stats, StatsQuery};
+use uuid::Uuid;
+
+/// The read routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/events", get(list_events))
+        .route("/v1/events/{id}", get(get_event))
+        .route("/v1/entities/{entity_type}/{entity_id}/timeline", get(timeline))
+        .route("/v1/stats", get(stats))
+}
+
+/// One event as served in a page: the event plus the user's read flag when a user is known.
+#[derive(Debug, Serialize)]
+pub struct FeedItemOut {
+    /// The event's fields.
+    #[serde(flatten)]
+    pub event: Event,
+    /// Whether the requesting user has read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read: Option<bool>,
+}
+
+/// A page of the feed.
+#[derive(Debug, Serialize)]
+pub struct FeedPage {
+    /// The events.
+    pub items: Vec<FeedItemOut>,
+    /// Pass as `cursor=` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+async fn page(
+    state: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+    mut req: FeedRequest,
+) -> Result<FeedPage, ApiError> {
+    principal.require_reader()?;
+    let user = principal.user(headers)?;
+    if req.filter.unread && user.is_none() {
+        return Err(ApiError::InvalidQuery(ValidationErrors::single(
+            "unread",
+            "needs a user: use a viewer token or send the X-Spine-User header",
+        )));
+    }
+    let after = match req.cursor.take() {
+        None => None,
+        Some(text) => Some(
+            Cursor::decode(&text, &state.secret, &principal.tenant, req.order)
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        ),
+    };
+    let query = FeedQuery {
+        filter: req.filter,
+        scope: principal.scope().cloned(),
+        order: req.order,
+        after,
+        limit: req.limit,
+        user,
+    };
+    let page = state.store.query(&principal.tenant, &query).await?;
+    Ok(FeedPage {
+        items: page
+            .items
+            .into_iter()
+            .map(|i| FeedItemOut { event: i.event, read: i.read })
+            .collect(),
+        next_cursor: page.next.map(|c| c.encode(&state.secret, &principal.tenant)),
+    })
+}
+
+fn feed_request(state: &AppState, pairs: &QueryPairs) -> Result<FeedRequest, ApiError> {
+    FeedRequest::from_pairs(pairs.as_strs(), state.config.page, &[]).map_err(ApiError::InvalidQuery)
+}
+
+/// The feed: filtered, keyset-paginated.
+#[utoipa::path(get, path = "/v1/events", tag = "feed",
+    params(crate::openapi::FeedParams),
+    responses(
+        (status = 200, description = "A page", body = crate::openapi::FeedPageSchema),
+        (status = 400, description = "Bad filter or cursor", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_events(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    pairs: QueryPairs,
+) -> Result<Json<FeedPage>, ApiError> {
+    let req = feed_request(&state, &pairs)?;
+    Ok(Json(page(&state, &principal, &headers, req).await?))
+}
+
+/// One event by id.
+#[utoipa::path(get, path = "/v1/events/{id}", tag = "feed",
+    params(("id" = String, Path, description = "Event id (UUID)")),
+    responses(
+        (status = 200, description = "The event", body = crate::openapi::EventSchema),
+        (status = 404, description = "No such event in this tenant and scope", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_event(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<FeedItemOut>, ApiError> {
+    principal.require_reader()?;
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
+    let user = principal.user(&headers)?;
+    let event = state
+        .store
+        .get_event(&principal.tenant, id, principal.scope())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    // The read flag of a single event comes from the same store query the feed uses.
+    let read = match user {
+        None => None,
+        Some(user) => {
+            let q = FeedQuery {
+                filter: spine_core::EventFilter { unread: true, ..Default::default() },
+                scope: principal.scope().cloned(),
+                order: spine_core::Order::Seq,
+                after: Some(Cursor {
+                    order: spine_core::Order::Seq,
+                    occurred_micros: event.occurred_at.as_micros(),
+                    seq: spine_core::Seq(event.seq.0 - 1),
+                }),
+                limit: 1,
+                user: Some(user),
+            };
+            let page = state.store.query(&principal.tenant, &q).await?;
+            Some(page.items.first().is_none_or(|i| i.event.id != event.id))
+        }
+    };
+    Ok(Json(FeedItemOut { event, read }))
+}
+
+/// An entity's events, with the feed's filters and paging.
+#[utoipa::path(get, path = "/v1/entities/{entity_type}/{entity_id}/timeline", tag = "feed",
+    params(
+        ("entity_type" = String, Path, description = "Entity type"),
+        ("entity_id" = String, Path, description = "Entity id"),
+        crate::openapi::FeedParams,
+    ),
+    responses(
+        (status = 200, description = "A page", body = crate::openapi::FeedPageSchema),
+        (status = 400, description = "Bad filter or cursor", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn timeline(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    Path((entity_type, entity_id)): Path<(String, String)>,
+    pairs: QueryPairs,
+) -> Result<Json<FeedPage>, ApiError> {
+    let mut req = feed_request(&state, &pairs)?;
+    req.filter.entity_type = Some(entity_type);
+    req.filter.entity_id = Some(entity_id);
+    Ok(Json(page(&state, &principal, &headers, req).await?))
+}
+
+/// Counts over a window, optionally grouped, plus the user's unread count.
+#[utoipa::path(get, path = "/v1/stats", tag = "feed",
+    params(
+        ("since" = Option<String>, Query, description = "RFC 3339, inclusive"),
+        ("until" = Option<String>, Query, description = "RFC 3339, exclusive"),
+        ("group_by" = Option<String>, Query, description = "type, source, priority, actor, day or hour"),
+    ),
+    responses(
+        (status = 200, description = "Counts", body = crate::openapi::StatsSchema),
+        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn stats(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    pairs: QueryPairs,
+) -> Result<Json<Stats>, ApiError> {
+    principal.require_reader()?;
+    let mut query = StatsQuery {
+        scope: principal.scope().cloned(),
+        user: principal.user(&headers)?,
+        ..Default::default()
+    };
+    let mut errors = ValidationErrors::default();
+    for (key, value) in only_params(&pairs, &["since", "until", "group_by"])? {
+        let outcome = match key {
+            "since" => Timestamp::parse(value).map(|t| query.since = Some(t)),
+            "until" => Timestamp::parse(value).map(|t| query.until = Some(t)),
+            _ => GroupBy::parse(value).map(|g| query.group_by = Some(g)),
+        };
+        if let Err(m) = outcome {
+            errors.push(key, m);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::InvalidQuery(errors));
+    }
+    Ok(Json(state.store.stats(&principal.tenant, &query).await?))
+}

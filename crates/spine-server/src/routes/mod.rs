@@ -1,0 +1,92 @@
+//! The routes of SPEC section 5, one module per area, each with `fn router()`; this module
+//! merges them and holds the small extractors they share.
+//!
+//! - [`events`]: `POST /v1/events`, `POST /v1/events/batch`.
+//! - [`feed`]: the feed, one event, entity timelines, stats.
+//! - [`read_state`]: mark read, mark all read, unread count.
+//! - [`admin`]: keys, viewer tokens, types, tenants.
+//! - [`ops`]: health, readiness, metrics, the landing page.
+
+pub mod admin;
+pub mod events;
+pub mod feed;
+pub mod ops;
+pub mod read_state;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use axum::http::Uri;
+use axum::Router;
+use serde::de::DeserializeOwned;
+
+/// Every API route, without middleware.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(events::router())
+        .merge(feed::router())
+        .merge(read_state::router())
+        .merge(admin::router())
+        .merge(ops::router())
+}
+
+/// The decoded query pairs of a URI, in order (repeated keys kept).
+pub fn query_pairs(uri: &Uri) -> Result<Vec<(String, String)>, ApiError> {
+    match uri.query() {
+        None | Some("") => Ok(Vec::new()),
+        Some(_) => Query::<Vec<(String, String)>>::try_from_uri(uri)
+            .map(|Query(pairs)| pairs)
+            .map_err(|_| ApiError::BadRequest("the query string is malformed".into())),
+    }
+}
+
+/// The query pairs of the request, as an extractor.
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        query_pairs(&parts.uri).map(QueryPairs)
+    }
+}
+
+impl QueryPairs {
+    /// The pairs as string slices, for the core's parsers.
+    pub fn as_strs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// Path parameters; a value that does not parse means there is no such resource (404).
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|_| ApiError::NotFound)
+    }
+}
+
+/// Refuses any query parameter not in `allowed` and returns the pairs by name.
+pub fn only_params<'a>(
+    pairs: &'a QueryPairs,
+    allowed: &[&str],
+) -> Result<Vec<(&'a str, &'a str)>, ApiError> {
+    let mut errors = spine_core::ValidationErrors::default();
+    for (k, _) in pairs.as_strs() {
+        if !allowed.contains(&k) {
+            errors.push(k, "is not a known parameter");
+        }
+    }
+    if errors.is_empty() {
+        Ok(pairs.as_strs().collect())
+    } else {
+        Err(ApiError::InvalidQuery(errors))
+    }
+}

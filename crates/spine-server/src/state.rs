@@ -1,0 +1,28 @@
+//! The shared state every handler receives: the store, the configuration, the signing secret
+//! and the API key cache. Cheap to clone (all `Arc`s).
+
+use crate::auth::KeyCache;
+use crate::config::ServerConfig;
+use spine_store::Store;
+use std::sync::Arc;
+
+/// What handlers share. One per server.
+#[derive(Clone)]
+pub struct AppState {
+    /// The backend; every tenant-owned call takes the tenant from the authenticated principal.
+    pub store: Arc<dyn Store>,
+    /// Limits and options.
+    pub config: Arc<ServerConfig>,
+    /// The installation secret that signs cursors and viewer tokens.
+    pub secret: Arc<[u8]>,
+    /// Recently verified API keys, so each request does not read the keys table.
+    pub keys: Arc<KeyCache>,
+}
+
+impl AppState {
+    /// State over `store`, with the server `secret` loaded from it.
+    pub fn new(store: Arc<dyn Store>, config: ServerConfig, secret: Vec<u8>) -> Self {
+        let keys = Arc::new(KeyCache::new(config.key_cache_ttl));
+        Self { store, config: Arc::new(config), secret: secret.into(), keys }
+    }
+}

@@ -1,0 +1,136 @@
+//! The integration harness: every test gets its own SQLite file and its own real server on
+//! port 0, and talks to it over HTTP.
+
+#![allow(dead_code)]
+
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+use spine_core::{Role, TenantId};
+use spine_server::{provision, run, ServerConfig};
+use spine_sqlite::{SqliteOptions, SqliteStore};
+use spine_store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// One tenant's credentials.
+#[derive(Clone)]
+pub struct TenantKeys {
+    pub id: TenantId,
+    pub admin: String,
+    pub ingest: String,
+    pub read: String,
+}
+
+/// A running server with two tenants, `a` and `b`.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: Client,
+    pub store: Arc<dyn Store>,
+    pub a: TenantKeys,
+    pub b: TenantKeys,
+    pub admin_token: String,
+    _stop: oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
+}
+
+async fn tenant(store: &Arc<dyn Store>, name: &str) -> TenantKeys {
+    let (t, admin) = provision::create_tenant_with_admin_key(store.as_ref(), name).await.unwrap();
+    let key = |role| provision::generate_key(role, None);
+    let (ingest, ingest_new) = key(Role::Ingest);
+    let (read, read_new) = key(Role::Read);
+    store.create_key(&t.id, ingest_new).await.unwrap();
+    store.create_key(&t.id, read_new).await.unwrap();
+    TenantKeys { id: t.id, admin, ingest, read }
+}
+
+/// Starts a server with the default configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(ServerConfig::default()).await
+}
+
+/// Starts a server with `config` (the admin token is always set).
+pub async fn spawn_app_with(mut config: ServerConfig) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("spine.db").display());
+    let store = SqliteStore::open(&url, SqliteOptions::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let a = tenant(&store, "tenant-a").await;
+    let b = tenant(&store, "tenant-b").await;
+    let admin_token = "operator-token-for-tests-0123456789".to_owned();
+    config.admin_token = Some(admin_token.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server_store = store.clone();
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        run(listener, server_store, config, shutdown).await.unwrap();
+    });
+    let client = Client::builder().pool_max_idle_per_host(64).build().unwrap();
+    TestApp { addr, client, store, a, b, admin_token, _stop: stop, _dir: dir }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn req(&self, method: Method, path: &str, key: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(key)
+    }
+
+    pub async fn post_event(&self, key: &str, body: &Value) -> Response {
+        self.req(Method::POST, "/v1/events", key).json(body).send().await.unwrap()
+    }
+
+    /// Posts an event and returns its JSON, asserting it was created.
+    pub async fn create_event(&self, key: &str, body: &Value) -> Value {
+        let r = self.post_event(key, body).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+        r.json().await.unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str, key: &str) -> (StatusCode, Value) {
+        let r = self.req(Method::GET, path, key).send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// How many events the tenant holds, read through the store (not the API under test).
+    pub async fn count(&self, tenant: &TenantId) -> u64 {
+        self.store.stats(tenant, &Default::default()).await.unwrap().total
+    }
+}
+
+/// A small valid event.
+pub fn event(title: &str) -> Value {
+    json!({
+        "type": "task.created",
+        "action": "created",
+        "title": title,
+        "actor": {"id": "u1", "name": "Ana", "kind": "user"},
+        "entity": {"type": "task", "id": "t-1", "name": "Update docs"},
+        "tags": ["docs"],
+    })
+}
+
+/// Asserts `r` is an RFC 9457 problem with `status`, returning its body.
+pub async fn assert_problem(r: Response, status: StatusCode) -> Value {
+    let got = r.status();
+    let ct = r
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    assert_eq!(got, status, "body: {body}");
+    assert!(ct.starts_with("application/problem+json"), "content type {ct} for {body}");
+    assert_eq!(body["status"], json!(status.as_u16()), "{body}");
+    assert!(body["title"].is_string() && body["type"].is_string(), "{body}");
+    body
+}

@@ -1,0 +1,126 @@
+//! Read state per (tenant, user) (SPEC section 3): "read through seq N" in `read_watermarks`
+//! plus individually read positions above N in `read_marks`. Never a flag on the event.
+
+use crate::error::Result;
+use crate::filters::push_scope;
+use spine_core::{Scope, Seq, TenantId, UserId};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqlitePool};
+use uuid::Uuid;
+
+/// The user's watermark as a scalar subquery (0 when the user never read anything).
+fn push_watermark<'a>(qb: &mut QueryBuilder<'a, Sqlite>, tenant: &'a str, user: &'a str) {
+    qb.push("coalesce((select w.through_seq from read_watermarks w where w.tenant = ")
+        .push_bind(tenant)
+        .push(" and w.user_id = ")
+        .push_bind(user)
+        .push("), 0)");
+}
+
+/// Whether `e` has an exception mark for the user.
+fn push_marked<'a>(qb: &mut QueryBuilder<'a, Sqlite>, tenant: &'a str, user: &'a str) {
+    qb.push("exists (select 1 from read_marks m where m.tenant = ")
+        .push_bind(tenant)
+        .push(" and m.user_id = ")
+        .push_bind(user)
+        .push(" and m.seq = e.seq)");
+}
+
+/// A boolean expression: has the user read event `e`?
+pub(crate) fn push_is_read<'a>(qb: &mut QueryBuilder<'a, Sqlite>, tenant: &'a str, user: &'a str) {
+    qb.push("(e.seq <= ");
+    push_watermark(qb, tenant, user);
+    qb.push(" or ");
+    push_marked(qb, tenant, user);
+    qb.push(")");
+}
+
+/// Appends ` and <event e is unread by the user>`, written as a range above the watermark so the
+/// `(tenant, seq)` index bounds the scan.
+pub(crate) fn push_unread<'a>(qb: &mut QueryBuilder<'a, Sqlite>, tenant: &'a str, user: &'a str) {
+    qb.push(" and e.seq > ");
+    push_watermark(qb, tenant, user);
+    qb.push(" and not ");
+    push_marked(qb, tenant, user);
+}
+
+/// Marks one event read; `false` when it is not in the tenant and scope.
+pub(crate) async fn mark_read(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    user: &UserId,
+    id: Uuid,
+    scope: Option<&Scope>,
+) -> Result<bool> {
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin_with("begin immediate").await?;
+    let mut qb: QueryBuilder<'_, Sqlite> =
+        QueryBuilder::new("select e.seq from events e where e.id = ");
+    qb.push_bind(id.as_bytes().as_slice()).push(" and e.tenant = ").push_bind(tenant.as_str());
+    push_scope(&mut qb, scope);
+    let Some(seq) = qb.build_query_scalar::<i64>().fetch_optional(&mut *tx).await? else {
+        return Ok(false);
+    };
+    sqlx::query(
+        "insert or ignore into read_marks (tenant, user_id, seq)
+         select ?1, ?2, ?3
+         where ?3 > coalesce((select through_seq from read_watermarks where tenant = ?1 and user_id = ?2), 0)",
+    )
+    .bind(tenant.as_str())
+    .bind(user.as_str())
+    .bind(seq)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Moves the watermark to `through` (default and at most: the tenant's head; it never moves
+/// back) and drops the exceptions it now covers. Returns the new watermark.
+pub(crate) async fn mark_all_read(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    user: &UserId,
+    through: Option<Seq>,
+) -> Result<Seq> {
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin_with("begin immediate").await?;
+    let head: i64 = sqlx::query_scalar("select coalesce(max(seq), 0) from events where tenant = ?")
+        .bind(tenant.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+    let target = through.map_or(head, |t| t.0.clamp(0, head));
+    let watermark: i64 = sqlx::query_scalar(
+        "insert into read_watermarks (tenant, user_id, through_seq) values (?, ?, ?)
+         on conflict (tenant, user_id) do update set through_seq = max(through_seq, excluded.through_seq)
+         returning through_seq",
+    )
+    .bind(tenant.as_str())
+    .bind(user.as_str())
+    .bind(target)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query("delete from read_marks where tenant = ? and user_id = ? and seq <= ?")
+        .bind(tenant.as_str())
+        .bind(user.as_str())
+        .bind(watermark)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Seq(watermark))
+}
+
+/// The user's exact unread count within `scope`.
+pub(crate) async fn unread_count(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    user: &UserId,
+    scope: Option<&Scope>,
+) -> Result<u64> {
+    let mut qb: QueryBuilder<'_, Sqlite> =
+        QueryBuilder::new("select count(*) from events e where e.tenant = ");
+    qb.push_bind(tenant.as_str());
+    push_unread(&mut qb, tenant.as_str(), user.as_str());
+    push_scope(&mut qb, scope);
+    let count: i64 = qb.build_query_scalar().fetch_one(pool).await?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}

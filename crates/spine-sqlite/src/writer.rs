@@ -1,0 +1,190 @@
+//! The single writer task (SPEC principle 5). `append` and `import` send their events through a
+//! channel with a oneshot reply; the task drains every queued request (up to `max_batch_events`),
+//! commits them all in ONE `BEGIN IMMEDIATE` transaction with multi-row inserts, and only then
+//! answers. If the transaction fails, every request in it gets the error and nothing is written.
+//!
+//! Positions come from `meta.last_seq`, read and bumped inside the transaction, so they increase
+//! in commit order, are never reused, and stay correct when another process writes the file.
+
+use crate::batch::{commit, Done, Work};
+use spine_core::{Event, NewEvent, TenantId};
+use spine_store::{AppendOutcome, ImportOutcome, StoreError, StoreResult};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection, SqliteConnection};
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// Requests that may wait for the writer before senders are slowed down.
+const QUEUE_DEPTH: usize = 8192;
+
+/// What the writer is asked to do.
+enum Request {
+    Append {
+        tenant: TenantId,
+        events: Vec<NewEvent>,
+        reply: oneshot::Sender<StoreResult<Vec<AppendOutcome>>>,
+    },
+    Import {
+        tenant: TenantId,
+        events: Vec<Event>,
+        reply: oneshot::Sender<StoreResult<ImportOutcome>>,
+    },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// Where a request's answer goes.
+enum Reply {
+    Append(oneshot::Sender<StoreResult<Vec<AppendOutcome>>>),
+    Import(oneshot::Sender<StoreResult<ImportOutcome>>),
+}
+
+impl Reply {
+    fn send(self, result: std::result::Result<Done, StoreError>) {
+        let mismatch = || StoreError::Other("writer answered the wrong kind of request".into());
+        // A caller that stopped waiting has dropped its receiver; its events are committed anyway.
+        match self {
+            Reply::Append(tx) => {
+                let _ = tx.send(match result {
+                    Ok(Done::Append(outcomes)) => Ok(outcomes),
+                    Ok(Done::Import(_)) => Err(mismatch()),
+                    Err(e) => Err(e),
+                });
+            }
+            Reply::Import(tx) => {
+                let _ = tx.send(match result {
+                    Ok(Done::Import(outcome)) => Ok(outcome),
+                    Ok(Done::Append(_)) => Err(mismatch()),
+                    Err(e) => Err(e),
+                });
+            }
+        }
+    }
+}
+
+fn writer_gone() -> StoreError {
+    StoreError::Unavailable("the store is closed".to_owned())
+}
+
+/// The sending side of the writer; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct WriterHandle {
+    tx: mpsc::Sender<Request>,
+}
+
+impl WriterHandle {
+    /// Appends and waits for the commit.
+    pub(crate) async fn append(
+        &self,
+        tenant: TenantId,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Vec<AppendOutcome>> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Request::Append { tenant, events, reply }).await.map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+
+    /// Imports and waits for the commit.
+    pub(crate) async fn import(
+        &self,
+        tenant: TenantId,
+        events: Vec<Event>,
+    ) -> StoreResult<ImportOutcome> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Request::Import { tenant, events, reply }).await.map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+
+    /// Lets the writer commit everything queued before this call, then stops it.
+    pub(crate) async fn shutdown(&self) {
+        let (done, finished) = oneshot::channel();
+        if self.tx.send(Request::Shutdown { done }).await.is_ok() {
+            let _ = finished.await;
+        }
+    }
+}
+
+/// Starts the writer task on its own connection; `reconnect` opens a replacement if that
+/// connection breaks.
+pub(crate) fn spawn(
+    conn: SqliteConnection,
+    reconnect: SqliteConnectOptions,
+    max_batch_events: usize,
+) -> WriterHandle {
+    let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+    tokio::spawn(run(conn, reconnect, rx, max_batch_events));
+    WriterHandle { tx }
+}
+
+async fn run(
+    mut conn: SqliteConnection,
+    reconnect: SqliteConnectOptions,
+    mut rx: mpsc::Receiver<Request>,
+    max_batch_events: usize,
+) {
+    let mut stop = None;
+    while stop.is_none() {
+        let Some(first) = rx.recv().await else { break };
+        let (mut works, mut replies, mut events) = (Vec::new(), Vec::new(), 0usize);
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            match request {
+                Request::Shutdown { done } => {
+                    stop = Some(done);
+                    break;
+                }
+                Request::Append { tenant, events: batch, reply } => {
+                    events += batch.len();
+                    works.push(Work::Append(tenant, batch));
+                    replies.push(Reply::Append(reply));
+                }
+                Request::Import { tenant, events: batch, reply } => {
+                    events += batch.len();
+                    works.push(Work::Import(tenant, batch));
+                    replies.push(Reply::Import(reply));
+                }
+            }
+            if events < max_batch_events {
+                next = rx.try_recv().ok();
+            }
+        }
+        if works.is_empty() {
+            continue;
+        }
+        let started = Instant::now();
+        match commit(&mut conn, works).await {
+            Ok(done) => {
+                metrics::histogram!("spine_commit_seconds").record(started.elapsed().as_secs_f64());
+                metrics::histogram!("spine_commit_batch_events").record(events as f64);
+                for (reply, done) in replies.into_iter().zip(done) {
+                    reply.send(Ok(done));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, requests = replies.len(), events, "group commit failed");
+                for reply in replies {
+                    reply.send(Err(e.to_store_error()));
+                }
+                // Most failures leave the connection usable; a dead one is replaced so the
+                // writer does not fail every later batch.
+                if conn.ping().await.is_err() {
+                    match reconnect.connect().await {
+                        Ok(fresh) => conn = fresh,
+                        Err(e) => {
+                            tracing::error!(error = %e, "reopening the write connection failed")
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Requests queued behind the shutdown are dropped: their callers see `Unavailable`.
+    rx.close();
+    if let Err(e) = conn.close().await {
+        tracing::warn!(error = %e, "closing the write connection failed");
+    }
+    if let Some(done) = stop {
+        let _ = done.send(());
+    }
+}
