@@ -35,13 +35,14 @@ pub(crate) async fn commit(conn: &mut SqliteConnection, works: Vec<Work>) -> Res
     let mut batch = Batch::new(last_seq, Timestamp::now());
     batch.load_known_keys(&mut tx, &works).await?;
     batch.load_taken_ids(&mut tx, &works).await?;
+    batch.load_types(&mut tx, &works).await?;
     let mut done = Vec::with_capacity(works.len());
     for work in works {
         done.push(match work {
             Work::Append(tenant, events) => {
                 let mut outcomes = Vec::with_capacity(events.len());
                 for event in events {
-                    outcomes.push(batch.append(&mut tx, &tenant, event).await?);
+                    outcomes.push(batch.append(&tenant, event)?);
                 }
                 Done::Append(outcomes)
             }
@@ -86,7 +87,7 @@ struct Batch {
     received_at: Timestamp,
     /// By (tenant, key): what a repeat is judged against.
     known: HashMap<(TenantId, String), Known>,
-    /// Registered types, looked up once per batch.
+    /// Registered types of the batch's tenants, loaded once per batch.
     types: HashMap<TenantId, HashMap<EventType, Option<TypeInfo>>>,
     /// Ids already stored, or taken earlier in this batch (imports skip them).
     taken_ids: HashSet<Uuid>,
@@ -177,29 +178,41 @@ impl Batch {
         Ok(())
     }
 
-    /// Loads the tenant's registered presentation of a type into the batch cache, once.
-    async fn load_type_info(
-        &mut self,
-        conn: &mut SqliteConnection,
-        tenant: &TenantId,
-        t: &EventType,
-    ) -> Result<()> {
-        if self.types.get(tenant).is_some_and(|types| types.contains_key(t)) {
+    /// Loads every registered type of the batch's tenants in one statement: a round trip to the
+    /// database per distinct type would cost more than the rows themselves for small batches.
+    async fn load_types(&mut self, conn: &mut SqliteConnection, works: &[Work]) -> Result<()> {
+        let mut tenants: Vec<&TenantId> = works
+            .iter()
+            .filter_map(|w| match w {
+                Work::Append(t, _) => Some(t),
+                Work::Import(..) => None,
+            })
+            .collect();
+        tenants.sort_unstable();
+        tenants.dedup();
+        if tenants.is_empty() {
             return Ok(());
         }
-        let json: Option<String> =
-            sqlx::query_scalar("select info from event_types where tenant = ? and type = ?")
-                .bind(tenant.as_str())
-                .bind(t.as_str())
-                .fetch_optional(&mut *conn)
-                .await?;
-        // An unreadable registration must not block ingest: fall back to the default summary.
-        let info = json.and_then(|j| {
-            serde_json::from_str(&j)
-                .map_err(|e| tracing::warn!(tenant = %tenant, event_type = %t, error = %e, "unreadable type info"))
-                .ok()
-        });
-        self.types.entry(tenant.clone()).or_default().insert(t.clone(), info);
+        let mut qb: QueryBuilder<'_, Sqlite> =
+            QueryBuilder::new("select tenant, type, info from event_types where tenant in (");
+        let mut list = qb.separated(", ");
+        for t in &tenants {
+            list.push_bind(t.as_str());
+        }
+        qb.push(")");
+        for row in qb.build().fetch_all(&mut *conn).await? {
+            let (Ok(tenant), Ok(event_type)) = (
+                TenantId::parse(row.try_get::<&str, _>("tenant")?),
+                EventType::parse(row.try_get::<&str, _>("type")?),
+            ) else {
+                continue;
+            };
+            // An unreadable registration must not block ingest: fall back to the default summary.
+            let info: Option<TypeInfo> = serde_json::from_str(row.try_get::<&str, _>("info")?)
+                .map_err(|e| tracing::warn!(tenant = %tenant, event_type = %event_type, error = %e, "unreadable type info"))
+                .ok();
+            self.types.entry(tenant).or_default().insert(event_type, info);
+        }
         Ok(())
     }
 
@@ -216,19 +229,13 @@ impl Batch {
     }
 
     /// Judges one new event against its key, or stores it.
-    async fn append(
-        &mut self,
-        conn: &mut SqliteConnection,
-        tenant: &TenantId,
-        new: NewEvent,
-    ) -> Result<AppendOutcome> {
+    fn append(&mut self, tenant: &TenantId, new: NewEvent) -> Result<AppendOutcome> {
         let fingerprint = new.idempotency_key.as_ref().map(|_| new.fingerprint());
         if let (Some(key), Some(fingerprint)) = (&new.idempotency_key, &fingerprint) {
             if let Some(known) = self.known.get(&(tenant.clone(), key.as_str().to_owned())) {
                 return Ok(judge(&new, fingerprint, known));
             }
         }
-        self.load_type_info(conn, tenant, &new.event_type).await?;
         let seq = self.take_seq();
         let mut event = new.commit(tenant.clone(), seq, self.received_at, String::new());
         event.summary = self.summary(&event);

@@ -75,6 +75,8 @@ struct Inner {
     admin: SqlitePool,
     /// The group-commit writer for events.
     writer: writer::WriterHandle,
+    /// Copies the WAL back into the database file, off the writer's commit path.
+    checkpointer: tokio::task::JoinHandle<()>,
 }
 
 /// Accepts `sqlite://PATH`, `sqlite:PATH` or a bare path; a `?query` suffix is ignored.
@@ -113,7 +115,10 @@ impl SqliteStore {
         }
         let base = connect_options(path, &options);
         // The writer connects first: it creates the file and switches it to WAL.
-        let write_options = base.clone().pragma("cache_size", "-65536");
+        // The writer never checkpoints: a checkpoint inside a commit would add the main file's
+        // fsync to that commit's latency. The checkpointer task does it in the background.
+        let write_options =
+            base.clone().pragma("cache_size", "-65536").pragma("wal_autocheckpoint", "0");
         let write_conn = write_options.connect().await.map_err(Error::from)?;
         let reads = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
@@ -126,19 +131,46 @@ impl SqliteStore {
             .max_connections(1)
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(base.pragma("cache_size", "-4096"))
+            .connect_with(base.clone().pragma("cache_size", "-4096"))
             .await
             .map_err(Error::from)?;
         let writer = writer::spawn(write_conn, write_options, options.max_batch_events.max(1));
-        Ok(Self { inner: Arc::new(Inner { reads, admin, writer }) })
+        let checkpointer = tokio::spawn(checkpoint_forever(base.pragma("cache_size", "-2048")));
+        Ok(Self { inner: Arc::new(Inner { reads, admin, writer, checkpointer }) })
     }
 
     /// Lets the writer finish what is queued, then closes its connection and both pools.
     /// Calls made afterwards fail with `StoreError::Unavailable`.
     pub async fn close(&self) {
         self.inner.writer.shutdown().await;
+        self.inner.checkpointer.abort();
         self.inner.admin.close().await;
         self.inner.reads.close().await;
+    }
+}
+
+/// How often the checkpointer copies committed WAL frames into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Runs a passive checkpoint on its own connection every [`CHECKPOINT_EVERY`]. Passive
+/// checkpoints never block the writer or readers; `journal_size_limit` keeps the WAL file small.
+async fn checkpoint_forever(options: SqliteConnectOptions) {
+    let mut conn = None;
+    loop {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        if conn.is_none() {
+            conn = options
+                .connect()
+                .await
+                .map_err(|e| tracing::warn!(error = %e, "checkpoint connection failed"))
+                .ok();
+        }
+        if let Some(c) = conn.as_mut() {
+            if let Err(e) = sqlx::query("pragma wal_checkpoint(passive)").execute(&mut *c).await {
+                tracing::warn!(error = %e, "checkpoint failed");
+                conn = None;
+            }
+        }
     }
 }
 

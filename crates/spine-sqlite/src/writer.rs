@@ -117,6 +117,12 @@ pub(crate) fn spawn(
     WriterHandle { tx }
 }
 
+/// How long the writer waits for more requests before committing, when the previous commit
+/// served several callers. A durable commit costs an fsync (milliseconds on most disks); callers
+/// answered by one commit need a moment to send their next request, and without this wait they
+/// land in a small commit of their own, which costs a whole fsync for a handful of events.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+
 async fn run(
     mut conn: SqliteConnection,
     reconnect: SqliteConnectOptions,
@@ -124,11 +130,23 @@ async fn run(
     max_batch_events: usize,
 ) {
     let mut stop = None;
+    let mut concurrent = false;
     while stop.is_none() {
         let Some(first) = rx.recv().await else { break };
         let (mut works, mut replies, mut events) = (Vec::new(), Vec::new(), 0usize);
         let mut next = Some(first);
-        while let Some(request) = next.take() {
+        // A lone sequential caller never waits; only callers that share commits do.
+        let mut lingered = !concurrent;
+        loop {
+            let Some(request) = next.take() else {
+                if lingered || events >= max_batch_events {
+                    break;
+                }
+                lingered = true;
+                tokio::time::sleep(LINGER).await;
+                next = rx.try_recv().ok();
+                continue;
+            };
             match request {
                 Request::Shutdown { done } => {
                     stop = Some(done);
@@ -149,6 +167,7 @@ async fn run(
                 next = rx.try_recv().ok();
             }
         }
+        concurrent = replies.len() > 1;
         if works.is_empty() {
             continue;
         }
