@@ -55,6 +55,9 @@ pub async fn run(dir: &Path, n: usize, samples: usize) -> BenchResult<Vec<Row>> 
         None,
         "",
     ));
+    // Measure reads on a settled database: fold the seeding's WAL into the file first, so the
+    // background checkpointer is not copying a gigabyte during the first measurement.
+    baseline::checkpoint(&dir.join("feed.db")).await?;
     settle().await;
 
     // The position 90 % of the way through the default (newest-first) order is the event at
@@ -93,16 +96,21 @@ pub async fn run(dir: &Path, n: usize, samples: usize) -> BenchResult<Vec<Row>> 
     for (name, filter, deep) in cases {
         let first_url = format!("{}/v1/events?{filter}limit=30", srv.url);
         let deep_url = format!("{}/v1/events?{filter}limit=30&cursor={deep}", srv.url);
+        // Warm-up, untimed: the first requests of a case pay for cold pages.
+        timed_gets(&client, &first_url, &srv.key, samples / 10 + 1).await?;
+        timed_gets(&client, &deep_url, &srv.key, samples / 10 + 1).await?;
         let mut first = timed_gets(&client, &first_url, &srv.key, samples).await?;
         let mut deep = timed_gets(&client, &deep_url, &srv.key, samples).await?;
         let first = percentiles(&mut first);
         let deep = percentiles(&mut deep);
+        rows.push(Row::new(format!("feed page {name}, first: p50"), ms(first.p50), "ms", None, ""));
+        rows.push(Row::new(format!("feed page {name}, first: p99"), ms(first.p99), "ms", None, "<= 5 ms"));
         rows.push(Row::new(
-            format!("feed page {name}, first: p99"),
-            ms(first.p99),
+            format!("feed page {name}, deep (90 %): p50"),
+            ms(deep.p50),
             "ms",
-            None,
-            "<= 5 ms",
+            Some(ms(first.p50)),
+            "",
         ));
         rows.push(Row::new(
             format!("feed page {name}, deep (90 %): p99"),
@@ -112,34 +120,23 @@ pub async fn run(dir: &Path, n: usize, samples: usize) -> BenchResult<Vec<Row>> 
             "<= 1.5x first",
         ));
     }
-    let entity_url = format!("{}/v1/entities/task/task-7/timeline?limit=30", srv.url);
-    let mut t = timed_gets(&client, &entity_url, &srv.key, samples).await?;
-    rows.push(Row::new(
-        "entity timeline, first page: p99",
-        ms(percentiles(&mut t).p99),
-        "ms",
-        None,
-        "<= 5 ms",
-    ));
-    let q_url = format!("{}/v1/events?q=number%20700&limit=30", srv.url);
-    let mut t = timed_gets(&client, &q_url, &srv.key, samples).await?;
-    rows.push(Row::new(
-        "full-text q, first page: p99",
-        ms(percentiles(&mut t).p99),
-        "ms",
-        None,
-        "",
-    ));
+    let other_cases = [
+        ("entity timeline", format!("{}/v1/entities/task/task-7/timeline?limit=30", srv.url), "<= 5 ms"),
+        ("full-text q", format!("{}/v1/events?q=number%20700&limit=30", srv.url), ""),
+    ];
+    for (name, url, target) in other_cases {
+        timed_gets(&client, &url, &srv.key, samples / 10 + 1).await?;
+        let mut t = timed_gets(&client, &url, &srv.key, samples).await?;
+        let p = percentiles(&mut t);
+        rows.push(Row::new(format!("{name}, first page: p50"), ms(p.p50), "ms", None, ""));
+        rows.push(Row::new(format!("{name}, first page: p99"), ms(p.p99), "ms", None, target));
+    }
 
     let mut raw =
         baseline::feed_page_samples(&dir.join("feed.db"), tenant.as_str(), samples).await?;
-    rows.push(Row::new(
-        "baseline: the same first page as raw SQL, no HTTP: p99",
-        ms(percentiles(&mut raw).p99),
-        "ms",
-        None,
-        "",
-    ));
+    let p = percentiles(&mut raw);
+    rows.push(Row::new("baseline: the same first page as raw SQL: p50", ms(p.p50), "ms", None, ""));
+    rows.push(Row::new("baseline: the same first page as raw SQL: p99", ms(p.p99), "ms", None, ""));
     srv.stop().await;
     Ok(rows)
 }

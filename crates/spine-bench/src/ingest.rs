@@ -120,34 +120,31 @@ fn bodies(n: usize, seed: u64) -> Arc<Vec<Vec<u8>>> {
     )
 }
 
-/// Posts single events on `connections` keep-alive connections for `seconds`; events/s.
-async fn single_throughput(
+/// Posts `bodies` round-robin to `path` on `connections` keep-alive connections for `seconds`,
+/// each request carrying `per_request` events; successful events/s.
+async fn saturate(
     srv: &RunningServer,
+    path: &str,
+    bodies: Arc<Vec<Vec<u8>>>,
+    per_request: u64,
     connections: usize,
     seconds: u64,
 ) -> BenchResult<f64> {
     let client = client(connections)?;
-    let bodies = bodies(50_000, 11);
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let start = Instant::now();
     let tasks = (0..connections).map(|c| {
         let (client, bodies, done) = (client.clone(), bodies.clone(), done.clone());
-        let url = format!("{}/v1/events", srv.url);
+        let url = format!("{}{path}", srv.url);
         let key = srv.key.clone();
         tokio::spawn(async move {
             let mut i = c;
             while Instant::now() < deadline {
                 let body = bodies[i % bodies.len()].clone();
-                let r = client
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await;
+                let r = client.post(&url).bearer_auth(&key).header("content-type", "application/json").body(body).send().await;
                 if r.map(|r| r.status().is_success()).unwrap_or(false) {
-                    done.fetch_add(1, Ordering::Relaxed);
+                    done.fetch_add(per_request, Ordering::Relaxed);
                 }
                 i += connections;
             }
@@ -206,47 +203,17 @@ async fn fixed_rate_latency(
     Ok((all, failures.load(Ordering::Relaxed)))
 }
 
-/// Posts batches of 1,000 on 4 connections for `seconds`; events/s.
-async fn batch_throughput(srv: &RunningServer, seconds: u64) -> BenchResult<f64> {
-    let connections = 4;
-    let client = client(connections)?;
+/// Batches of 1,000 events as request bodies.
+fn batch_bodies() -> Arc<Vec<Vec<u8>>> {
     let mut rng = Rng::new(13);
-    let batches: Arc<Vec<Vec<u8>>> = Arc::new(
+    Arc::new(
         (0..40)
             .map(|b| {
-                let events: Vec<_> =
-                    (0..1000).map(|i| data::event_json(&mut rng, b * 1000 + i)).collect();
+                let events: Vec<_> = (0..1000).map(|i| data::event_json(&mut rng, b * 1000 + i)).collect();
                 serde_json::to_vec(&serde_json::json!({"events": events})).unwrap_or_default()
             })
             .collect(),
-    );
-    let done = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let start = Instant::now();
-    let tasks = (0..connections).map(|c| {
-        let (client, batches, done) = (client.clone(), batches.clone(), done.clone());
-        let url = format!("{}/v1/events/batch", srv.url);
-        let key = srv.key.clone();
-        tokio::spawn(async move {
-            let mut i = c;
-            while Instant::now() < deadline {
-                let body = batches[i % batches.len()].clone();
-                let r = client
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await;
-                if r.map(|r| r.status().is_success()).unwrap_or(false) {
-                    done.fetch_add(1000, Ordering::Relaxed);
-                }
-                i += connections;
-            }
-        })
-    });
-    join_all(tasks).await;
-    Ok(done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
+    )
 }
 
 /// The HTTP ingest section.
@@ -256,7 +223,7 @@ pub async fn http(dir: &Path, opts: &BenchOptions) -> BenchResult<Vec<Row>> {
     settle().await;
 
     let srv = RunningServer::start(fresh_store(dir, "http-single.db").await?).await?;
-    let rate = single_throughput(&srv, opts.connections, opts.seconds).await?;
+    let rate = saturate(&srv, "/v1/events", bodies(50_000, 11), 1, opts.connections, opts.seconds).await?;
     rows.push(Row::new(
         format!("HTTP single-event ingest, {} connections", opts.connections),
         rate,
@@ -296,7 +263,7 @@ pub async fn http(dir: &Path, opts: &BenchOptions) -> BenchResult<Vec<Row>> {
     settle().await;
 
     let srv = RunningServer::start(fresh_store(dir, "http-batch.db").await?).await?;
-    let rate = batch_throughput(&srv, opts.seconds).await?;
+    let rate = saturate(&srv, "/v1/events/batch", batch_bodies(), 1000, 4, opts.seconds).await?;
     rows.push(Row::new(
         "HTTP batched ingest, 1000/batch, 4 connections",
         rate,
