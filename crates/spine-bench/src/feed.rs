@@ -104,7 +104,13 @@ pub async fn run(dir: &Path, n: usize, samples: usize) -> BenchResult<Vec<Row>> 
         let first = percentiles(&mut first);
         let deep = percentiles(&mut deep);
         rows.push(Row::new(format!("feed page {name}, first: p50"), ms(first.p50), "ms", None, ""));
-        rows.push(Row::new(format!("feed page {name}, first: p99"), ms(first.p99), "ms", None, "<= 5 ms"));
+        rows.push(Row::new(
+            format!("feed page {name}, first: p99"),
+            ms(first.p99),
+            "ms",
+            None,
+            "<= 5 ms",
+        ));
         rows.push(Row::new(
             format!("feed page {name}, deep (90 %): p50"),
             ms(deep.p50),
@@ -121,7 +127,11 @@ pub async fn run(dir: &Path, n: usize, samples: usize) -> BenchResult<Vec<Row>> 
         ));
     }
     let other_cases = [
-        ("entity timeline", format!("{}/v1/entities/task/task-7/timeline?limit=30", srv.url), "<= 5 ms"),
+        (
+            "entity timeline",
+            format!("{}/v1/entities/task/task-7/timeline?limit=30", srv.url),
+            "<= 5 ms",
+        ),
         ("full-text q", format!("{}/v1/events?q=number%20700&limit=30", srv.url), ""),
     ];
     for (name, url, target) in other_cases {

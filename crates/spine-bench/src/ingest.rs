@@ -142,7 +142,13 @@ async fn saturate(
             let mut i = c;
             while Instant::now() < deadline {
                 let body = bodies[i % bodies.len()].clone();
-                let r = client.post(&url).bearer_auth(&key).header("content-type", "application/json").body(body).send().await;
+                let r = client
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
                 if r.map(|r| r.status().is_success()).unwrap_or(false) {
                     done.fetch_add(per_request, Ordering::Relaxed);
                 }
@@ -209,7 +215,8 @@ fn batch_bodies() -> Arc<Vec<Vec<u8>>> {
     Arc::new(
         (0..40)
             .map(|b| {
-                let events: Vec<_> = (0..1000).map(|i| data::event_json(&mut rng, b * 1000 + i)).collect();
+                let events: Vec<_> =
+                    (0..1000).map(|i| data::event_json(&mut rng, b * 1000 + i)).collect();
                 serde_json::to_vec(&serde_json::json!({"events": events})).unwrap_or_default()
             })
             .collect(),
@@ -223,7 +230,8 @@ pub async fn http(dir: &Path, opts: &BenchOptions) -> BenchResult<Vec<Row>> {
     settle().await;
 
     let srv = RunningServer::start(fresh_store(dir, "http-single.db").await?).await?;
-    let rate = saturate(&srv, "/v1/events", bodies(50_000, 11), 1, opts.connections, opts.seconds).await?;
+    let rate =
+        saturate(&srv, "/v1/events", bodies(50_000, 11), 1, opts.connections, opts.seconds).await?;
     rows.push(Row::new(
         format!("HTTP single-event ingest, {} connections", opts.connections),
         rate,
