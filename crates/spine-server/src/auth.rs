@@ -38,6 +38,8 @@ pub enum Credential {
         user: UserId,
         /// What the user may see.
         scope: Scope,
+        /// When the token stops being valid, Unix seconds (long-lived streams check it).
+        expires_at: i64,
     },
 }
 
@@ -79,6 +81,14 @@ impl Principal {
         match &self.credential {
             Credential::Viewer { scope, .. } => Some(scope),
             Credential::Key { .. } => None,
+        }
+    }
+
+    /// Whether the credential has expired by `now` (viewer tokens only; keys do not expire).
+    pub fn expired(&self, now: Timestamp) -> bool {
+        match &self.credential {
+            Credential::Viewer { expires_at, .. } => now.as_unix_seconds() >= *expires_at,
+            Credential::Key { .. } => false,
         }
     }
 
@@ -177,7 +187,29 @@ impl KeyCache {
 }
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    let presented = bearer(headers)?;
+    authenticate_presented(state, bearer(headers)?).await
+}
+
+/// Authenticates a stream request: the `Authorization` header when present, otherwise a viewer
+/// token in `?token=` (browsers' `EventSource` cannot send headers). The middleware has already
+/// refused anything else credential-like in the URL, such as an API key in `?token=`.
+pub async fn authenticate_stream(
+    state: &AppState,
+    headers: &HeaderMap,
+    pairs: &[(String, String)],
+) -> Result<Principal, ApiError> {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return authenticate(state, headers).await;
+    }
+    match pairs.iter().find(|(k, _)| k == "token") {
+        Some((_, v)) if v.starts_with(token::PREFIX) => authenticate_presented(state, v).await,
+        Some(_) => Err(ApiError::Unauthorized("only a viewer token may be sent as ?token=".into())),
+        // No credential at all: the header check answers with the usual 401.
+        None => authenticate(state, headers).await,
+    }
+}
+
+async fn authenticate_presented(state: &AppState, presented: &str) -> Result<Principal, ApiError> {
     if presented.starts_with(token::PREFIX) {
         let claims = ViewerClaims::verify(presented, &state.secret, Timestamp::now()).map_err(
             |e| match e {
@@ -189,7 +221,11 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal
         )?;
         return Ok(Principal {
             tenant: claims.tenant,
-            credential: Credential::Viewer { user: claims.user, scope: claims.scope },
+            credential: Credential::Viewer {
+                user: claims.user,
+                scope: claims.scope,
+                expires_at: claims.expires_at,
+            },
         });
     }
     let invalid = || ApiError::Unauthorized("the API key is invalid or revoked".into());
@@ -274,6 +310,7 @@ mod tests {
             credential: Credential::Viewer {
                 user: UserId::parse("u").unwrap(),
                 scope: Scope::default(),
+                expires_at: i64::MAX,
             },
         };
         assert!(viewer.require_reader().is_ok());

@@ -7,7 +7,8 @@
 //! - [`error`]: [`ApiError`], mapped once to RFC 9457 problems.
 //! - [`auth`]: the `Principal` extractor (API keys, viewer tokens), roles, the key cache.
 //! - [`json`]: JSON bodies with size limits and field-naming errors.
-//! - [`routes`]: one module per area (events, feed, read state, admin, operations).
+//! - [`routes`]: one module per area (events, feed, stream, read state, admin, operations).
+//! - [`live`]: live delivery: the hub that wakes stream readers, and the reader loop.
 //! - [`middleware`]: request ids, tracing spans, URL-credential refusal, timeouts, metrics.
 //! - [`openapi`]: `/openapi.json` and `/docs`.
 //! - [`metrics`]: the process-wide Prometheus recorder.
@@ -17,6 +18,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod json;
+pub mod live;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
@@ -90,7 +92,8 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     )
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// Serves the API on `listener` until `shutdown` resolves, then ends open streams and drains
+/// in-flight requests.
 /// Loads the server secret from the store once, at start.
 pub async fn run(
     listener: tokio::net::TcpListener,
@@ -103,6 +106,12 @@ pub async fn run(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "spine server listening");
     }
+    let live = state.live.clone();
+    // Streams never finish on their own; without this the graceful shutdown would wait forever.
+    let shutdown = async move {
+        shutdown.await;
+        live.shut_down();
+    };
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
 }
 

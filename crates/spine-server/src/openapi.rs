@@ -3,7 +3,7 @@
 //! the route handlers carry their own `#[utoipa::path]`.
 
 use crate::error::{FieldErrorSchema, Problem};
-use crate::routes::{admin, events, feed, ops, read_state};
+use crate::routes::{admin, events, feed, ops, read_state, stream};
 use crate::state::AppState;
 use axum::Router;
 use serde::{Deserialize, Serialize};
@@ -303,6 +303,19 @@ pub struct FeedParams {
     pub cursor: Option<String>,
 }
 
+/// The stream's own query parameters; the feed's filters apply too (`order` may only be `seq`,
+/// `cursor` is refused, `limit` is ignored).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamParams {
+    /// Resume after this position (`Last-Event-ID` wins when both are sent); without either,
+    /// the stream starts at the live end.
+    pub after: Option<i64>,
+    /// A viewer token (`svt.…`), for clients such as `EventSource` that cannot send headers.
+    /// API keys are refused here.
+    pub token: Option<String>,
+}
+
 struct Security;
 
 impl Modify for Security {
@@ -331,6 +344,7 @@ impl Modify for Security {
         read_state::mark_read, read_state::read_all, read_state::unread_count,
         admin::create_key, admin::list_keys, admin::revoke_key, admin::create_viewer_token,
         admin::put_type, admin::get_type, admin::list_types, admin::create_tenant,
+        stream::stream,
         ops::healthz, ops::readyz, ops::prometheus, ops::landing,
     ),
     components(schemas(Problem, FieldErrorSchema, EventSchema, EventInputSchema)),
@@ -339,6 +353,7 @@ impl Modify for Security {
         (name = "events", description = "Writing events"),
         (name = "feed", description = "Reading events"),
         (name = "read state", description = "Per-user read state"),
+        (name = "live", description = "Live delivery (Server-Sent Events)"),
         (name = "admin", description = "Tenant administration"),
         (name = "operations", description = "Health and metrics"),
     )

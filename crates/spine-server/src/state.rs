@@ -1,8 +1,9 @@
-//! The shared state every handler receives: the store, the configuration, the signing secret
-//! and the API key cache. Cheap to clone (all `Arc`s).
+//! The shared state every handler receives: the store, the configuration, the signing secret,
+//! the API key cache and live delivery. Cheap to clone (all `Arc`s).
 
 use crate::auth::KeyCache;
 use crate::config::ServerConfig;
+use crate::live::Live;
 use spine_store::Store;
 use std::sync::Arc;
 
@@ -17,12 +18,16 @@ pub struct AppState {
     pub secret: Arc<[u8]>,
     /// Recently verified API keys, so each request does not read the keys table.
     pub keys: Arc<KeyCache>,
+    /// The live hub and the shutdown signal that ends open streams.
+    pub live: Arc<Live>,
 }
 
 impl AppState {
-    /// State over `store`, with the server `secret` loaded from it.
+    /// State over `store`, with the server `secret` loaded from it. Starts the live hub, so it
+    /// needs a Tokio runtime.
     pub fn new(store: Arc<dyn Store>, config: ServerConfig, secret: Vec<u8>) -> Self {
         let keys = Arc::new(KeyCache::new(config.key_cache_ttl));
-        Self { store, config: Arc::new(config), secret: secret.into(), keys }
+        let live = Arc::new(Live::start(store.clone()));
+        Self { store, config: Arc::new(config), secret: secret.into(), keys, live }
     }
 }

@@ -5,7 +5,7 @@
 use crate::error::Result;
 use spine_core::summary::summarize;
 use spine_core::{Event, EventType, NewEvent, Seq, TenantId, Timestamp, TypeInfo};
-use spine_store::{AppendOutcome, ImportOutcome};
+use spine_store::{AppendOutcome, CommitNotice, ImportOutcome};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
@@ -27,8 +27,12 @@ pub(crate) enum Done {
     Import(ImportOutcome),
 }
 
-/// One group commit: every request's events in one transaction.
-pub(crate) async fn commit(conn: &mut SqliteConnection, works: Vec<Work>) -> Result<Vec<Done>> {
+/// One group commit: every request's events in one transaction. Answers each request's result
+/// and, per tenant the commit wrote to, its highest position.
+pub(crate) async fn commit(
+    conn: &mut SqliteConnection,
+    works: Vec<Work>,
+) -> Result<(Vec<Done>, Vec<CommitNotice>)> {
     let mut tx = conn.begin_with("begin immediate").await?;
     let last_seq: i64 =
         sqlx::query_scalar("select last_seq from meta where id = 1").fetch_one(&mut *tx).await?;
@@ -65,7 +69,7 @@ pub(crate) async fn commit(conn: &mut SqliteConnection, works: Vec<Work>) -> Res
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(done)
+    Ok((done, batch.heads()))
 }
 
 /// An event stored under an idempotency key, before or earlier in this batch.
@@ -270,6 +274,19 @@ impl Batch {
         }
         self.rows.push(PendingRow { event, fingerprint, body });
         Ok(())
+    }
+
+    /// Each written tenant's highest position in this batch.
+    fn heads(&self) -> Vec<CommitNotice> {
+        let mut heads: HashMap<&TenantId, Seq> = HashMap::new();
+        for row in &self.rows {
+            let head = heads.entry(&row.event.tenant).or_insert(row.event.seq);
+            *head = (*head).max(row.event.seq);
+        }
+        heads
+            .into_iter()
+            .map(|(tenant, head)| CommitNotice { tenant: tenant.clone(), head })
+            .collect()
     }
 
     /// Writes the batch's rows: events, their full-text entries and their tags.

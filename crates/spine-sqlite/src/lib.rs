@@ -251,6 +251,10 @@ impl Store for SqliteStore {
         Ok(stats::stats(&self.inner.reads, tenant, query).await?)
     }
 
+    fn commits(&self) -> tokio::sync::broadcast::Receiver<spine_store::CommitNotice> {
+        self.inner.writer.commits()
+    }
+
     async fn head(&self, tenant: &TenantId) -> StoreResult<Seq> {
         Ok(query::head(&self.inner.reads, tenant).await?)
     }

@@ -8,11 +8,11 @@
 
 use crate::batch::{commit, Done, Work};
 use spine_core::{Event, NewEvent, TenantId};
-use spine_store::{AppendOutcome, ImportOutcome, StoreError, StoreResult};
+use spine_store::{AppendOutcome, CommitNotice, ImportOutcome, StoreError, StoreResult};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use std::time::Instant;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// Requests that may wait for the writer before senders are slowed down.
 const QUEUE_DEPTH: usize = 8192;
@@ -67,13 +67,23 @@ fn writer_gone() -> StoreError {
     StoreError::Unavailable("the store is closed".to_owned())
 }
 
+/// Commit notices a lagging receiver may fall behind by before it loses some (it then re-reads).
+const NOTICE_DEPTH: usize = 1024;
+
 /// The sending side of the writer; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct WriterHandle {
     tx: mpsc::Sender<Request>,
+    /// Where the writer announces each commit, per tenant; kept here to hand out receivers.
+    notices: broadcast::Sender<CommitNotice>,
 }
 
 impl WriterHandle {
+    /// A new receiver of commit notices.
+    pub(crate) fn commits(&self) -> broadcast::Receiver<CommitNotice> {
+        self.notices.subscribe()
+    }
+
     /// Appends and waits for the commit.
     pub(crate) async fn append(
         &self,
@@ -113,8 +123,9 @@ pub(crate) fn spawn(
     max_batch_events: usize,
 ) -> WriterHandle {
     let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-    tokio::spawn(run(conn, reconnect, rx, max_batch_events));
-    WriterHandle { tx }
+    let (notices, _) = broadcast::channel(NOTICE_DEPTH);
+    tokio::spawn(run(conn, reconnect, rx, notices.clone(), max_batch_events));
+    WriterHandle { tx, notices }
 }
 
 /// How long the writer waits for more requests before committing, when the previous commit
@@ -127,6 +138,7 @@ async fn run(
     mut conn: SqliteConnection,
     reconnect: SqliteConnectOptions,
     mut rx: mpsc::Receiver<Request>,
+    notices: broadcast::Sender<CommitNotice>,
     max_batch_events: usize,
 ) {
     let mut stop = None;
@@ -173,9 +185,13 @@ async fn run(
         }
         let started = Instant::now();
         match commit(&mut conn, works).await {
-            Ok(done) => {
+            Ok((done, heads)) => {
                 metrics::histogram!("spine_commit_seconds").record(started.elapsed().as_secs_f64());
                 metrics::histogram!("spine_commit_batch_events").record(events as f64);
+                // Without receivers `send` fails; nobody is waiting, so that is fine.
+                for notice in heads {
+                    let _ = notices.send(notice);
+                }
                 for (reply, done) in replies.into_iter().zip(done) {
                     reply.send(Ok(done));
                 }

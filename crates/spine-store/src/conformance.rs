@@ -76,6 +76,7 @@ macro_rules! conformance_tests {
             stats_count_and_group,
             registered_types_are_stored_and_shape_new_summaries,
             import_keeps_ids_and_times_assigns_new_positions_and_skips_existing,
+            appending_wakes_commit_subscribers_with_tenant_and_head,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -1060,4 +1061,23 @@ pub async fn import_keeps_ids_and_times_assigns_new_positions_and_skips_existing
         matches!(&repeat[0], AppendOutcome::Repeat(e) if e.id == batch[1].id),
         "imported keys still dedupe: {repeat:?}"
     );
+}
+
+/// Appending wakes a commit subscriber with the tenant and that tenant's highest new position.
+pub async fn appending_wakes_commit_subscribers_with_tenant_and_head(store: Db) {
+    let t = tenant(&store, "acme").await;
+    let mut commits = store.commits();
+    let events = append(
+        &store,
+        &t,
+        (0..3).map(|i| json!({"type": "a.b", "title": format!("e{i}")})).collect(),
+    )
+    .await;
+    let head = events.iter().map(|o| created(o).seq).max().expect("three events");
+    let notice = tokio::time::timeout(std::time::Duration::from_secs(10), commits.recv())
+        .await
+        .expect("a notice within 10 s")
+        .expect("a notice, not a closed channel");
+    assert_eq!(notice, crate::CommitNotice { tenant: t.clone(), head });
+    assert_eq!(store.head(&t).await.expect("head"), head);
 }

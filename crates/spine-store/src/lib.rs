@@ -88,6 +88,10 @@ pub trait Store: Send + Sync + 'static {
     /// The highest committed position of the tenant (`Seq::ZERO` when empty).
     async fn head(&self, tenant: &TenantId) -> StoreResult<Seq>;
 
+    /// A new receiver of commit notices: one per tenant touched, after each successful commit.
+    /// A receiver that lags loses notices, not events: its owner re-reads `head` and the log.
+    fn commits(&self) -> tokio::sync::broadcast::Receiver<CommitNotice>;
+
     /// Marks one event read for a user; `false` if the event is not in the tenant and scope.
     async fn mark_read(
         &self,

@@ -1,7 +1,9 @@
 //! The records the `Store` trait speaks in.
 
 use serde::Serialize;
-use spine_core::{Cursor, Event, EventFilter, Order, Role, Scope, TenantId, Timestamp, UserId};
+use spine_core::{
+    Cursor, Event, EventFilter, Order, Role, Scope, Seq, TenantId, Timestamp, UserId,
+};
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -190,4 +192,14 @@ pub struct Stats {
     /// Counts per group, largest first (time groups in time order), when grouped.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<GroupCount>,
+}
+
+/// Sent after each successful commit, once per tenant the commit touched: readers of that tenant
+/// may have new events up to `head`. A wake-up only; readers re-read the log (SPEC principle 4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitNotice {
+    /// The tenant whose log grew.
+    pub tenant: TenantId,
+    /// The tenant's highest position in the commit.
+    pub head: Seq,
 }

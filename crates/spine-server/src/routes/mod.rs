@@ -4,6 +4,7 @@
 //! - [`events`]: `POST /v1/events`, `POST /v1/events/batch`.
 //! - [`feed`]: the feed, one event, entity timelines, stats.
 //! - [`read_state`]: mark read, mark all read, unread count.
+//! - [`stream`]: `GET /v1/stream`, live events as Server-Sent Events.
 //! - [`admin`]: keys, viewer tokens, types, tenants.
 //! - [`ops`]: health, readiness, metrics, the landing page.
 
@@ -12,6 +13,7 @@ pub mod events;
 pub mod feed;
 pub mod ops;
 pub mod read_state;
+pub mod stream;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -27,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .merge(events::router())
         .merge(feed::router())
         .merge(read_state::router())
+        .merge(stream::router())
         .merge(admin::router())
         .merge(ops::router())
 }

@@ -31,6 +31,7 @@ pub struct TestApp {
     pub b: TenantKeys,
     pub admin_token: String,
     _stop: oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
 
@@ -64,17 +65,26 @@ pub async fn spawn_app_with(mut config: ServerConfig) -> TestApp {
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let server_store = store.clone();
-    tokio::spawn(async move {
+    let server = tokio::spawn(async move {
         let shutdown = async move {
             let _ = stopped.await;
         };
         run(listener, server_store, config, shutdown).await.unwrap();
     });
     let client = Client::builder().pool_max_idle_per_host(64).build().unwrap();
-    TestApp { addr, client, store, a, b, admin_token, _stop: stop, _dir: dir }
+    TestApp { addr, client, store, a, b, admin_token, _stop: stop, server, _dir: dir }
 }
 
 impl TestApp {
+    /// Fires the server's shutdown signal and waits (at most 10 s) for `run` to return.
+    pub async fn shut_down(self) {
+        let _ = self._stop.send(());
+        tokio::time::timeout(std::time::Duration::from_secs(10), self.server)
+            .await
+            .expect("the server stops within 10 s")
+            .expect("the server task did not panic");
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
