@@ -98,7 +98,8 @@ pub struct EventFlags {
     pub idempotency_key: Option<String>,
 }
 
-fn parse_entity(s: &str) -> Result<(String, String), String> {
+/// `TYPE:ID` as a pair, for `--entity`.
+pub fn parse_entity(s: &str) -> Result<(String, String), String> {
     match s.split_once(':') {
         Some((t, id)) if !t.is_empty() && !id.is_empty() => Ok((t.to_owned(), id.to_owned())),
         _ => Err("must be TYPE:ID, e.g. task:T-42".to_owned()),

@@ -9,6 +9,7 @@
 //! - [`key`]: `spine key create|list|revoke`, directly on the database.
 //! - [`emit`], [`emit_stream`] and [`problem`]: `spine emit`, posting events to a running server (one from flags, or
 //!   NDJSON from stdin in batches), and the readable form of the server's problems.
+//! - [`tail`]: `spine tail`, the live stream in the terminal, resuming across reconnects.
 //! - [`transfer`]: `spine export` / `spine import`, NDJSON in commit order, in constant memory.
 //! - [`demo`] and [`demo_data`]: `spine demo`, a server with a seeded tenant and live activity.
 //! - [`bench`]: the slot for the benchmark harness.
@@ -28,6 +29,7 @@ pub mod logging;
 pub mod problem;
 pub mod serve;
 pub mod store;
+pub mod tail;
 pub mod tenant;
 pub mod transfer;
 
@@ -86,6 +88,8 @@ pub enum Command {
     Key(key::KeyCommand),
     /// Post events to a running server: one from flags, or NDJSON from stdin
     Emit(Box<emit::EmitArgs>),
+    /// Follow a tenant's activity live: coloured lines, or NDJSON with --json
+    Tail(tail::TailArgs),
     /// Write a tenant's events as NDJSON, in commit order
     Export(transfer::ExportArgs),
     /// Read NDJSON events (from `spine export`) into a tenant
@@ -114,6 +118,10 @@ impl Cli {
             }
             Command::Demo(a) => o.listen.clone_from(&a.listen),
             Command::Emit(a) => {
+                o.url.clone_from(&a.url);
+                o.key.clone_from(&a.key);
+            }
+            Command::Tail(a) => {
                 o.url.clone_from(&a.url);
                 o.key.clone_from(&a.key);
             }
@@ -153,6 +161,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Tenant(cmd) => tenant::run(cmd, &settings).await,
         Command::Key(cmd) => key::run(cmd, &settings).await,
         Command::Emit(args) => emit::run(*args, &settings).await,
+        Command::Tail(args) => tail::run(args, &settings).await,
         Command::Export(args) => transfer::export(args, &settings).await,
         Command::Import(args) => transfer::import(args, &settings).await,
         // The demo keeps its own database unless `--db` is given on the command line: a `db`
