@@ -205,6 +205,9 @@ impl Tail {
                         return (true, end);
                     }
                 }
+                // The stream's starting position: resume from here if the connection drops
+                // before the first event.
+                "position" if self.last.is_none() => self.last = message.id.trim().parse().ok(),
                 "error" => return (true, stream_error(&message.data)),
                 "reset" => eprintln!(
                     "spine tail: the resume point is older than the server keeps; \

@@ -28,7 +28,13 @@ async fn open(app: &TestApp, path: &str, key: Option<&str>, headers: &[(&str, &s
     assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
     let ct = r.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap().to_owned();
     assert!(ct.starts_with("text/event-stream"), "{ct}");
-    r.bytes_stream().eventsource().boxed()
+    let mut messages = r.bytes_stream().eventsource().boxed();
+    // Every stream opens with its starting position, so a client can resume from it.
+    let first = next(&mut messages).await;
+    assert_eq!(first.event, "position", "{first:?}");
+    assert_eq!(first.id, first.data, "{first:?}");
+    assert!(first.id.parse::<i64>().is_ok_and(|p| p >= 0), "{first:?}");
+    messages
 }
 
 /// The next message of the stream, whatever its kind.

@@ -93,10 +93,14 @@ impl Reader {
         }
     }
 
-    /// The stream's messages: a `retry:` hint, then events as they commit, until the client
+    /// The stream's messages: `event: position` with the starting `id:` and a `retry:` hint,
+    /// then events as they commit, until the client
     /// leaves, the token expires, the store fails or the server shuts down.
     pub fn messages(self) -> impl Stream<Item = Result<Message, Infallible>> + Send {
-        let hint = Message::default().retry(RETRY).comment("spine stream");
+        // The starting position as the first message's `id:`: a client that drops before the
+        // first event still resumes from here instead of from a later live end.
+        let start = self.position.to_string();
+        let hint = Message::default().retry(RETRY).event("position").id(start.clone()).data(start);
         stream::once(async move { hint })
             .chain(stream::unfold(self, |mut reader| async move {
                 reader.next_message().await.map(|m| (m, reader))

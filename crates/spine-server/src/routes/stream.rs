@@ -32,7 +32,7 @@ pub fn router() -> Router<AppState> {
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this position (wins over `after`)"),
     ),
     responses(
-        (status = 200, description = "An endless stream: a `retry:` hint, then `id: <seq>`, `event: activity`, `data: <event json>` per event; keep-alive comments every 15 s; `event: error` before the server ends it (e.g. an expired viewer token)", body = String, content_type = "text/event-stream"),
+        (status = 200, description = "An endless stream: `event: position` carrying the starting `id:` and a `retry:` hint, then `id: <seq>`, `event: activity`, `data: <event json>` per event; keep-alive comments every 15 s; `event: error` before the server ends it (e.g. an expired viewer token)", body = String, content_type = "text/event-stream"),
         (status = 400, description = "Bad filter or resume point", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
     ),
