@@ -120,6 +120,18 @@ fn bodies(n: usize, seed: u64) -> Arc<Vec<Vec<u8>>> {
     )
 }
 
+/// One JSON POST; `true` when answered with a 2xx.
+async fn post(client: &reqwest::Client, url: &str, key: &str, body: Vec<u8>) -> bool {
+    let r = client
+        .post(url)
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await;
+    r.map(|r| r.status().is_success()).unwrap_or(false)
+}
+
 /// Posts `bodies` round-robin to `path` on `connections` keep-alive connections for `seconds`,
 /// each request carrying `per_request` events; successful events/s.
 async fn saturate(
@@ -142,14 +154,8 @@ async fn saturate(
             let mut i = c;
             while Instant::now() < deadline {
                 let body = bodies[i % bodies.len()].clone();
-                let r = client
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await;
-                if r.map(|r| r.status().is_success()).unwrap_or(false) {
+                let r = post(&client, &url, &key, body).await;
+                if r {
                     done.fetch_add(per_request, Ordering::Relaxed);
                 }
                 i += connections;
@@ -186,14 +192,8 @@ async fn fixed_rate_latency(
                 let scheduled = start + interval * i as u32;
                 tokio::time::sleep_until(scheduled.into()).await;
                 let body = bodies[i % bodies.len()].clone();
-                let r = client
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await;
-                if !r.map(|r| r.status().is_success()).unwrap_or(false) {
+                let r = post(&client, &url, &key, body).await;
+                if !r {
                     failures.fetch_add(1, Ordering::Relaxed);
                 }
                 samples.push(scheduled.elapsed());

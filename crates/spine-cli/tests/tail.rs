@@ -115,27 +115,6 @@ fn read_through(tail: &Tail, first: u64, last: u64) -> Vec<u64> {
     seen
 }
 
-/// `spine serve` on `listen`, or `None` when it could not bind (e.g. the port is still taken).
-fn try_serve(sandbox: &Sandbox, db: &str, listen: &str) -> Option<Server> {
-    let mut child = sandbox
-        .command(&["serve", "--listen", listen, "--db", db])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().and_then(Result::ok).unwrap_or_default();
-    let Some(url) = first.strip_prefix("listening on ") else {
-        let _ = child.kill();
-        let _ = child.wait();
-        return None;
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Some(Server { child, url: url.trim().to_owned() })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_prints_every_matching_event_once_in_seq_order() {
     let (sandbox, db, key) = tenant();
@@ -172,7 +151,7 @@ async fn tail_resumes_across_a_server_kill_and_restart_on_the_same_port() {
     let listen = url.trim_start_matches("http://").to_owned();
     let deadline = Instant::now() + GUARD;
     let _restarted = loop {
-        if let Some(server) = try_serve(&sandbox, &db, &listen) {
+        if let Some(server) = Server::try_start(&sandbox, &db, &listen) {
             break server;
         }
         assert!(Instant::now() < deadline, "could not restart the server on {listen}");

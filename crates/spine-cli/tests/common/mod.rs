@@ -110,9 +110,16 @@ pub struct Server {
 impl Server {
     /// Starts `spine serve --listen 127.0.0.1:0 --db DB` and reads its URL from stdout.
     pub fn start(sandbox: &Sandbox, db: &str) -> Self {
+        let server = Self::try_start(sandbox, db, "127.0.0.1:0");
+        server.expect("spine serve printed `listening on http://127.0.0.1:PORT`")
+    }
+
+    /// `spine serve` on `listen`, or `None` when it could not bind (e.g. the port is still
+    /// taken by a server that was just killed).
+    pub fn try_start(sandbox: &Sandbox, db: &str, listen: &str) -> Option<Self> {
         use std::io::{BufRead, BufReader};
         let mut child = sandbox
-            .command(&["serve", "--listen", "127.0.0.1:0", "--db", db])
+            .command(&["serve", "--listen", listen, "--db", db])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -121,11 +128,17 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let first = lines.next().and_then(Result::ok).unwrap_or_default();
-        let url = first.strip_prefix("listening on ").unwrap_or_default().trim().to_owned();
-        assert!(url.starts_with("http://127.0.0.1:"), "unexpected first line: {first}");
+        let Some(url) =
+            first.strip_prefix("listening on ").filter(|u| u.starts_with("http://127.0.0.1:"))
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        };
+        let url = url.trim().to_owned();
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Self { child, url }
+        Some(Self { child, url })
     }
 }
 
