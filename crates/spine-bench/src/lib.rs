@@ -8,9 +8,13 @@
 //! - [`ingest`]: in-process (through the store) and HTTP ingest, single and batched, and latency
 //!   at a fixed rate.
 //! - [`feed`]: first and deep feed pages at 1 or 10 million events.
+//! - [`fanout`]: live delivery to 1,000 and 10,000 SSE subscribers of a separate server process
+//!   (latency to the last subscriber, deliveries/s, memory per idle connection), beside nginx +
+//!   nchan.
 
 pub mod baseline;
 pub mod data;
+pub mod fanout;
 pub mod feed;
 pub mod ingest;
 pub mod measure;
@@ -35,8 +39,17 @@ pub struct BenchOptions {
     pub dir: Option<PathBuf>,
     /// Timed requests per feed measurement.
     pub samples: usize,
-    /// Which sections to run: `ingest`, `http`, `feed` (all when empty).
+    /// Which sections to run: `ingest`, `http`, `feed`, `fanout` (all when empty).
     pub only: Vec<String>,
+    /// Subscriber counts for the fan-out section (1,000 and 10,000 by default).
+    pub fanout_subscribers: Vec<usize>,
+    /// Events published one at a time, for the fan-out latency.
+    pub fanout_events: usize,
+    /// Pause between those events: long enough that one event's fan-out is normally done
+    /// before the next is published, so the latency is not a queue.
+    pub fanout_interval: Duration,
+    /// Events in the fan-out burst, for deliveries/s.
+    pub fanout_burst: usize,
 }
 
 impl Default for BenchOptions {
@@ -49,6 +62,10 @@ impl Default for BenchOptions {
             samples: 1000,
             dir: None,
             only: Vec::new(),
+            fanout_subscribers: vec![1000, 10_000],
+            fanout_events: 200,
+            fanout_interval: Duration::from_millis(50),
+            fanout_burst: 1000,
         }
     }
 }
@@ -74,6 +91,9 @@ pub async fn run(opts: BenchOptions) -> Result<Vec<Row>, Box<dyn std::error::Err
     }
     if opts.wants("feed") {
         rows.extend(feed::run(&dir, opts.feed_events, opts.samples).await?);
+    }
+    if opts.wants("fanout") {
+        rows.extend(fanout::run(&dir, &opts).await?);
     }
     Ok(rows)
 }

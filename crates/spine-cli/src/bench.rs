@@ -30,9 +30,21 @@ pub struct BenchArgs {
     /// Where to put the benchmark databases [default: a temporary directory].
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Sections to run: ingest, http, feed (comma-separated or repeated) [default: all].
+    /// Sections to run: ingest, http, feed, fanout (comma-separated or repeated) [default: all].
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// SSE subscriber counts for the fan-out section (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [1000, 10_000])]
+    pub subscribers: Vec<usize>,
+    /// Events published one at a time for the fan-out latency.
+    #[arg(long, default_value_t = 200)]
+    pub fanout_events: usize,
+    /// Milliseconds between those events.
+    #[arg(long, default_value_t = 50)]
+    pub fanout_interval_ms: u64,
+    /// Events in the fan-out burst (deliveries/s).
+    #[arg(long, default_value_t = 1000)]
+    pub fanout_burst: usize,
     /// Also print the rows as one JSON array at the end.
     #[arg(long)]
     pub json: bool,
@@ -40,9 +52,14 @@ pub struct BenchArgs {
 
 /// Runs the harness.
 pub async fn run(args: BenchArgs) -> CliResult<()> {
-    if let Some(bad) = args.only.iter().find(|s| !["ingest", "http", "feed"].contains(&s.as_str()))
-    {
-        return Err(CliError::new(format!("unknown section {bad:?}: use ingest, http or feed")));
+    const SECTIONS: [&str; 4] = ["ingest", "http", "feed", "fanout"];
+    if let Some(bad) = args.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
+        return Err(CliError::new(format!(
+            "unknown section {bad:?}: use ingest, http, feed or fanout"
+        )));
+    }
+    if args.subscribers.iter().any(|&n| n == 0) {
+        return Err(CliError::new("--subscribers: each count must be at least 1"));
     }
     let opts = spine_bench::BenchOptions {
         ingest_events: args.ingest_events.max(1000),
@@ -52,6 +69,10 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
         samples: args.samples.max(1),
         dir: args.dir,
         only: args.only,
+        fanout_subscribers: args.subscribers,
+        fanout_events: args.fanout_events.max(1),
+        fanout_interval: std::time::Duration::from_millis(args.fanout_interval_ms),
+        fanout_burst: args.fanout_burst.max(1),
     };
     let rows = spine_bench::run(opts)
         .await

@@ -59,6 +59,16 @@ pub struct Settings {
     pub max_tag_chars: usize,
     /// Characters of an idempotency key.
     pub max_idempotency_key_chars: usize,
+    /// Open live streams (SSE plus WebSockets) on this node; more get a 503.
+    pub max_streams: usize,
+    /// Open live streams of one tenant on this node; more get a 429.
+    pub max_streams_per_tenant: usize,
+    /// Seconds a subscriber may stay behind the log before it is told to resume.
+    pub stream_max_lag_seconds: u64,
+    /// Subscriptions on one WebSocket.
+    pub ws_max_subscriptions: usize,
+    /// Seconds between keep-alives on idle streams.
+    pub stream_keep_alive_seconds: u64,
 }
 
 /// The keys above, so an unrelated `SPINE_*` variable (such as `SPINE_CONFIG`) is not mistaken
@@ -85,6 +95,11 @@ const KEYS: &[&str] = &[
     "max_tags",
     "max_tag_chars",
     "max_idempotency_key_chars",
+    "max_streams",
+    "max_streams_per_tenant",
+    "stream_max_lag_seconds",
+    "ws_max_subscriptions",
+    "stream_keep_alive_seconds",
 ];
 
 impl Default for Settings {
@@ -112,6 +127,11 @@ impl Default for Settings {
             max_tags: limits.tags,
             max_tag_chars: limits.tag_chars,
             max_idempotency_key_chars: limits.idempotency_key_chars,
+            max_streams: 10_000,
+            max_streams_per_tenant: 2_000,
+            stream_max_lag_seconds: 60,
+            ws_max_subscriptions: 32,
+            stream_keep_alive_seconds: 15,
         }
     }
 }
@@ -137,6 +157,10 @@ impl Settings {
         }
         if self.max_batch_events == 0 {
             problems.push("max_batch_events must be at least 1");
+        }
+        if self.stream_max_lag_seconds == 0 || self.stream_keep_alive_seconds == 0 {
+            problems
+                .push("stream_max_lag_seconds and stream_keep_alive_seconds must be at least 1");
         }
         if self.max_event_body_bytes < 1024 || self.max_batch_body_bytes < 1024 {
             problems.push("max_event_body_bytes and max_batch_body_bytes must be at least 1024");

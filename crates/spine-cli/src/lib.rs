@@ -27,6 +27,7 @@ pub mod error;
 pub mod key;
 pub mod logging;
 pub mod problem;
+pub mod purge;
 pub mod serve;
 pub mod store;
 pub mod tail;
@@ -94,6 +95,8 @@ pub enum Command {
     Export(transfer::ExportArgs),
     /// Read NDJSON events (from `spine export`) into a tenant
     Import(transfer::ImportArgs),
+    /// Remove a tenant's events through a position (directly on the database)
+    Purge(purge::PurgeArgs),
     /// Run a server with a seeded demo tenant and live generated activity
     Demo(demo::DemoArgs),
     /// Run the benchmark harness (not implemented yet)
@@ -164,6 +167,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Tail(args) => tail::run(args, &settings).await,
         Command::Export(args) => transfer::export(args, &settings).await,
         Command::Import(args) => transfer::import(args, &settings).await,
+        Command::Purge(args) => purge::run(args, &settings).await,
         // The demo keeps its own database unless `--db` is given on the command line: a `db`
         // from spine.toml or SPINE_DB names the real one, which the demo must not seed.
         Command::Demo(args) => demo::run(args, &settings, cli.global.db.as_deref()).await,

@@ -8,6 +8,7 @@ use clap::Args;
 use spine_core::filter::PageLimits;
 use spine_server::ServerConfig;
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Arguments of `spine serve`.
@@ -31,6 +32,11 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
         max_batch_body_bytes: settings.max_batch_body_bytes,
         event_limits: settings.event_limits(),
         page: PageLimits { default: settings.page_size_default, max: settings.page_size_max },
+        max_streams: settings.max_streams,
+        max_streams_per_tenant: settings.max_streams_per_tenant,
+        stream_max_lag: Duration::from_secs(settings.stream_max_lag_seconds),
+        ws_max_subscriptions: settings.ws_max_subscriptions,
+        stream_keep_alive: Duration::from_secs(settings.stream_keep_alive_seconds),
         ..ServerConfig::default()
     }
 }

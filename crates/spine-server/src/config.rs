@@ -27,6 +27,20 @@ pub struct ServerConfig {
     pub key_cache_ttl: Duration,
     /// Longest time a request may take to produce its response head (503 problem after).
     pub request_timeout: Duration,
+    /// Open live streams (SSE streams plus WebSockets) on this node; more get a 503 problem.
+    pub max_streams: usize,
+    /// Open live streams of one tenant on this node; more get a 429 problem.
+    pub max_streams_per_tenant: usize,
+    /// How long a subscriber may stay behind the log before it is closed with a message telling
+    /// it to resume (it keeps its place: resuming costs nothing but the reconnect).
+    pub stream_max_lag: Duration,
+    /// Subscriptions on one WebSocket.
+    pub ws_max_subscriptions: usize,
+    /// How often an idle stream sends a keep-alive (SSE comment, WebSocket ping).
+    pub stream_keep_alive: Duration,
+    /// How long shutdown waits for in-flight requests and stream goodbyes before dropping the
+    /// connections left (a client that stopped reading would otherwise hold it forever).
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +55,12 @@ impl Default for ServerConfig {
             admin_token: None,
             key_cache_ttl: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
+            max_streams: 10_000,
+            max_streams_per_tenant: 2_000,
+            stream_max_lag: Duration::from_secs(60),
+            ws_max_subscriptions: 32,
+            stream_keep_alive: Duration::from_secs(15),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -57,6 +77,12 @@ impl std::fmt::Debug for ServerConfig {
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
             .field("key_cache_ttl", &self.key_cache_ttl)
             .field("request_timeout", &self.request_timeout)
+            .field("max_streams", &self.max_streams)
+            .field("max_streams_per_tenant", &self.max_streams_per_tenant)
+            .field("stream_max_lag", &self.stream_max_lag)
+            .field("ws_max_subscriptions", &self.ws_max_subscriptions)
+            .field("stream_keep_alive", &self.stream_keep_alive)
+            .field("shutdown_grace", &self.shutdown_grace)
             .finish()
     }
 }

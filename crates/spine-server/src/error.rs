@@ -49,6 +49,12 @@ pub enum ApiError {
     /// The store is unavailable (shutting down, unreachable) or the request took too long.
     #[error("{0}")]
     Unavailable(String),
+    /// The tenant has as many open streams as it may (429, with `Retry-After`).
+    #[error("{0}")]
+    TooManyStreams(String),
+    /// The server has as many open streams as it may (503, with `Retry-After`).
+    #[error("{0}")]
+    ServerFull(String),
     /// Anything unexpected; the detail stays in the logs.
     #[error("internal error")]
     Internal,
@@ -97,7 +103,8 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::ServerFull(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyStreams(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -124,6 +131,8 @@ impl ApiError {
                 ("validation", "the request body is invalid".to_owned(), Some(e.0.clone()))
             }
             Self::Unavailable(d) => ("unavailable", d.clone(), None),
+            Self::TooManyStreams(d) => ("too-many-streams", d.clone(), None),
+            Self::ServerFull(d) => ("server-full", d.clone(), None),
             Self::Internal => ("internal", "an internal error occurred".to_owned(), None),
         };
         let status = self.status();
@@ -207,6 +216,9 @@ impl IntoResponse for ApiError {
         let mut res = problem_response(&self.problem());
         if matches!(self, Self::Unauthorized(_)) {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if matches!(self, Self::TooManyStreams(_) | Self::ServerFull(_)) {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         res
     }

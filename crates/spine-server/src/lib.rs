@@ -107,12 +107,31 @@ pub async fn run(
         tracing::info!(%addr, "spine server listening");
     }
     let live = state.live.clone();
+    let grace = state.config.shutdown_grace;
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     // Streams never finish on their own; without this the graceful shutdown would wait forever.
     let shutdown = async move {
         shutdown.await;
         live.shut_down();
+        let _ = stopping.send(());
     };
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    let serve = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown);
+    // A client that stopped reading keeps its response unfinished; after the grace period the
+    // remaining connections are dropped with the server.
+    let deadline = async move {
+        if stopped.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = serve => served,
+        () = deadline => {
+            tracing::warn!(?grace, "connections still open after the shutdown grace; dropping them");
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -345,6 +345,7 @@ impl Modify for Security {
         admin::create_key, admin::list_keys, admin::revoke_key, admin::create_viewer_token,
         admin::put_type, admin::get_type, admin::list_types, admin::create_tenant,
         stream::stream,
+        stream::ws,
         ops::healthz, ops::readyz, ops::prometheus, ops::landing,
     ),
     components(schemas(Problem, FieldErrorSchema, EventSchema, EventInputSchema)),

@@ -10,6 +10,7 @@
 //! - `query`: feed pages, single events and the head position.
 //! - `read_state`: per-user watermark plus exceptions, and exact unread counts.
 //! - `stats`: counts, grouped or not.
+//! - `purge`: removing a tenant's oldest events behind a raised horizon.
 //! - `admin`: tenants, API keys, registered types and the server secret.
 //! - `error`: the crate's internal error and its mapping to `StoreError`.
 //!
@@ -22,6 +23,7 @@ mod batch;
 mod error;
 mod filters;
 mod migrate;
+mod purge;
 mod query;
 mod read_state;
 mod stats;
@@ -31,8 +33,9 @@ use async_trait::async_trait;
 use error::Error;
 use spine_core::{Event, EventType, NewEvent, Scope, Seq, TenantId, TypeInfo, UserId};
 use spine_store::{
-    ApiKeyInfo, ApiKeyRecord, AppendOutcome, FeedQuery, ImportOutcome, NewApiKey, Page, Stats,
-    StatsQuery, Store, StoreError, StoreResult, Tenant,
+    ApiKeyInfo, ApiKeyRecord, AppendOutcome, FeedQuery, ImportOutcome, NewApiKey, Notice, Page,
+    PurgeOutcome, ReadChange, ReadNotice, Stats, StatsQuery, Store, StoreError, StoreResult,
+    Tenant,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -137,6 +140,11 @@ impl SqliteStore {
         let writer = writer::spawn(write_conn, write_options, options.max_batch_events.max(1));
         let checkpointer = tokio::spawn(checkpoint_forever(base.pragma("cache_size", "-2048")));
         Ok(Self { inner: Arc::new(Inner { reads, admin, writer, checkpointer }) })
+    }
+
+    fn announce_read(&self, tenant: &TenantId, user: &UserId, change: ReadChange) {
+        let notice = ReadNotice { tenant: tenant.clone(), user: user.clone(), change };
+        self.inner.writer.announce(Notice::Read(notice));
     }
 
     /// Lets the writer finish what is queued, then closes its connection and both pools.
@@ -251,8 +259,18 @@ impl Store for SqliteStore {
         Ok(stats::stats(&self.inner.reads, tenant, query).await?)
     }
 
-    fn commits(&self) -> tokio::sync::broadcast::Receiver<spine_store::CommitNotice> {
-        self.inner.writer.commits()
+    fn notices(&self) -> tokio::sync::broadcast::Receiver<Notice> {
+        self.inner.writer.notices()
+    }
+
+    async fn horizon(&self, tenant: &TenantId) -> StoreResult<Seq> {
+        Ok(purge::horizon(&self.inner.reads, tenant).await?)
+    }
+
+    async fn purge(&self, tenant: &TenantId, through: Seq) -> StoreResult<PurgeOutcome> {
+        let (removed, horizon) = purge::purge(&self.inner.admin, tenant, through).await?;
+        self.inner.writer.announce(Notice::Purged { tenant: tenant.clone(), horizon });
+        Ok(PurgeOutcome { removed, horizon })
     }
 
     async fn head(&self, tenant: &TenantId) -> StoreResult<Seq> {
@@ -266,7 +284,12 @@ impl Store for SqliteStore {
         id: Uuid,
         scope: Option<&Scope>,
     ) -> StoreResult<bool> {
-        Ok(read_state::mark_read(&self.inner.admin, tenant, user, id, scope).await?)
+        let Some(seq) = read_state::mark_read(&self.inner.admin, tenant, user, id, scope).await?
+        else {
+            return Ok(false);
+        };
+        self.announce_read(tenant, user, ReadChange::Event { id, seq });
+        Ok(true)
     }
 
     async fn mark_all_read(
@@ -275,7 +298,9 @@ impl Store for SqliteStore {
         user: &UserId,
         through: Option<Seq>,
     ) -> StoreResult<Seq> {
-        Ok(read_state::mark_all_read(&self.inner.admin, tenant, user, through).await?)
+        let watermark = read_state::mark_all_read(&self.inner.admin, tenant, user, through).await?;
+        self.announce_read(tenant, user, ReadChange::Through(watermark));
+        Ok(watermark)
     }
 
     async fn unread_count(

@@ -7,7 +7,10 @@ use spine_core::Timestamp;
 use sqlx::{Connection, SqlitePool};
 
 /// `(version, sql)` in order.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_horizons.sql")),
+];
 
 /// The version this build needs.
 fn latest() -> i64 {

@@ -140,9 +140,11 @@ pub(crate) async fn get_event(
 
 /// The tenant's highest position (`Seq::ZERO` when it has no events).
 pub(crate) async fn head(pool: &SqlitePool, tenant: &TenantId) -> Result<Seq> {
-    let seq: i64 = sqlx::query_scalar("select coalesce(max(seq), 0) from events where tenant = ?")
-        .bind(tenant.as_str())
-        .fetch_one(pool)
-        .await?;
+    let seq: i64 = sqlx::query_scalar(HEAD).bind(tenant.as_str()).fetch_one(pool).await?;
     Ok(Seq(seq))
 }
+
+/// The tenant's head (`?1`): its highest position, never below its purge horizon.
+pub(crate) const HEAD: &str = "select max(
+        coalesce((select max(seq) from events where tenant = ?1), 0),
+        coalesce((select through_seq from horizons where tenant = ?1), 0))";

@@ -43,14 +43,14 @@ pub(crate) fn push_unread<'a>(qb: &mut QueryBuilder<'a, Sqlite>, tenant: &'a str
     push_marked(qb, tenant, user);
 }
 
-/// Marks one event read; `false` when it is not in the tenant and scope.
+/// Marks one event read; its position, or `None` when it is not in the tenant and scope.
 pub(crate) async fn mark_read(
     pool: &SqlitePool,
     tenant: &TenantId,
     user: &UserId,
     id: Uuid,
     scope: Option<&Scope>,
-) -> Result<bool> {
+) -> Result<Option<Seq>> {
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin_with("begin immediate").await?;
     let mut qb: QueryBuilder<'_, Sqlite> =
@@ -58,7 +58,7 @@ pub(crate) async fn mark_read(
     qb.push_bind(id.as_bytes().as_slice()).push(" and e.tenant = ").push_bind(tenant.as_str());
     push_scope(&mut qb, scope);
     let Some(seq) = qb.build_query_scalar::<i64>().fetch_optional(&mut *tx).await? else {
-        return Ok(false);
+        return Ok(None);
     };
     sqlx::query(
         "insert or ignore into read_marks (tenant, user_id, seq)
@@ -71,7 +71,7 @@ pub(crate) async fn mark_read(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(Some(Seq(seq)))
 }
 
 /// Moves the watermark to `through` (default and at most: the tenant's head; it never moves
@@ -84,10 +84,8 @@ pub(crate) async fn mark_all_read(
 ) -> Result<Seq> {
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin_with("begin immediate").await?;
-    let head: i64 = sqlx::query_scalar("select coalesce(max(seq), 0) from events where tenant = ?")
-        .bind(tenant.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
+    let head: i64 =
+        sqlx::query_scalar(crate::query::HEAD).bind(tenant.as_str()).fetch_one(&mut *tx).await?;
     let target = through.map_or(head, |t| t.0.clamp(0, head));
     let watermark: i64 = sqlx::query_scalar(
         "insert into read_watermarks (tenant, user_id, through_seq) values (?, ?, ?)

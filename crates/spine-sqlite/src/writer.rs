@@ -8,7 +8,7 @@
 
 use crate::batch::{commit, Done, Work};
 use spine_core::{Event, NewEvent, TenantId};
-use spine_store::{AppendOutcome, CommitNotice, ImportOutcome, StoreError, StoreResult};
+use spine_store::{AppendOutcome, ImportOutcome, Notice, StoreError, StoreResult};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
 use std::time::Instant;
@@ -67,21 +67,27 @@ fn writer_gone() -> StoreError {
     StoreError::Unavailable("the store is closed".to_owned())
 }
 
-/// Commit notices a lagging receiver may fall behind by before it loses some (it then re-reads).
+/// Notices a lagging receiver may fall behind by before it loses some (it then re-reads).
 const NOTICE_DEPTH: usize = 1024;
 
 /// The sending side of the writer; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct WriterHandle {
     tx: mpsc::Sender<Request>,
-    /// Where the writer announces each commit, per tenant; kept here to hand out receivers.
-    notices: broadcast::Sender<CommitNotice>,
+    /// Where the store announces commits (per tenant), read-state changes and purges.
+    notices: broadcast::Sender<Notice>,
 }
 
 impl WriterHandle {
-    /// A new receiver of commit notices.
-    pub(crate) fn commits(&self) -> broadcast::Receiver<CommitNotice> {
+    /// A new receiver of notices.
+    pub(crate) fn notices(&self) -> broadcast::Receiver<Notice> {
         self.notices.subscribe()
+    }
+
+    /// Announces a change committed outside the writer (read state, purges).
+    pub(crate) fn announce(&self, notice: Notice) {
+        // Without receivers `send` fails; nobody is listening, so that is fine.
+        let _ = self.notices.send(notice);
     }
 
     /// Appends and waits for the commit.
@@ -138,7 +144,7 @@ async fn run(
     mut conn: SqliteConnection,
     reconnect: SqliteConnectOptions,
     mut rx: mpsc::Receiver<Request>,
-    notices: broadcast::Sender<CommitNotice>,
+    notices: broadcast::Sender<Notice>,
     max_batch_events: usize,
 ) {
     let mut stop = None;
@@ -190,7 +196,7 @@ async fn run(
                 metrics::histogram!("spine_commit_batch_events").record(events as f64);
                 // Without receivers `send` fails; nobody is waiting, so that is fine.
                 for notice in heads {
-                    let _ = notices.send(notice);
+                    let _ = notices.send(Notice::Commit(notice));
                 }
                 for (reply, done) in replies.into_iter().zip(done) {
                     reply.send(Ok(done));

@@ -9,7 +9,10 @@
 //! where `fresh_store()` is an async expression giving an `Arc<dyn Store>` or a [`Fixture`]
 //! (a store plus whatever must live as long as it, such as a temporary directory).
 
-use crate::{AppendOutcome, FeedQuery, GroupBy, NewApiKey, Stats, StatsQuery, Store, StoreError};
+use crate::{
+    AppendOutcome, CommitNotice, FeedQuery, GroupBy, NewApiKey, Notice, ReadChange, ReadNotice,
+    Stats, StatsQuery, Store, StoreError,
+};
 use serde_json::{json, Value};
 use spine_core::input::{EventInput, EventLimits};
 use spine_core::{
@@ -77,6 +80,8 @@ macro_rules! conformance_tests {
             registered_types_are_stored_and_shape_new_summaries,
             import_keeps_ids_and_times_assigns_new_positions_and_skips_existing,
             appending_wakes_commit_subscribers_with_tenant_and_head,
+            read_state_changes_are_announced,
+            purge_removes_events_through_a_position_and_raises_the_horizon,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -1063,10 +1068,10 @@ pub async fn import_keeps_ids_and_times_assigns_new_positions_and_skips_existing
     );
 }
 
-/// Appending wakes a commit subscriber with the tenant and that tenant's highest new position.
+/// Appending wakes a notice subscriber with the tenant and that tenant's highest new position.
 pub async fn appending_wakes_commit_subscribers_with_tenant_and_head(store: Db) {
     let t = tenant(&store, "acme").await;
-    let mut commits = store.commits();
+    let mut notices = store.notices();
     let events = append(
         &store,
         &t,
@@ -1074,10 +1079,97 @@ pub async fn appending_wakes_commit_subscribers_with_tenant_and_head(store: Db) 
     )
     .await;
     let head = events.iter().map(|o| created(o).seq).max().expect("three events");
-    let notice = tokio::time::timeout(std::time::Duration::from_secs(10), commits.recv())
+    let notice = next_notice(&mut notices).await;
+    assert_eq!(notice, Notice::Commit(CommitNotice { tenant: t.clone(), head }));
+    assert_eq!(store.head(&t).await.expect("head"), head);
+}
+
+/// The next notice, within 10 s.
+async fn next_notice(notices: &mut tokio::sync::broadcast::Receiver<Notice>) -> Notice {
+    tokio::time::timeout(std::time::Duration::from_secs(10), notices.recv())
         .await
         .expect("a notice within 10 s")
-        .expect("a notice, not a closed channel");
-    assert_eq!(notice, crate::CommitNotice { tenant: t.clone(), head });
-    assert_eq!(store.head(&t).await.expect("head"), head);
+        .expect("a notice, not a closed or lagging channel")
+}
+
+/// Marking one event read and marking all read each announce the change for that user; a
+/// refused mark (an event of another tenant) announces nothing.
+pub async fn read_state_changes_are_announced(store: Db) {
+    let t = tenant(&store, "acme").await;
+    let other = tenant(&store, "other").await;
+    let u = user("ana");
+    let first = append_one(&store, &t, json!({"type": "a.b", "title": "one"})).await;
+    let second = append_one(&store, &t, json!({"type": "a.b", "title": "two"})).await;
+    let foreign = append_one(&store, &other, json!({"type": "a.b", "title": "x"})).await;
+    let mut notices = store.notices();
+    assert!(!store.mark_read(&t, &u, foreign.id, None).await.expect("mark"));
+    assert!(store.mark_read(&t, &u, second.id, None).await.expect("mark"));
+    let expected = ReadNotice {
+        tenant: t.clone(),
+        user: u.clone(),
+        change: ReadChange::Event { id: second.id, seq: second.seq },
+    };
+    assert_eq!(next_notice(&mut notices).await, Notice::Read(expected));
+    let watermark = store.mark_all_read(&t, &u, Some(first.seq)).await.expect("read all");
+    assert_eq!(watermark, first.seq);
+    let expected =
+        ReadNotice { tenant: t.clone(), user: u.clone(), change: ReadChange::Through(first.seq) };
+    assert_eq!(next_notice(&mut notices).await, Notice::Read(expected));
+}
+
+/// A purge removes exactly the tenant's events at or below the position, with everything that
+/// finds them (tags, full text, idempotency keys, read marks), and raises the horizon, which
+/// never moves back. Other tenants keep everything.
+pub async fn purge_removes_events_through_a_position_and_raises_the_horizon(store: Db) {
+    let t = tenant(&store, "acme").await;
+    let other = tenant(&store, "other").await;
+    assert_eq!(store.horizon(&t).await.expect("horizon"), Seq::ZERO);
+    let mut events = Vec::new();
+    for i in 0..6 {
+        let v = json!({"type": "a.b", "title": format!("zebra {i}"), "tags": ["old"],
+                       "idempotency_key": format!("k{i}")});
+        events.push(append_one(&store, &t, v).await);
+        append_one(&store, &other, json!({"type": "a.b", "title": format!("zebra {i}")})).await;
+    }
+    let u = user("ana");
+    assert!(store.mark_read(&t, &u, events[1].id, None).await.expect("mark"));
+    let through = events[2].seq;
+    let mut notices = store.notices();
+    let outcome = store.purge(&t, through).await.expect("purge");
+    assert_eq!(outcome.removed, 3);
+    assert_eq!(outcome.horizon, through);
+    let purged = Notice::Purged { tenant: t.clone(), horizon: through };
+    assert_eq!(next_notice(&mut notices).await, purged);
+    assert_eq!(store.horizon(&t).await.expect("horizon"), through);
+    assert_eq!(store.horizon(&other).await.expect("horizon"), Seq::ZERO);
+
+    let left = walk(&store, &t, query(EventFilter::default(), Order::Seq, 100)).await;
+    assert_eq!(ids(&left), ids(&events[3..]));
+    assert!(store.get_event(&t, events[0].id, None).await.expect("get").is_none());
+    let tagged = EventFilter { tags: vec!["old".into()], ..Default::default() };
+    assert_eq!(count(&store, &t, tagged).await, 3);
+    let text = EventFilter { q: Some("zebra".into()), ..Default::default() };
+    assert_eq!(count(&store, &t, text.clone()).await, 3);
+    assert_eq!(count(&store, &other, text).await, 6, "the other tenant keeps its events");
+    assert_eq!(store.unread_count(&t, &u, None).await.expect("unread"), 3);
+
+    // The key of a purged event is free again; the key of a kept one still dedupes.
+    let again =
+        json!({"type": "a.b", "title": "zebra 0", "tags": ["old"], "idempotency_key": "k0"});
+    let reused = append_one(&store, &t, again).await;
+    assert!(reused.seq > events[5].seq);
+    let repeat =
+        json!({"type": "a.b", "title": "zebra 4", "tags": ["old"], "idempotency_key": "k4"});
+    assert!(matches!(&append(&store, &t, vec![repeat]).await[0], AppendOutcome::Repeat(_)));
+
+    // Through a lower position: nothing more to remove and the horizon stays.
+    let lower = store.purge(&t, events[0].seq).await.expect("purge");
+    assert_eq!(lower, crate::PurgeOutcome { removed: 0, horizon: through });
+    // Past the head: clamped to the head.
+    let all = store.purge(&t, Seq(i64::MAX)).await.expect("purge");
+    assert_eq!(all.removed, 4);
+    assert_eq!(all.horizon, reused.seq);
+    assert_eq!(count(&store, &t, EventFilter::default()).await, 0);
+    // The head never moves back, even with no event left.
+    assert_eq!(store.head(&t).await.expect("head"), reused.seq);
 }

@@ -88,11 +88,23 @@ pub trait Store: Send + Sync + 'static {
     /// The highest committed position of the tenant (`Seq::ZERO` when empty).
     async fn head(&self, tenant: &TenantId) -> StoreResult<Seq>;
 
-    /// A new receiver of commit notices: one per tenant touched, after each successful commit.
-    /// A receiver that lags loses notices, not events: its owner re-reads `head` and the log.
-    fn commits(&self) -> tokio::sync::broadcast::Receiver<CommitNotice>;
+    /// The tenant's horizon: every event at or below it has been removed by [`Store::purge`]
+    /// (`Seq::ZERO` when nothing was). A reader resuming below it cannot be served without a gap.
+    async fn horizon(&self, tenant: &TenantId) -> StoreResult<Seq>;
+
+    /// Removes the tenant's events at or below `through` (clamped to the head) with their tags,
+    /// search entries and read marks, raising the horizon first so no reader sees a silent gap.
+    /// Announces [`Notice::Purged`].
+    async fn purge(&self, tenant: &TenantId, through: Seq) -> StoreResult<PurgeOutcome>;
+
+    /// A new receiver of notices: a [`Notice::Commit`] per tenant touched after each successful
+    /// commit, a [`Notice::Read`] after each read-state change, a [`Notice::Purged`] after a
+    /// purge. A receiver that lags loses notices, not events: its owner re-reads `head`, the
+    /// horizon and the log.
+    fn notices(&self) -> tokio::sync::broadcast::Receiver<Notice>;
 
     /// Marks one event read for a user; `false` if the event is not in the tenant and scope.
+    /// Announces [`Notice::Read`].
     async fn mark_read(
         &self,
         tenant: &TenantId,
@@ -102,6 +114,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
 
     /// Marks everything through `through` (default: the head) read; returns the new watermark.
+    /// Announces [`Notice::Read`].
     async fn mark_all_read(
         &self,
         tenant: &TenantId,

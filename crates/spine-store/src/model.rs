@@ -4,6 +4,7 @@ use serde::Serialize;
 use spine_core::{
     Cursor, Event, EventFilter, Order, Role, Scope, Seq, TenantId, Timestamp, UserId,
 };
+use uuid::Uuid;
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -202,4 +203,55 @@ pub struct CommitNotice {
     pub tenant: TenantId,
     /// The tenant's highest position in the commit.
     pub head: Seq,
+}
+
+/// What a store announces to live readers after a change is committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A tenant's log grew.
+    Commit(CommitNotice),
+    /// A user's read state changed.
+    Read(ReadNotice),
+    /// A tenant's events at or below `horizon` were removed: a reader resuming below it has a
+    /// gap it cannot fill and must be told to reload.
+    Purged {
+        /// The tenant whose log shrank.
+        tenant: TenantId,
+        /// The new horizon.
+        horizon: Seq,
+    },
+}
+
+/// A change of one user's read state, for that user's live streams (`event: read`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadNotice {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// Whose read state changed.
+    pub user: UserId,
+    /// What changed.
+    pub change: ReadChange,
+}
+
+/// What a read-state change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadChange {
+    /// One event was marked read.
+    Event {
+        /// The event.
+        id: Uuid,
+        /// Its position.
+        seq: Seq,
+    },
+    /// Everything through this position is read (the watermark).
+    Through(Seq),
+}
+
+/// The answer of [`crate::Store::purge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PurgeOutcome {
+    /// Events removed.
+    pub removed: u64,
+    /// The tenant's horizon afterwards: no event at or below it is held any more.
+    pub horizon: Seq,
 }

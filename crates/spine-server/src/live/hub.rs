@@ -1,88 +1,161 @@
-//! The hub: one task consuming the store's commit notices and keeping, per tenant with
-//! subscribers, a `watch` of the tenant's head. It holds positions, never events, so a slow
-//! subscriber costs nothing here; readers re-read the log when woken.
+//! The hub: one task consuming the store's notices and keeping, per tenant with subscribers, a
+//! `watch` of the tenant's head, a `watch` of its purge horizon and a small broadcast of
+//! read-state changes. It holds positions, never events, so a slow subscriber costs nothing
+//! here; readers re-read the log when woken.
 
 use spine_core::{Seq, TenantId};
-use spine_store::{CommitNotice, Store};
+use spine_store::{Notice, ReadNotice, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, watch};
 
+/// Read-state changes a subscriber may fall behind by before it is told to re-read its state.
+const READ_DEPTH: usize = 64;
+
+/// A read-state change as the hub passes it on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadWake {
+    /// One change.
+    Change(Arc<ReadNotice>),
+    /// Changes were missed (the hub or the subscriber lagged): re-read the read state.
+    Resync,
+}
+
+/// One tenant's channels.
+struct Channels {
+    heads: watch::Sender<Seq>,
+    horizon: watch::Sender<Seq>,
+    reads: broadcast::Sender<ReadWake>,
+}
+
+/// What a subscriber of one tenant receives.
+pub struct Wakeups {
+    /// The tenant's head; a change means "read the log again".
+    pub heads: watch::Receiver<Seq>,
+    /// The tenant's purge horizon; a reader below it must reset.
+    pub horizon: watch::Receiver<Seq>,
+    /// Read-state changes of every user of the tenant (readers keep their user's).
+    pub reads: broadcast::Receiver<ReadWake>,
+}
+
 /// Per-tenant wake-ups for live readers.
 pub struct Hub {
-    /// Read on lag, to recover the heads of notices the hub missed.
+    /// Read on lag, to recover the heads and horizons of notices the hub missed.
     store: Arc<dyn Store>,
-    /// One head watch per tenant, created when a reader subscribes, dropped when none is left.
-    tenants: Mutex<HashMap<TenantId, watch::Sender<Seq>>>,
+    /// One set of channels per tenant, created when a reader subscribes, dropped when none is
+    /// left.
+    tenants: Mutex<HashMap<TenantId, Channels>>,
 }
 
 impl Hub {
-    /// A hub fed by `store.commits()`; its task ends when `stopped` turns `true` or the hub is
+    /// A hub fed by `store.notices()`; its task ends when `stopped` turns `true` or the hub is
     /// dropped (checked at each notice).
     pub fn start(store: Arc<dyn Store>, stopped: watch::Receiver<bool>) -> Arc<Self> {
-        let commits = store.commits();
+        let notices = store.notices();
         let hub = Arc::new(Self { store, tenants: Mutex::new(HashMap::new()) });
-        tokio::spawn(run(Arc::downgrade(&hub), commits, stopped));
+        tokio::spawn(run(Arc::downgrade(&hub), notices, stopped));
         hub
     }
 
-    /// A receiver of `tenant`'s head; it changes after each commit touching the tenant.
-    pub fn subscribe(&self, tenant: &TenantId) -> watch::Receiver<Seq> {
-        let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-        tenants.entry(tenant.clone()).or_insert_with(|| watch::channel(Seq::ZERO).0).subscribe()
+    /// Receivers of `tenant`'s head, horizon and read changes. The watches start at zero for a
+    /// tenant nobody watched before: callers read the store's values after subscribing.
+    pub fn subscribe(&self, tenant: &TenantId) -> Wakeups {
+        let mut tenants = self.lock();
+        let channels = tenants.entry(tenant.clone()).or_insert_with(|| Channels {
+            heads: watch::channel(Seq::ZERO).0,
+            horizon: watch::channel(Seq::ZERO).0,
+            reads: broadcast::channel(READ_DEPTH).0,
+        });
+        Wakeups {
+            heads: channels.heads.subscribe(),
+            horizon: channels.horizon.subscribe(),
+            reads: channels.reads.subscribe(),
+        }
     }
 
-    /// Wakes `tenant`'s readers if `head` is new; forgets the tenant when nobody listens.
-    fn notify(&self, tenant: &TenantId, head: Seq) {
-        let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(sender) = tenants.get(tenant) else { return };
-        if sender.receiver_count() == 0 {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, Channels>> {
+        self.tenants.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Passes one notice to its tenant's subscribers; forgets the tenant when nobody listens.
+    fn notify(&self, notice: Notice) {
+        let tenant = match &notice {
+            Notice::Commit(c) => &c.tenant,
+            Notice::Read(r) => &r.tenant,
+            Notice::Purged { tenant, .. } => tenant,
+        };
+        let mut tenants = self.lock();
+        let Some(channels) = tenants.get(tenant) else { return };
+        if channels.heads.receiver_count() == 0 {
             tenants.remove(tenant);
             return;
         }
-        sender.send_if_modified(|current| {
-            let newer = head > *current;
-            if newer {
-                *current = head;
+        match notice {
+            Notice::Commit(c) => raise(&channels.heads, c.head),
+            Notice::Purged { horizon, .. } => raise(&channels.horizon, horizon),
+            Notice::Read(r) => {
+                // Without receivers `send` fails; nobody is listening, so that is fine.
+                let _ = channels.reads.send(ReadWake::Change(Arc::new(r)));
             }
-            newer
-        });
+        }
     }
 
     /// The tenants that have readers, forgetting the others.
     fn watched(&self) -> Vec<TenantId> {
-        let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-        tenants.retain(|_, sender| sender.receiver_count() > 0);
+        let mut tenants = self.lock();
+        tenants.retain(|_, channels| channels.heads.receiver_count() > 0);
         tenants.keys().cloned().collect()
     }
 
-    /// After missed notices: re-reads the head of every watched tenant so no wake-up is lost.
+    /// After missed notices: re-reads the head and horizon of every watched tenant so no
+    /// wake-up is lost, and tells readers to re-read their read state.
     async fn recover(&self) {
         for tenant in self.watched() {
-            match self.store.head(&tenant).await {
-                Ok(head) => self.notify(&tenant, head),
-                Err(e) => tracing::warn!(tenant = %tenant, error = %e, "reading the head failed"),
+            match (self.store.head(&tenant).await, self.store.horizon(&tenant).await) {
+                (Ok(head), Ok(horizon)) => {
+                    let tenants = self.lock();
+                    if let Some(channels) = tenants.get(&tenant) {
+                        raise(&channels.heads, head);
+                        raise(&channels.horizon, horizon);
+                        let _ = channels.reads.send(ReadWake::Resync);
+                    }
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(tenant = %tenant, error = %e, "re-reading the head failed");
+                }
             }
         }
     }
 }
 
+/// Moves a watch forward (never back), waking receivers only when it moved.
+fn raise(sender: &watch::Sender<Seq>, to: Seq) {
+    sender.send_if_modified(|current| {
+        let newer = to > *current;
+        if newer {
+            *current = to;
+        }
+        newer
+    });
+}
+
 async fn run(
     hub: Weak<Hub>,
-    mut commits: broadcast::Receiver<CommitNotice>,
+    mut notices: broadcast::Receiver<Notice>,
     mut stopped: watch::Receiver<bool>,
 ) {
     loop {
         let received = tokio::select! {
-            r = commits.recv() => r,
+            r = notices.recv() => r,
             _ = stopped.wait_for(|s| *s) => return,
         };
         let Some(hub) = hub.upgrade() else { return };
         match received {
-            Ok(notice) => hub.notify(&notice.tenant, notice.head),
+            Ok(notice) => hub.notify(notice),
             Err(RecvError::Lagged(missed)) => {
-                tracing::debug!(missed, "the live hub lagged behind commits; re-reading heads");
+                tracing::debug!(missed, "the live hub lagged behind notices; re-reading heads");
+                metrics::counter!(super::HUB_LAGS).increment(1);
                 hub.recover().await;
             }
             Err(RecvError::Closed) => return,

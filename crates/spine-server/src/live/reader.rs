@@ -1,19 +1,20 @@
-//! The reader loop behind `GET /v1/stream`: read the log after a position (filter and viewer
-//! scope applied by the store), send what matched, advance the position by the log, then wait
-//! for the hub's wake-up. Catch-up after a reconnect and live delivery are the same loop, so an
-//! event is neither skipped nor sent twice, and a slow client only falls behind in the log.
+//! The reader loop behind every live subscription (SSE stream or WebSocket subscription): read
+//! the log after a position (filter and viewer scope applied by the store), hand out what
+//! matched, advance the position by the log, then wait for the hub's wake-up. Catch-up after a
+//! reconnect and live delivery are the same loop, so an event is neither skipped nor sent twice,
+//! and a slow client only falls behind in the log: the reader holds at most one page.
+//!
+//! A reader yields transport-neutral [`Output`]s; `sse` and `ws` turn them into messages.
 
-use super::{DELIVERIES, SUBSCRIBERS};
+use super::hub::{ReadWake, Wakeups};
+use super::{DELIVERIES, DISCONNECTS, LAG_SECONDS};
 use crate::auth::{Credential, Principal};
-use crate::routes::feed::FeedItemOut;
-use axum::response::sse::Event as Message;
-use futures::stream::{self, Stream, StreamExt};
-use spine_core::{Cursor, EventFilter, Order, Seq, Timestamp, UserId};
-use spine_store::{FeedItem, FeedQuery, Store};
+use spine_core::{Cursor, EventFilter, Order, Seq, TenantId, Timestamp, UserId};
+use spine_store::{FeedItem, FeedQuery, ReadChange, ReadNotice, Store, StoreError};
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -22,130 +23,309 @@ const PAGE: u32 = 100;
 /// The reconnection delay suggested to clients, at the start and at shutdown.
 pub const RETRY: Duration = Duration::from_secs(2);
 
-/// One subscriber's position in its tenant's log and what it waits on.
-pub struct Reader {
-    /// Where events come from; the hub only says when to look.
-    store: Arc<dyn Store>,
-    /// The credential: tenant, viewer scope and expiry.
-    principal: Principal,
-    /// The feed's filters from the query string.
-    filter: EventFilter,
-    /// For the `read` flag and `unread=true`.
-    user: Option<UserId>,
-    /// Every event at or below this position has been sent or did not match.
-    position: Seq,
-    /// The tenant's head from the hub; a change means "read again".
-    heads: watch::Receiver<Seq>,
-    /// Turns `true` when the server shuts down.
-    shutdown: watch::Receiver<bool>,
-    /// When a viewer token expires; `None` for API keys.
-    expiry: Option<Instant>,
-    /// Read but not yet sent (at most one page).
-    pending: VecDeque<FeedItem>,
-    /// Set once the closing message was sent.
-    done: bool,
-    /// Counts this reader in the subscriber gauge while it lives.
-    _gauge: SubscriberGauge,
-}
-
-/// What a stream needs besides the store and the hub's watches.
+/// What a subscription asks for.
 pub struct Subscription {
     /// The authenticated caller.
     pub principal: Principal,
     /// The feed's filters.
     pub filter: EventFilter,
-    /// The user for read flags.
+    /// The user for read flags, `unread=true` and read-state changes.
     pub user: Option<UserId>,
-    /// Start after this position.
-    pub after: Seq,
+    /// Resume after this position; `None` starts at the live end.
+    pub resume: Option<Seq>,
+}
+
+/// Why a resume point cannot be served without a gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetReason {
+    /// Events after the resume point were purged.
+    Purged,
+    /// The resume point is beyond the log's head (another database, or a restored backup).
+    AheadOfLog,
+}
+
+impl ResetReason {
+    /// The machine-readable reason.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Purged => "purged",
+            Self::AheadOfLog => "ahead-of-log",
+        }
+    }
+}
+
+/// Why a subscription ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The server is shutting down: reconnect (elsewhere) and resume.
+    Shutdown,
+    /// The viewer token expired.
+    TokenExpired,
+    /// The store failed: reconnect and resume.
+    Unavailable,
+    /// The subscriber stayed behind the log too long: resume to continue.
+    Lagging,
+}
+
+impl End {
+    /// The machine-readable code, also the `reason` label of the disconnect counter.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Shutdown => "shutdown",
+            Self::TokenExpired => "token-expired",
+            Self::Unavailable => "unavailable",
+            Self::Lagging => "lagging",
+        }
+    }
+
+    /// What the client is told.
+    pub fn detail(self) -> &'static str {
+        match self {
+            Self::Shutdown => "the server is shutting down; reconnect and resume",
+            Self::TokenExpired => "the viewer token has expired",
+            Self::Unavailable => "the store is unavailable; reconnect and resume",
+            Self::Lagging => {
+                "the subscriber fell too far behind; reconnect and resume from the last id"
+            }
+        }
+    }
+}
+
+/// One thing to send.
+#[derive(Debug)]
+pub enum Output {
+    /// A committed event that matches, in `seq` order.
+    Activity(FeedItem),
+    /// A change of the subscriber's user's read state.
+    Read(ReadOut),
+    /// The resume point could not be served: reload the feed; the subscription continues from
+    /// `position` (the live end).
+    Reset {
+        /// Why.
+        reason: ResetReason,
+        /// Where delivery continues.
+        position: Seq,
+        /// The tenant's purge horizon.
+        horizon: Seq,
+    },
+    /// The last output: the subscription is over.
+    End(End),
+}
+
+/// The body of a read-state change message.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReadOut {
+    /// Whose read state changed.
+    pub user_id: String,
+    /// The event marked read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<uuid::Uuid>,
+    /// Its position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+    /// Everything through this position is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub through_seq: Option<i64>,
+    /// Changes were missed: re-read the read state (unread count, flags).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resync: bool,
+}
+
+impl ReadOut {
+    /// The message for `user` of one hub wake-up, if it concerns them.
+    pub fn of(user: &UserId, wake: &ReadWake) -> Option<Self> {
+        let out = Self {
+            user_id: user.as_str().to_owned(),
+            event_id: None,
+            seq: None,
+            through_seq: None,
+            resync: false,
+        };
+        match wake {
+            ReadWake::Resync => Some(Self { resync: true, ..out }),
+            ReadWake::Change(notice) if notice.user == *user => Some(change(out, notice)),
+            ReadWake::Change(_) => None,
+        }
+    }
+}
+
+fn change(out: ReadOut, notice: &ReadNotice) -> ReadOut {
+    match notice.change {
+        ReadChange::Event { id, seq } => ReadOut { event_id: Some(id), seq: Some(seq.0), ..out },
+        ReadChange::Through(seq) => ReadOut { through_seq: Some(seq.0), ..out },
+    }
+}
+
+/// What readers share besides the subscription: the store, the server's shutdown signal and
+/// the lag limit.
+#[derive(Clone)]
+pub struct ReaderContext {
+    /// Where events come from; the hub only says when to look.
+    pub store: Arc<dyn Store>,
+    /// Turns `true` when the server shuts down.
+    pub shutdown: watch::Receiver<bool>,
+    /// How long a reader may stay behind before it is ended with [`End::Lagging`].
+    pub max_lag: Duration,
+}
+
+/// One subscriber's position in its tenant's log and what it waits on.
+pub struct Reader {
+    ctx: ReaderContext,
+    tenant: TenantId,
+    principal: Principal,
+    filter: EventFilter,
+    user: Option<UserId>,
+    /// Every event at or below this position has been handed out or did not match.
+    position: Seq,
+    heads: watch::Receiver<Seq>,
+    horizon: watch::Receiver<Seq>,
+    /// Read-state changes, when this reader forwards its user's.
+    reads: Option<tokio::sync::broadcast::Receiver<ReadWake>>,
+    /// When a viewer token expires; `None` for API keys.
+    expiry: Option<Instant>,
+    /// Read but not yet handed out: at most one page of events, plus read changes and a reset.
+    pending: VecDeque<Output>,
+    /// Since when the reader has been behind the log without catching up.
+    behind_since: Option<Instant>,
+    /// Set once [`Output::End`] was handed out (or the client left).
+    ended: Option<End>,
 }
 
 impl Reader {
-    /// A reader of `subscription` woken by `heads` and ended by `shutdown`.
-    pub fn new(
-        store: Arc<dyn Store>,
+    /// A reader of `subscription` woken by `wakeups` (subscribed before this call, so no commit
+    /// is missed). Reads the head and horizon to place the start: the live end without a resume
+    /// point, the resume point if the store still holds everything after it, or else the live
+    /// end after an [`Output::Reset`]. With `forward_reads`, the user's read-state changes are
+    /// handed out too.
+    pub async fn start(
+        ctx: ReaderContext,
         subscription: Subscription,
-        heads: watch::Receiver<Seq>,
-        shutdown: watch::Receiver<bool>,
-    ) -> Self {
-        let expiry = match &subscription.principal.credential {
-            Credential::Viewer { expires_at, .. } => {
-                // In microseconds plus a millisecond, so that on waking the token has expired
-                // by `Principal::expired` (whole seconds) and the loop does not spin.
-                let end = expires_at.saturating_mul(1_000_000);
-                let left = end.saturating_sub(Timestamp::now().as_micros()).saturating_add(1_000);
-                Some(Instant::now() + Duration::from_micros(u64::try_from(left).unwrap_or(0)))
+        wakeups: Wakeups,
+        forward_reads: bool,
+    ) -> Result<Self, StoreError> {
+        let tenant = subscription.principal.tenant.clone();
+        let head = ctx.store.head(&tenant).await?;
+        let horizon = ctx.store.horizon(&tenant).await?;
+        let mut pending = VecDeque::new();
+        let position = match subscription.resume {
+            None => head,
+            Some(at) if at < horizon => {
+                pending.push_back(reset(ResetReason::Purged, head, horizon));
+                head
             }
-            Credential::Key { .. } => None,
+            Some(at) if at > head => {
+                pending.push_back(reset(ResetReason::AheadOfLog, head, horizon));
+                head
+            }
+            Some(at) => at,
         };
-        Self {
-            store,
+        let expiry = expiry_of(&subscription.principal);
+        let reads = (forward_reads && subscription.user.is_some()).then_some(wakeups.reads);
+        Ok(Self {
+            ctx,
+            tenant,
             principal: subscription.principal,
             filter: subscription.filter,
             user: subscription.user,
-            position: subscription.after,
-            heads,
-            shutdown,
+            position,
+            heads: wakeups.heads,
+            horizon: wakeups.horizon,
+            reads,
             expiry,
-            pending: VecDeque::new(),
-            done: false,
-            _gauge: SubscriberGauge::new(),
-        }
+            pending,
+            behind_since: None,
+            ended: None,
+        })
     }
 
-    /// The stream's messages: `event: position` with the starting `id:` and a `retry:` hint,
-    /// then events as they commit, until the client
-    /// leaves, the token expires, the store fails or the server shuts down.
-    pub fn messages(self) -> impl Stream<Item = Result<Message, Infallible>> + Send {
-        // The starting position as the first message's `id:`: a client that drops before the
-        // first event still resumes from here instead of from a later live end.
-        let start = self.position.to_string();
-        let hint = Message::default().retry(RETRY).event("position").id(start.clone()).data(start);
-        stream::once(async move { hint })
-            .chain(stream::unfold(self, |mut reader| async move {
-                reader.next_message().await.map(|m| (m, reader))
-            }))
-            .map(Ok)
+    /// The position the reader starts from, or has reached: every event at or below it was
+    /// handed out or did not match.
+    pub fn position(&self) -> Seq {
+        self.position
     }
 
-    async fn next_message(&mut self) -> Option<Message> {
-        while !self.done {
-            if let Some(item) = self.pending.pop_front() {
-                match activity(item) {
-                    Some(message) => {
-                        metrics::counter!(DELIVERIES).increment(1);
-                        return Some(message);
-                    }
-                    None => continue,
+    /// The next output; `None` after [`Output::End`].
+    pub async fn next(&mut self) -> Option<Output> {
+        loop {
+            if self.ended.is_some() {
+                return None;
+            }
+            if let Some(output) = self.pending.pop_front() {
+                if let Output::Activity(item) = &output {
+                    metrics::counter!(DELIVERIES).increment(1);
+                    let waited = Timestamp::now().as_micros() - item.event.received_at.as_micros();
+                    metrics::histogram!(LAG_SECONDS).record(waited.max(0) as f64 / 1e6);
                 }
+                return Some(output);
             }
-            if *self.shutdown.borrow() {
-                self.done = true;
-                return Some(Message::default().retry(RETRY).comment("server shutting down"));
+            if let Some(end) = self.check_end() {
+                return Some(self.end(end));
             }
-            if self.principal.expired(Timestamp::now()) {
-                self.done = true;
-                return Some(error("token-expired", "the viewer token has expired"));
+            self.take_reads();
+            if !self.pending.is_empty() {
+                continue;
             }
             match self.read().await {
-                Ok(true) => continue,
-                Ok(false) if !self.pending.is_empty() => continue,
+                Ok(true) => {}
+                Ok(false) if !self.pending.is_empty() => {}
                 Ok(false) => self.wait().await,
                 Err(e) => {
-                    tracing::warn!(tenant = %self.principal.tenant, error = %e, "stream read failed");
-                    self.done = true;
-                    return Some(error("unavailable", "the store is unavailable; reconnect"));
+                    tracing::warn!(tenant = %self.tenant, error = %e, "stream read failed");
+                    return Some(self.end(End::Unavailable));
                 }
             }
         }
-        None
+    }
+
+    fn end(&mut self, end: End) -> Output {
+        self.ended = Some(end);
+        metrics::counter!(DISCONNECTS, "reason" => end.code()).increment(1);
+        Output::End(end)
+    }
+
+    /// Shutdown, expiry or lag, checked before each read.
+    fn check_end(&self) -> Option<End> {
+        if *self.ctx.shutdown.borrow() || self.heads.has_changed().is_err() {
+            return Some(End::Shutdown);
+        }
+        if self.principal.expired(Timestamp::now()) {
+            return Some(End::TokenExpired);
+        }
+        match self.behind_since {
+            Some(since) if since.elapsed() > self.ctx.max_lag => Some(End::Lagging),
+            _ => None,
+        }
+    }
+
+    /// Moves waiting read-state changes of the user into `pending`.
+    fn take_reads(&mut self) {
+        let (Some(reads), Some(user)) = (self.reads.as_mut(), self.user.as_ref()) else { return };
+        loop {
+            let wake = match reads.try_recv() {
+                Ok(wake) => wake,
+                Err(TryRecvError::Lagged(_)) => ReadWake::Resync,
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return,
+            };
+            if let Some(out) = ReadOut::of(user, &wake) {
+                self.pending.push_back(Output::Read(out));
+            }
+        }
     }
 
     /// Reads one page after the position; `true` when more may follow at once.
-    async fn read(&mut self) -> Result<bool, spine_store::StoreError> {
+    async fn read(&mut self) -> Result<bool, StoreError> {
         // Marked seen before the query: a commit after this wakes the next wait, and commits
         // before it are visible to the query (notices are sent after COMMIT).
         let observed = *self.heads.borrow_and_update();
+        let horizon = *self.horizon.borrow_and_update();
+        if horizon > self.position {
+            // Events this reader has not seen were purged while it was behind.
+            let head = self.ctx.store.head(&self.tenant).await?;
+            self.pending.push_back(reset(ResetReason::Purged, head, horizon));
+            self.position = head;
+            self.behind_since = None;
+            return Ok(true);
+        }
         let query = FeedQuery {
             filter: self.filter.clone(),
             scope: self.principal.scope().cloned(),
@@ -154,7 +334,7 @@ impl Reader {
             limit: PAGE,
             user: self.user.clone(),
         };
-        let page = self.store.query(&self.principal.tenant, &query).await?;
+        let page = self.ctx.store.query(&self.tenant, &query).await?;
         let last = page.items.last().map(|i| i.event.seq);
         let more = page.next.is_some();
         self.position = match (more, last) {
@@ -165,11 +345,17 @@ impl Reader {
             // to there has been read even where nothing matched.
             _ => self.position.max(observed).max(last.unwrap_or(Seq::ZERO)),
         };
-        self.pending.extend(page.items);
+        self.pending.extend(page.items.into_iter().map(Output::Activity));
+        if more {
+            self.behind_since.get_or_insert_with(Instant::now);
+        } else {
+            self.behind_since = None;
+        }
         Ok(more)
     }
 
-    /// Waits for a commit in the tenant, the token's expiry or shutdown.
+    /// Waits for a commit or purge in the tenant, a read-state change, the token's expiry or
+    /// shutdown.
     async fn wait(&mut self) {
         let expiry = self.expiry;
         let expired = async move {
@@ -178,50 +364,57 @@ impl Reader {
                 None => std::future::pending().await,
             }
         };
+        let reads = self.reads.as_mut();
+        let read_change = async move {
+            match reads {
+                Some(reads) => match reads.recv().await {
+                    Ok(wake) => Some(wake),
+                    Err(RecvError::Lagged(_)) => Some(ReadWake::Resync),
+                    Err(RecvError::Closed) => std::future::pending().await,
+                },
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            woken = self.heads.changed() => {
-                // The hub is gone only when the server is; end like a shutdown.
-                if woken.is_err() {
-                    self.done = true;
+            // An error means the hub is gone, which happens only when the server is:
+            // `check_end` then ends the reader like a shutdown.
+            _ = self.heads.changed() => {}
+            _ = self.horizon.changed() => {}
+            wake = read_change => {
+                if let (Some(wake), Some(user)) = (wake, self.user.as_ref()) {
+                    if let Some(out) = ReadOut::of(user, &wake) {
+                        self.pending.push_back(Output::Read(out));
+                    }
                 }
             }
-            _ = self.shutdown.wait_for(|stopping| *stopping) => {}
+            _ = self.ctx.shutdown.wait_for(|stopping| *stopping) => {}
             () = expired => {}
         }
     }
 }
 
-/// `id: <seq>`, `event: activity`, `data: <event json>`; `None` (logged) if it cannot be encoded.
-fn activity(item: FeedItem) -> Option<Message> {
-    let id = item.event.seq.to_string();
-    let out = FeedItemOut { event: item.event, read: item.read };
-    match Message::default().id(id).event("activity").json_data(&out) {
-        Ok(message) => Some(message),
-        Err(e) => {
-            tracing::error!(error = %e, "encoding a stream event failed");
-            None
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if self.ended.is_none() {
+            metrics::counter!(DISCONNECTS, "reason" => "client").increment(1);
         }
     }
 }
 
-/// `event: error` with a JSON body naming why the stream ends.
-fn error(code: &str, detail: &str) -> Message {
-    let body = serde_json::json!({ "error": code, "detail": detail });
-    Message::default().event("error").data(body.to_string())
-}
-
-/// Holds one unit of the subscriber gauge.
-struct SubscriberGauge;
-
-impl SubscriberGauge {
-    fn new() -> Self {
-        metrics::gauge!(SUBSCRIBERS).increment(1.0);
-        Self
+/// When the credential expires, as an instant to sleep until; `None` for API keys.
+pub fn expiry_of(principal: &Principal) -> Option<Instant> {
+    match &principal.credential {
+        Credential::Viewer { expires_at, .. } => {
+            // In microseconds plus a millisecond, so that on waking the token has expired by
+            // `Principal::expired` (whole seconds) and a loop checking it does not spin.
+            let end = expires_at.saturating_mul(1_000_000);
+            let left = end.saturating_sub(Timestamp::now().as_micros()).saturating_add(1_000);
+            Some(Instant::now() + Duration::from_micros(u64::try_from(left).unwrap_or(0)))
+        }
+        Credential::Key { .. } => None,
     }
 }
 
-impl Drop for SubscriberGauge {
-    fn drop(&mut self) {
-        metrics::gauge!(SUBSCRIBERS).decrement(1.0);
-    }
+fn reset(reason: ResetReason, head: Seq, horizon: Seq) -> Output {
+    Output::Reset { reason, position: head, horizon }
 }

@@ -1,11 +1,16 @@
-//! `GET /v1/stream`: the feed as Server-Sent Events (SPEC section 5 "Live"). This module parses
-//! and authenticates the request; [`crate::live::reader`] runs the loop.
+//! `GET /v1/stream` (the feed as Server-Sent Events) and `GET /v1/ws` (WebSocket), SPEC section
+//! 5 "Live". This module parses, authenticates and admits the request; [`crate::live`] runs the
+//! subscriptions.
 
 use super::QueryPairs;
 use crate::auth::authenticate_stream;
 use crate::error::{ApiError, Problem};
-use crate::live::reader::{Reader, Subscription};
+use crate::live::reader::{Reader, ReaderContext, Subscription};
+use crate::live::sse;
+use crate::live::ws::{self, Session};
 use crate::state::AppState;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{KeepAlive, Sse};
@@ -14,14 +19,10 @@ use axum::routing::get;
 use axum::Router;
 use spine_core::filter::FeedRequest;
 use spine_core::{Seq, ValidationErrors};
-use std::time::Duration;
-
-/// How often an idle stream sends a keep-alive comment.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// The live routes.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/stream", get(stream))
+    Router::new().route("/v1/stream", get(stream)).route("/v1/ws", get(ws))
 }
 
 /// Live events as Server-Sent Events: catch-up from `Last-Event-ID` or `after`, then live.
@@ -66,17 +67,59 @@ pub async fn stream(
         })?),
         None => req.after,
     };
-    // Subscribed before the head is read, so a commit in between still wakes the reader.
-    let heads = state.live.hub.subscribe(&principal.tenant);
-    let after = match resume {
-        Some(seq) => seq,
-        None => state.store.head(&principal.tenant).await?,
-    };
-    let subscription = Subscription { principal, filter: req.filter, user, after };
-    let reader =
-        Reader::new(state.store.clone(), subscription, heads, state.live.shutdown_signal());
-    let sse = Sse::new(reader.messages()).keep_alive(KeepAlive::new().interval(KEEP_ALIVE));
-    Ok(sse.into_response())
+    let permit = state.live.limits.acquire(&principal.tenant)?;
+    // Subscribed before the reader reads the head, so a commit in between still wakes it.
+    let wakeups = state.live.hub.subscribe(&principal.tenant);
+    let subscription = Subscription { principal, filter: req.filter, user, resume };
+    let reader = Reader::start(reader_context(&state), subscription, wakeups, true).await?;
+    let keep_alive = KeepAlive::new().interval(state.config.stream_keep_alive);
+    Ok(Sse::new(sse::messages(reader, permit)).keep_alive(keep_alive).into_response())
+}
+
+/// Live events over a WebSocket, several subscriptions per socket (see [`crate::live::ws`] for
+/// the messages).
+#[utoipa::path(get, path = "/v1/ws", tag = "live",
+    params(
+        ("token" = Option<String>, Query, description = "A viewer token, for browsers (API keys go in the Authorization header)"),
+    ),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol. Client messages: `subscribe {id, filter, after?}`, `unsubscribe {id}`, `ping`. Server messages: `subscribed`, `activity {id, seq, event}`, `reset`, `read`, `unsubscribed`, `pong`, `error {id?, error, detail}`"),
+        (status = 400, description = "Not a WebSocket upgrade, or a bad query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The tenant has too many open streams", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The server has too many open streams", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn ws(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    pairs: QueryPairs,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let principal = authenticate_stream(&state, &headers, &pairs.0).await?;
+    tracing::Span::current().record("tenant", principal.tenant.as_str());
+    principal.require_reader()?;
+    if let Some((key, _)) = pairs.as_strs().find(|(k, _)| *k != "token") {
+        return Err(invalid(key, "filters go in each subscribe message, not in the URL"));
+    }
+    let user = principal.user(&headers)?;
+    let upgrade = upgrade.map_err(|_| {
+        ApiError::BadRequest("this endpoint speaks WebSocket: send an upgrade request".into())
+    })?;
+    let permit = state.live.limits.acquire(&principal.tenant)?;
+    let session = Session::new(state, principal, user, permit);
+    Ok(upgrade
+        .max_message_size(ws::MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| session.run(socket))
+        .into_response())
+}
+
+fn reader_context(state: &AppState) -> ReaderContext {
+    ReaderContext {
+        store: state.store.clone(),
+        shutdown: state.live.shutdown_signal(),
+        max_lag: state.config.stream_max_lag,
+    }
 }
 
 fn invalid(field: &str, message: &str) -> ApiError {
