@@ -2,75 +2,11 @@
 
 mod common;
 
-use common::{assert_problem, event, spawn_app, TestApp};
-use eventsource_stream::{Event as Sse, EventStreamError, Eventsource};
-use futures::stream::BoxStream;
+use common::sse::{next, next_activity, open, post_many, viewer_token, GUARD};
+use common::{assert_problem, event, spawn_app};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use std::time::Duration;
-
-/// Fails a test instead of letting it hang; never a timing assertion.
-const GUARD: Duration = Duration::from_secs(10);
-
-type Messages = BoxStream<'static, Result<Sse, EventStreamError<reqwest::Error>>>;
-
-/// Opens a stream at `path` with `key` as bearer (or none), plus extra headers.
-async fn open(app: &TestApp, path: &str, key: Option<&str>, headers: &[(&str, &str)]) -> Messages {
-    let mut req = app.client.get(app.url(path));
-    if let Some(key) = key {
-        req = req.bearer_auth(key);
-    }
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let r = req.send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
-    let ct = r.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap().to_owned();
-    assert!(ct.starts_with("text/event-stream"), "{ct}");
-    let mut messages = r.bytes_stream().eventsource().boxed();
-    // Every stream opens with its starting position, so a client can resume from it.
-    let first = next(&mut messages).await;
-    assert_eq!(first.event, "position", "{first:?}");
-    assert_eq!(first.id, first.data, "{first:?}");
-    assert!(first.id.parse::<i64>().is_ok_and(|p| p >= 0), "{first:?}");
-    messages
-}
-
-/// The next message of the stream, whatever its kind.
-async fn next(messages: &mut Messages) -> Sse {
-    tokio::time::timeout(GUARD, messages.next())
-        .await
-        .expect("a message within the guard")
-        .expect("the stream is still open")
-        .expect("a well-formed message")
-}
-
-/// The next `activity` message as (id, event json).
-async fn next_activity(messages: &mut Messages) -> (i64, Value) {
-    let m = next(messages).await;
-    assert_eq!(m.event, "activity", "{m:?}");
-    let body: Value = serde_json::from_str(&m.data).unwrap();
-    let id: i64 = m.id.parse().unwrap();
-    assert_eq!(body["seq"], json!(id), "the SSE id is the event's seq");
-    (id, body)
-}
-
-/// Posts `count` events titled `{prefix}{i}`, returning their seqs.
-async fn post_many(app: &TestApp, prefix: &str, count: usize) -> Vec<i64> {
-    let mut seqs = Vec::new();
-    for i in 0..count {
-        let e = app.create_event(&app.a.ingest, &event(&format!("{prefix}{i}"))).await;
-        seqs.push(e["seq"].as_i64().unwrap());
-    }
-    seqs
-}
-
-async fn viewer_token(app: &TestApp, body: Value) -> String {
-    let r = app.req(Method::POST, "/v1/viewer-tokens", &app.a.read).json(&body).send().await;
-    let body: Value = r.unwrap().json().await.unwrap();
-    body["token"].as_str().unwrap().to_owned()
-}
 
 #[tokio::test]
 async fn an_event_posted_after_subscribing_arrives_with_its_seq_as_id() {

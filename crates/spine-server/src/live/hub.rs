@@ -53,6 +53,15 @@ impl Hub {
     /// dropped (checked at each notice).
     pub fn start(store: Arc<dyn Store>, stopped: watch::Receiver<bool>) -> Arc<Self> {
         let notices = store.notices();
+        Self::start_with(store, notices, stopped)
+    }
+
+    /// A hub fed by `notices` (the store's, or a test's), recovering from `store` on lag.
+    pub fn start_with(
+        store: Arc<dyn Store>,
+        notices: broadcast::Receiver<Notice>,
+        stopped: watch::Receiver<bool>,
+    ) -> Arc<Self> {
         let hub = Arc::new(Self { store, tenants: Mutex::new(HashMap::new()) });
         tokio::spawn(run(Arc::downgrade(&hub), notices, stopped));
         hub
@@ -160,5 +169,63 @@ async fn run(
             }
             Err(RecvError::Closed) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spine_core::input::{EventInput, EventLimits};
+    use spine_sqlite::{SqliteOptions, SqliteStore};
+    use spine_store::CommitNotice;
+    use std::time::Duration;
+
+    /// A hub whose notice channel overflowed re-reads the head from the store (the log is the
+    /// truth), tells readers to re-read their read state, and keeps going with later notices.
+    #[tokio::test]
+    async fn a_lagging_hub_recovers_heads_from_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("hub.db").display());
+        let store = SqliteStore::open(&url, SqliteOptions::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let store: Arc<dyn Store> = Arc::new(store);
+        let t = TenantId::parse("acme").unwrap();
+        store.create_tenant(&t, "Acme").await.unwrap();
+        let events = (0..5)
+            .map(|i| {
+                let input: EventInput = serde_json::from_value(
+                    serde_json::json!({"type": "a.b", "title": format!("e{i}")}),
+                )
+                .unwrap();
+                input.validate(uuid::Uuid::now_v7(), None, &EventLimits::default()).unwrap()
+            })
+            .collect();
+        store.append(&t, events).await.unwrap();
+        let head = store.head(&t).await.unwrap();
+
+        // A channel of two, fed three stale notices before the hub runs: the hub lags.
+        let (sender, notices) = broadcast::channel(2);
+        let (_stop, stopped) = watch::channel(false);
+        let hub = Hub::start_with(store.clone(), notices, stopped);
+        let mut wakeups = hub.subscribe(&t);
+        for stale in 1..=3 {
+            let notice = CommitNotice { tenant: t.clone(), head: Seq(stale) };
+            sender.send(Notice::Commit(notice)).unwrap();
+        }
+        let guard = Duration::from_secs(10);
+        tokio::time::timeout(guard, wakeups.heads.wait_for(|h| *h == head))
+            .await
+            .expect("the hub recovers the store's head")
+            .unwrap();
+        let wake = tokio::time::timeout(guard, wakeups.reads.recv()).await.unwrap().unwrap();
+        assert_eq!(wake, ReadWake::Resync);
+        // The stale notices left in the channel never move the head back.
+        let later = Seq(head.0 + 10);
+        sender.send(Notice::Commit(CommitNotice { tenant: t.clone(), head: later })).unwrap();
+        tokio::time::timeout(guard, wakeups.heads.wait_for(|h| *h == later))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(*wakeups.heads.borrow(), later);
     }
 }

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod sse;
+pub mod ws;
+
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use spine_core::{Role, TenantId};
