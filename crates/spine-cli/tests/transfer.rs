@@ -143,3 +143,47 @@ fn import_reads_stdin_and_stops_cleanly_at_a_malformed_line() {
     let unknown = s.run(&["export", "--tenant", "nobody", "--db", &db]);
     assert!(assert_clean_failure(&unknown).contains("no tenant `nobody`"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_removes_events_through_a_position_and_reports_the_horizon() {
+    let sandbox = Sandbox::new();
+    let db = sandbox.db("purge.db");
+    seed(&db, "acme").await;
+    let export = sandbox.path("before.ndjson");
+    assert_success(&sandbox.run(&[
+        "export",
+        "--db",
+        &db,
+        "--tenant",
+        "acme",
+        "--out",
+        export.to_str().unwrap(),
+    ]));
+    let seqs: Vec<i64> = lines(&export).iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    let through = seqs[999].to_string();
+    let out = sandbox.json(&[
+        "purge",
+        "--db",
+        &db,
+        "--tenant",
+        "acme",
+        "--through-seq",
+        &through,
+        "--json",
+    ]);
+    assert_eq!(out, json!({"removed": 1000, "horizon": seqs[999]}));
+    let after = sandbox.path("after.ndjson");
+    assert_success(&sandbox.run(&[
+        "export",
+        "--db",
+        &db,
+        "--tenant",
+        "acme",
+        "--out",
+        after.to_str().unwrap(),
+    ]));
+    let left: Vec<i64> = lines(&after).iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(left, seqs[1000..]);
+    let failure = sandbox.run(&["purge", "--db", &db, "--tenant", "nobody", "--through-seq", "5"]);
+    assert!(assert_clean_failure(&failure).contains("no tenant"));
+}
