@@ -209,10 +209,14 @@ impl Tail {
                 // before the first event.
                 "position" if self.last.is_none() => self.last = message.id.trim().parse().ok(),
                 "error" => return (true, stream_error(&message.data)),
-                "reset" => eprintln!(
-                    "spine tail: the resume point is older than the server keeps; \
-                     some events are no longer available"
-                ),
+                "reset" => {
+                    eprintln!(
+                        "spine tail: the resume point is older than the server keeps (or beyond \
+                         its log); some events are no longer available, continuing live"
+                    );
+                    // The stream continues from the reset's id; resume from there next time.
+                    self.last = message.id.trim().parse().ok().or(self.last);
+                }
                 _ => {}
             }
         }
