@@ -94,8 +94,9 @@ impl End {
 /// One thing to send.
 #[derive(Debug)]
 pub enum Output {
-    /// A committed event that matches, in `seq` order.
-    Activity(FeedItem),
+    /// A committed event that matches, in `seq` order (boxed: events are large and a reader
+    /// holds a page of them).
+    Activity(Box<FeedItem>),
     /// A change of the subscriber's user's read state.
     Read(ReadOut),
     /// The resume point could not be served: reload the feed; the subscription continues from
@@ -345,7 +346,7 @@ impl Reader {
             // to there has been read even where nothing matched.
             _ => self.position.max(observed).max(last.unwrap_or(Seq::ZERO)),
         };
-        self.pending.extend(page.items.into_iter().map(Output::Activity));
+        self.pending.extend(page.items.into_iter().map(|item| Output::Activity(Box::new(item))));
         if more {
             self.behind_since.get_or_insert_with(Instant::now);
         } else {

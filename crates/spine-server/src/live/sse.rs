@@ -37,6 +37,7 @@ fn message(output: Output) -> Option<Message> {
     match output {
         Output::Activity(item) => {
             let id = item.event.seq.to_string();
+            let item = *item;
             let out = FeedItemOut { event: item.event, read: item.read };
             match Message::default().id(id).event("activity").json_data(&out) {
                 Ok(message) => Some(message),

@@ -345,6 +345,7 @@ impl Session {
         Ok(match output {
             Output::Activity(item) => {
                 let seq = item.event.seq;
+                let item = *item;
                 let event = FeedItemOut { event: item.event, read: item.read };
                 text(json!({"type": "activity", "id": id, "seq": seq, "event": event}))
             }
