@@ -101,11 +101,15 @@ fn bench_refuses_unknown_sections() {
 }
 
 #[test]
-fn bench_runs_every_section_at_a_tiny_size_and_reports_rows() {
+fn bench_runs_the_storage_sections_at_a_tiny_size_and_reports_rows() {
+    // The fan-out section starts child servers and thousands of connections (and nginx when it
+    // is installed); it is run by hand, see BENCHMARKS.md.
     let s = Sandbox::new();
     let dir = s.path("bench");
     let out = s.run(&[
         "bench",
+        "--only",
+        "ingest,http,feed",
         "--ingest-events",
         "2000",
         "--seconds",

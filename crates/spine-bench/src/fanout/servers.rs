@@ -25,13 +25,15 @@ pub(crate) struct SpineChild {
 
 impl SpineChild {
     /// Creates `dir/fanout.db` with a tenant and a key, then starts `current_exe() serve` on it
-    /// and reads the `listening on http://ADDR` line.
+    /// (logging to `dir/fanout-spine.log`) and reads the `listening on http://ADDR` line.
     pub async fn start(dir: &Path) -> BenchResult<Self> {
         let store = crate::fresh_store(dir, "fanout.db").await?;
         let (_, key) =
             spine_server::provision::create_tenant_with_admin_key(store.as_ref(), "bench").await?;
         store.close().await;
         let db = format!("sqlite://{}", dir.join("fanout.db").display());
+        // Its log (warnings and errors) goes to a file, so it does not interleave with the table.
+        let log = dir.join("fanout-spine.log");
         let mut child = Command::new(std::env::current_exe()?)
             .args(["serve", "--db", &db, "--listen", "127.0.0.1:0", "--log", "warn"])
             .env("RUST_LOG", "warn")
@@ -39,15 +41,17 @@ impl SpineChild {
             .env("SPINE_MAX_STREAMS_PER_TENANT", STREAM_LIMIT)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::from(std::fs::File::create(&log)?))
             .kill_on_drop(true)
             .spawn()?;
         let stdout = child.stdout.take().ok_or("the spine child has no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
             .await
-            .map_err(|_| "the spine child did not start within 60 s")??
-            .ok_or("the spine child exited before listening")?;
+            .map_err(|_| {
+                format!("the spine child did not start within 60 s; see {}", log.display())
+            })??
+            .ok_or_else(|| format!("the spine child exited; see {}", log.display()))?;
         let addr = first
             .strip_prefix("listening on http://")
             .ok_or_else(|| format!("unexpected first line from the spine child: {first:?}"))?
@@ -170,7 +174,7 @@ worker_processes {workers};
 worker_rlimit_nofile {nofile};
 pid {prefix}/nginx.pid;
 error_log {prefix}/logs/error.log warn;
-events {{ worker_connections 30000; multi_accept on; }}
+events {{ worker_connections {nofile}; multi_accept on; }}
 http {{
     access_log off;
     client_body_temp_path {prefix}/client_body;
@@ -261,13 +265,41 @@ pub(crate) struct Memory {
     pub processes: u64,
     /// System-wide TCP buffer memory (`/proc/net/sockstat`, `TCP: ... mem` pages of 4 KiB).
     pub kernel_tcp: u64,
+    /// System-wide kernel objects every open socket holds (`/proc/slabinfo`, active objects
+    /// times object size): the TCP socket, its inode, its open file and its epoll entry. Each
+    /// connection has two ends on this machine with the same objects; `dentry` (192 bytes per
+    /// socket) is left out because builds and other processes churn it.
+    pub socket_slab: u64,
 }
 
 impl Memory {
     /// Reads the memory of `pids` now.
     pub fn read(pids: &[u32]) -> Self {
-        Self { processes: pids.iter().map(|&p| pss(p)).sum(), kernel_tcp: tcp_mem() }
+        Self {
+            processes: pids.iter().map(|&p| pss(p)).sum(),
+            kernel_tcp: tcp_mem(),
+            socket_slab: socket_slab(),
+        }
     }
+}
+
+/// See [`Memory::socket_slab`]; 0 where `/proc/slabinfo` cannot be read (it needs root).
+fn socket_slab() -> u64 {
+    const CACHES: [&str; 4] = ["TCP", "sock_inode_cache", "filp", "eventpoll_epi"];
+    let text = std::fs::read_to_string("/proc/slabinfo").unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let name = words.next()?;
+            if !CACHES.contains(&name) {
+                return None;
+            }
+            let active: u64 = words.next()?.parse().ok()?;
+            let _total = words.next()?;
+            let size: u64 = words.next()?.parse().ok()?;
+            Some(active * size)
+        })
+        .sum()
 }
 
 /// Proportional set size in bytes; the resident set size where `smaps_rollup` is unavailable.

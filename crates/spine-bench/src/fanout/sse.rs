@@ -298,10 +298,11 @@ mod tests {
 
     #[test]
     fn chunked_stream_split_anywhere_yields_each_event_once() {
-        let body = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
-            1b\r\nevent: position\nid: 5\n\n\r\n\
-            2a\r\nid: 6\nevent: activity\ndata: {\"a\":1}\n\n\r\n\
-            3\r\n:\n\n\r\n";
+        let mut body = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+        for chunk in ["event: position\nid: 5\n\n", "id: 6\nevent: activity\ndata: {}\n\n", ":\n\n"]
+        {
+            body.extend(format!("{:x};ext=1\r\n{chunk}\r\n", chunk.len()).bytes());
+        }
         for split in 0..body.len() {
             let mut p = Parser::default();
             let signals = all(&mut p, &[&body[..split], &body[split..]]);
