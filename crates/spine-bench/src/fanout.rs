@@ -15,8 +15,9 @@
 //!    `interval` (spine: `POST /v1/events`; nchan: `POST /pub`, the same JSON bodies). Each
 //!    publish instant is taken just before its request is sent; each subscriber stamps its
 //!    k-th event's arrival into a shared per-event maximum, so the latency of event k is its
-//!    last arrival minus its publish instant. The pace is slow enough that one event's fan-out
-//!    is normally done before the next (a backlog would measure queueing, not fan-out).
+//!    last arrival minus its publish instant. At the default pace (50 ms) one event's fan-out
+//!    should be done before the next is published; a server slower than that builds a backlog
+//!    and the figure then includes queueing (`--fanout-interval-ms` measures at a slower pace).
 //! 3. **Deliveries per second**: a burst of B events (spine: `POST /v1/events/batch` of up to
 //!    1,000 each; nchan: B single publishes, 4 at a time, as fast as it answers), then N x B
 //!    over the time from just before the first publish to the last arrival on any subscriber.
@@ -25,7 +26,8 @@
 //!    behind that the server cuts it off (spine closes a stream that lags 60 s).
 //!
 //! Every subscriber must receive every event: missing or extra deliveries are reported as a
-//! row (target 0). Subscribers are the lean client of [`sse`], one task each, all in this process; the machine's cores are shared by server and subscribers, for both servers alike.
+//! row (target 0). Subscribers are the lean client of [`sse`], one task each, all in this
+//! process: the machine's cores are shared by server and subscribers, for both servers alike.
 
 mod servers;
 mod sse;
