@@ -149,17 +149,7 @@ async fn purge_removes_events_through_a_position_and_reports_the_horizon() {
     let sandbox = Sandbox::new();
     let db = sandbox.db("purge.db");
     seed(&db, "acme").await;
-    let export = sandbox.path("before.ndjson");
-    assert_success(&sandbox.run(&[
-        "export",
-        "--db",
-        &db,
-        "--tenant",
-        "acme",
-        "--out",
-        export.to_str().unwrap(),
-    ]));
-    let seqs: Vec<i64> = lines(&export).iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    let seqs = exported_seqs(&sandbox, &db, "before.ndjson");
     let through = seqs[999].to_string();
     let out = sandbox.json(&[
         "purge",
@@ -172,18 +162,16 @@ async fn purge_removes_events_through_a_position_and_reports_the_horizon() {
         "--json",
     ]);
     assert_eq!(out, json!({"removed": 1000, "horizon": seqs[999]}));
-    let after = sandbox.path("after.ndjson");
-    assert_success(&sandbox.run(&[
-        "export",
-        "--db",
-        &db,
-        "--tenant",
-        "acme",
-        "--out",
-        after.to_str().unwrap(),
-    ]));
-    let left: Vec<i64> = lines(&after).iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    let left = exported_seqs(&sandbox, &db, "after.ndjson");
     assert_eq!(left, seqs[1000..]);
     let failure = sandbox.run(&["purge", "--db", &db, "--tenant", "nobody", "--through-seq", "5"]);
     assert!(assert_clean_failure(&failure).contains("no tenant"));
+}
+
+/// Exports tenant `acme` of `db` through the binary into `file` and returns the positions.
+fn exported_seqs(sandbox: &Sandbox, db: &str, file: &str) -> Vec<i64> {
+    let out = sandbox.path(file);
+    let out_arg = out.to_str().unwrap();
+    assert_success(&sandbox.run(&["export", "--db", db, "--tenant", "acme", "--out", out_arg]));
+    lines(&out).iter().map(|e| e["seq"].as_i64().unwrap()).collect()
 }

@@ -110,6 +110,14 @@ fn reached(done: &Done, filter: Filter, position: i64) -> bool {
     position >= last.max().unwrap_or(0)
 }
 
+/// Records one delivered event, checking it passes the subscriber's filter.
+fn record(filter: Filter, event: &Value, got: &mut Vec<i64>, position: &mut i64) {
+    assert!(filter.matches(event), "an event outside the filter: {event}");
+    let seq = event["seq"].as_i64().unwrap();
+    got.push(seq);
+    *position = seq;
+}
+
 async fn sse_session(
     app: &TestApp,
     filter: Filter,
@@ -137,11 +145,7 @@ async fn sse_session(
             // The stream's own position: everything up to it was delivered or did not match.
             "position" => *position = (*position).max(m.id.parse().unwrap()),
             "activity" => {
-                let e: Value = serde_json::from_str(&m.data).unwrap();
-                assert!(filter.matches(&e), "an event outside the filter: {e}");
-                let seq = e["seq"].as_i64().unwrap();
-                got.push(seq);
-                *position = seq;
+                record(filter, &serde_json::from_str(&m.data).unwrap(), got, position);
                 taken += 1;
                 if taken >= budget {
                     return false; // drop the connection mid-stream
@@ -174,10 +178,7 @@ async fn ws_session(
             match m["type"].as_str() {
                 Some("pong") => break,
                 Some("activity") => {
-                    assert!(filter.matches(&m["event"]), "an event outside the filter: {m}");
-                    let seq = m["seq"].as_i64().unwrap();
-                    got.push(seq);
-                    *position = seq;
+                    record(filter, &m["event"], got, position);
                     taken += 1;
                     if taken >= budget {
                         return false;
