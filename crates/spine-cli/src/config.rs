@@ -65,6 +65,8 @@ pub struct Settings {
     pub max_streams_per_tenant: usize,
     /// Seconds a subscriber may stay behind the log before it is told to resume.
     pub stream_max_lag_seconds: u64,
+    /// Recent events per watched tenant kept in memory for live readers.
+    pub stream_tail_events: usize,
     /// Subscriptions on one WebSocket.
     pub ws_max_subscriptions: usize,
     /// Seconds between keep-alives on idle streams.
@@ -98,6 +100,7 @@ const KEYS: &[&str] = &[
     "max_streams",
     "max_streams_per_tenant",
     "stream_max_lag_seconds",
+    "stream_tail_events",
     "ws_max_subscriptions",
     "stream_keep_alive_seconds",
 ];
@@ -130,6 +133,7 @@ impl Default for Settings {
             max_streams: 10_000,
             max_streams_per_tenant: 2_000,
             stream_max_lag_seconds: 60,
+            stream_tail_events: 10_000,
             ws_max_subscriptions: 32,
             stream_keep_alive_seconds: 15,
         }

@@ -35,6 +35,7 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
         max_streams: settings.max_streams,
         max_streams_per_tenant: settings.max_streams_per_tenant,
         stream_max_lag: Duration::from_secs(settings.stream_max_lag_seconds),
+        stream_tail_events: settings.stream_tail_events,
         ws_max_subscriptions: settings.ws_max_subscriptions,
         stream_keep_alive: Duration::from_secs(settings.stream_keep_alive_seconds),
         ..ServerConfig::default()

@@ -34,6 +34,9 @@ pub struct ServerConfig {
     /// How long a subscriber may stay behind the log before it is closed with a message telling
     /// it to resume (it keeps its place: resuming costs nothing but the reconnect).
     pub stream_max_lag: Duration,
+    /// Recent events each watched tenant keeps in memory for its live readers (the shared
+    /// tail): readers within it are served without a store query each.
+    pub stream_tail_events: usize,
     /// Subscriptions on one WebSocket.
     pub ws_max_subscriptions: usize,
     /// How often an idle stream sends a keep-alive (SSE comment, WebSocket ping).
@@ -58,6 +61,7 @@ impl Default for ServerConfig {
             max_streams: 10_000,
             max_streams_per_tenant: 2_000,
             stream_max_lag: Duration::from_secs(60),
+            stream_tail_events: 10_000,
             ws_max_subscriptions: 32,
             stream_keep_alive: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(10),
@@ -80,6 +84,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_streams", &self.max_streams)
             .field("max_streams_per_tenant", &self.max_streams_per_tenant)
             .field("stream_max_lag", &self.stream_max_lag)
+            .field("stream_tail_events", &self.stream_tail_events)
             .field("ws_max_subscriptions", &self.ws_max_subscriptions)
             .field("stream_keep_alive", &self.stream_keep_alive)
             .field("shutdown_grace", &self.shutdown_grace)

@@ -116,6 +116,7 @@ pub async fn run(
         let _ = stopping.send(());
     };
     let serve = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown);
+    let upkeep = AbortOnDrop(metrics::spawn_upkeep());
     // A client that stopped reading keeps its response unfinished; after the grace period the
     // remaining connections are dropped with the server.
     let deadline = async move {
@@ -125,12 +126,23 @@ pub async fn run(
             std::future::pending::<()>().await;
         }
     };
-    tokio::select! {
+    let result = tokio::select! {
         served = serve => served,
         () = deadline => {
             tracing::warn!(?grace, "connections still open after the shutdown grace; dropping them");
             Ok(())
         }
+    };
+    drop(upkeep);
+    result
+}
+
+/// Aborts a background task when the server stops, however `run` returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -65,6 +65,20 @@ pub fn record_append(batch: usize, elapsed: Duration, created: u64, repeats: u64
     }
 }
 
+/// Folds recorded histogram samples into their buckets every few seconds while the returned
+/// task runs, so samples between scrapes (one per live delivery) do not pile up in memory.
+pub fn spawn_upkeep() -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            if let Some(h) = handle() {
+                h.run_upkeep();
+            }
+        }
+    })
+}
+
 /// The Prometheus text exposition of everything recorded so far.
 pub fn render() -> String {
     match handle() {

@@ -27,8 +27,7 @@ impl AppState {
     /// needs a Tokio runtime.
     pub fn new(store: Arc<dyn Store>, config: ServerConfig, secret: Vec<u8>) -> Self {
         let keys = Arc::new(KeyCache::new(config.key_cache_ttl));
-        let live =
-            Arc::new(Live::start(store.clone(), config.max_streams, config.max_streams_per_tenant));
+        let live = Arc::new(Live::start(store.clone(), &config));
         Self { store, config: Arc::new(config), secret: secret.into(), keys, live }
     }
 }

@@ -6,11 +6,12 @@
 mod common;
 
 use common::ws::Ws;
-use common::{event, spawn_app, TestApp};
+use common::{event, spawn_app_with, TestApp};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
+use spine_server::ServerConfig;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -193,7 +194,18 @@ async fn ws_session(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_subscriber_ends_with_exactly_the_matching_committed_events_once_in_order() {
-    let app = Arc::new(spawn_app().await);
+    check_gaps(ServerConfig::default()).await;
+}
+
+/// The same with a shared tail of 16 events: subscribers that resume fall behind its start, so
+/// they read the log through the store and then join the tail, and none may notice the seam.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readers_crossing_between_the_store_and_a_small_tail_miss_nothing() {
+    check_gaps(ServerConfig { stream_tail_events: 16, ..ServerConfig::default() }).await;
+}
+
+async fn check_gaps(config: ServerConfig) {
+    let app = Arc::new(spawn_app_with(config).await);
     let (finish, done) = tokio::sync::watch::channel(None);
     let filters = [Filter::All, Filter::Tasks, Filter::Blue];
     let mut subscribers = Vec::new();

@@ -47,6 +47,57 @@ async fn read_changes_reach_the_users_streams_only() {
     assert_eq!(json!(next_activity(&mut ana_stream).await.0), later["seq"]);
 }
 
+/// Read flags and `unread=true` on a user's stream agree with the stored read state, whether
+/// the events come from the shared tail (decided in memory) or from the store (a tail of
+/// none), on resume and live.
+#[tokio::test]
+async fn read_flags_and_unread_on_streams_match_the_stored_read_state() {
+    for tail_events in [10_000, 0] {
+        let app =
+            spawn_app_with(ServerConfig { stream_tail_events: tail_events, ..Default::default() })
+                .await;
+        // An open stream keeps the tenant's tail filling from here on.
+        let mut watcher = open(&app, "/v1/stream", Some(&app.a.read), &[]).await;
+        let seqs = post_many(&app, "flagged", 4).await;
+        assert_eq!(next_activity(&mut watcher).await.0, seqs[0]);
+        let ana = viewer_token(&app, json!({"user_id": "ana", "ttl_seconds": 600})).await;
+        let mark = |path: String, body: Value| {
+            let request = app.client.post(app.url(&path)).bearer_auth(&ana).json(&body);
+            async move { assert!(request.send().await.unwrap().status().is_success()) }
+        };
+        let (_, page) = app.get_json("/v1/events?order=seq", &app.a.read).await;
+        let id_of = |seq: i64| {
+            let items = page["items"].as_array().unwrap();
+            let item = items.iter().find(|i| i["seq"] == json!(seq)).unwrap();
+            item["id"].as_str().unwrap().to_owned()
+        };
+        mark("/v1/read-all".into(), json!({"through_seq": seqs[0]})).await;
+        mark(format!("/v1/events/{}/read", id_of(seqs[2])), json!({})).await;
+
+        let after = seqs[0] - 1;
+        let mut all = open(&app, &format!("/v1/stream?after={after}"), Some(&ana), &[]).await;
+        let mut flags = Vec::new();
+        for _ in 0..4 {
+            let (seq, body) = next_activity(&mut all).await;
+            flags.push((seq, body["read"].clone()));
+        }
+        let expected: Vec<(i64, Value)> =
+            seqs.iter().zip([true, false, true, false]).map(|(s, r)| (*s, json!(r))).collect();
+        assert_eq!(flags, expected, "tail of {tail_events}");
+
+        let path = format!("/v1/stream?after={after}&unread=true");
+        let mut unread = open(&app, &path, Some(&ana), &[]).await;
+        assert_eq!(next_activity(&mut unread).await.0, seqs[1]);
+        assert_eq!(next_activity(&mut unread).await.0, seqs[3]);
+        // Live: a new event arrives unread on both.
+        let live = app.create_event(&app.a.ingest, &event("live")).await;
+        let (seq, body) = next_activity(&mut unread).await;
+        assert_eq!((json!(seq), body["read"].clone()), (live["seq"].clone(), json!(false)));
+        let (seq, body) = next_activity(&mut all).await;
+        assert_eq!((json!(seq), body["read"].clone()), (live["seq"].clone(), json!(false)));
+    }
+}
+
 #[tokio::test]
 async fn resuming_below_a_purge_starts_with_reset_then_continues_live() {
     let app = spawn_app().await;

@@ -34,8 +34,8 @@ use error::Error;
 use spine_core::{Event, EventType, NewEvent, Scope, Seq, TenantId, TypeInfo, UserId};
 use spine_store::{
     ApiKeyInfo, ApiKeyRecord, AppendOutcome, FeedQuery, ImportOutcome, NewApiKey, Notice, Page,
-    PurgeOutcome, ReadChange, ReadNotice, Stats, StatsQuery, Store, StoreError, StoreResult,
-    Tenant,
+    PurgeOutcome, ReadChange, ReadMarks, ReadNotice, Stats, StatsQuery, Store, StoreError,
+    StoreResult, Tenant,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -301,6 +301,15 @@ impl Store for SqliteStore {
         let watermark = read_state::mark_all_read(&self.inner.admin, tenant, user, through).await?;
         self.announce_read(tenant, user, ReadChange::Through(watermark));
         Ok(watermark)
+    }
+
+    async fn read_marks(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        after: Seq,
+    ) -> StoreResult<ReadMarks> {
+        Ok(read_state::read_marks(&self.inner.reads, tenant, user, after).await?)
     }
 
     async fn unread_count(

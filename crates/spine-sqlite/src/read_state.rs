@@ -4,6 +4,7 @@
 use crate::error::Result;
 use crate::filters::push_scope;
 use spine_core::{Scope, Seq, TenantId, UserId};
+use spine_store::ReadMarks;
 use sqlx::{Connection, QueryBuilder, Sqlite, SqlitePool};
 use uuid::Uuid;
 
@@ -105,6 +106,36 @@ pub(crate) async fn mark_all_read(
         .await?;
     tx.commit().await?;
     Ok(Seq(watermark))
+}
+
+/// The user's watermark and the marks above it and `after`.
+pub(crate) async fn read_marks(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    user: &UserId,
+    after: Seq,
+) -> Result<ReadMarks> {
+    let mut conn = pool.acquire().await?;
+    // One snapshot, so marks a concurrent `mark_all_read` folds into the watermark are seen
+    // on one side or the other.
+    let mut tx = conn.begin().await?;
+    let through: i64 = sqlx::query_scalar(
+        "select coalesce((select through_seq from read_watermarks where tenant = ? and user_id = ?), 0)",
+    )
+    .bind(tenant.as_str())
+    .bind(user.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    let marked: Vec<i64> = sqlx::query_scalar(
+        "select seq from read_marks where tenant = ? and user_id = ? and seq > ? order by seq",
+    )
+    .bind(tenant.as_str())
+    .bind(user.as_str())
+    .bind(through.max(after.0))
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(ReadMarks { through: Seq(through), marked: marked.into_iter().map(Seq).collect() })
 }
 
 /// The user's exact unread count within `scope`.

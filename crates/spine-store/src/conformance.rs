@@ -10,8 +10,8 @@
 //! (a store plus whatever must live as long as it, such as a temporary directory).
 
 use crate::{
-    AppendOutcome, CommitNotice, FeedQuery, GroupBy, NewApiKey, Notice, ReadChange, ReadNotice,
-    Stats, StatsQuery, Store, StoreError,
+    AppendOutcome, CommitNotice, FeedQuery, GroupBy, NewApiKey, Notice, ReadChange, ReadMarks,
+    ReadNotice, Stats, StatsQuery, Store, StoreError,
 };
 use serde_json::{json, Value};
 use spine_core::input::{EventInput, EventLimits};
@@ -76,6 +76,7 @@ macro_rules! conformance_tests {
             scope_narrows_every_read,
             read_state_is_a_watermark_plus_exceptions_with_exact_counts,
             mark_all_read_defaults_to_the_head_and_never_moves_back,
+            read_marks_are_the_watermark_and_the_exceptions_above_a_position,
             stats_count_and_group,
             registered_types_are_stored_and_shape_new_summaries,
             import_keeps_ids_and_times_assigns_new_positions_and_skips_existing,
@@ -925,6 +926,32 @@ pub async fn mark_all_read_defaults_to_the_head_and_never_moves_back(store: Db) 
     let q = FeedQuery { user: Some(u.clone()), ..query(EventFilter::default(), Order::Seq, 100) };
     let page = store.query(&t, &q).await.expect("query");
     assert!(page.items.iter().any(|i| i.event.id == later.id && i.read == Some(true)));
+}
+
+/// `read_marks` gives the watermark and the one-by-one marks above it and the asked position,
+/// per user.
+pub async fn read_marks_are_the_watermark_and_the_exceptions_above_a_position(store: Db) {
+    let t = tenant(&store, "acme").await;
+    let events: Vec<Event> = append(&store, &t, (0..8).map(varied).collect())
+        .await
+        .iter()
+        .map(|o| created(o).clone())
+        .collect();
+    let (u, other) = (user("ana"), user("ben"));
+    assert_eq!(store.read_marks(&t, &u, Seq::ZERO).await.expect("marks"), ReadMarks::default());
+    for i in [2, 5, 6] {
+        assert!(store.mark_read(&t, &u, events[i].id, None).await.expect("mark"));
+    }
+    let marks = store.read_marks(&t, &u, Seq::ZERO).await.expect("marks");
+    let seqs = |is: &[usize]| is.iter().map(|&i| events[i].seq).collect::<Vec<_>>();
+    assert_eq!(marks, ReadMarks { through: Seq::ZERO, marked: seqs(&[2, 5, 6]) });
+    let above = store.read_marks(&t, &u, events[5].seq).await.expect("marks above");
+    assert_eq!(above.marked, seqs(&[6]), "only above the asked position");
+    store.mark_all_read(&t, &u, Some(events[5].seq)).await.expect("mark all");
+    let marks = store.read_marks(&t, &u, Seq::ZERO).await.expect("marks");
+    assert_eq!(marks, ReadMarks { through: events[5].seq, marked: seqs(&[6]) });
+    let none = store.read_marks(&t, &other, Seq::ZERO).await.expect("other user");
+    assert_eq!(none, ReadMarks::default(), "read state is per user");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -122,6 +122,16 @@ pub trait Store: Send + Sync + 'static {
         through: Option<Seq>,
     ) -> StoreResult<Seq>;
 
+    /// The user's read state above `after`: the watermark and the individually read positions
+    /// above both, in order. Live readers start from it and follow [`Notice::Read`] to decide
+    /// read flags in memory.
+    async fn read_marks(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        after: Seq,
+    ) -> StoreResult<ReadMarks>;
+
     /// The user's exact unread count within `scope`.
     async fn unread_count(
         &self,

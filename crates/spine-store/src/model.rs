@@ -247,6 +247,15 @@ pub enum ReadChange {
     Through(Seq),
 }
 
+/// A user's read state above a position (see [`crate::Store::read_marks`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadMarks {
+    /// Everything at or below this position is read.
+    pub through: Seq,
+    /// Positions above `through` (and above the asked position) read one by one, ascending.
+    pub marked: Vec<Seq>,
+}
+
 /// The answer of [`crate::Store::purge`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PurgeOutcome {

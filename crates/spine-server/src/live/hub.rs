@@ -1,8 +1,10 @@
 //! The hub: one task consuming the store's notices and keeping, per tenant with subscribers, a
-//! `watch` of the tenant's head, a `watch` of its purge horizon and a small broadcast of
-//! read-state changes. It holds positions, never events, so a slow subscriber costs nothing
-//! here; readers re-read the log when woken.
+//! `watch` of the tenant's committed head, the tenant's [`Tail`] (recent events read from the
+//! log once for all readers, with the head readers wait on and the purge horizon) and a small
+//! broadcast of read-state changes. A slow subscriber costs nothing here: it only falls behind
+//! in the tail or the log.
 
+use super::tail::{self, raise, Tail};
 use spine_core::{Seq, TenantId};
 use spine_store::{Notice, ReadNotice, Store};
 use std::collections::HashMap;
@@ -24,14 +26,17 @@ pub enum ReadWake {
 
 /// One tenant's channels.
 struct Channels {
-    heads: watch::Sender<Seq>,
-    horizon: watch::Sender<Seq>,
+    /// The committed head from the notices, which the tail's fill task follows.
+    committed: watch::Sender<Seq>,
+    tail: Arc<Tail>,
     reads: broadcast::Sender<ReadWake>,
 }
 
 /// What a subscriber of one tenant receives.
 pub struct Wakeups {
-    /// The tenant's head; a change means "read the log again".
+    /// The tenant's recent events.
+    pub tail: Arc<Tail>,
+    /// The tail's end; a change means "read again".
     pub heads: watch::Receiver<Seq>,
     /// The tenant's purge horizon; a reader below it must reset.
     pub horizon: watch::Receiver<Seq>,
@@ -46,14 +51,20 @@ pub struct Hub {
     /// One set of channels per tenant, created when a reader subscribes, dropped when none is
     /// left.
     tenants: Mutex<HashMap<TenantId, Channels>>,
+    /// Most events a tenant's tail holds.
+    tail_events: usize,
 }
 
 impl Hub {
     /// A hub fed by `store.notices()`; its task ends when `stopped` turns `true` or the hub is
     /// dropped (checked at each notice).
-    pub fn start(store: Arc<dyn Store>, stopped: watch::Receiver<bool>) -> Arc<Self> {
+    pub fn start(
+        store: Arc<dyn Store>,
+        stopped: watch::Receiver<bool>,
+        tail_events: usize,
+    ) -> Arc<Self> {
         let notices = store.notices();
-        Self::start_with(store, notices, stopped)
+        Self::start_with(store, notices, stopped, tail_events)
     }
 
     /// A hub fed by `notices` (the store's, or a test's), recovering from `store` on lag.
@@ -61,24 +72,34 @@ impl Hub {
         store: Arc<dyn Store>,
         notices: broadcast::Receiver<Notice>,
         stopped: watch::Receiver<bool>,
+        tail_events: usize,
     ) -> Arc<Self> {
-        let hub = Arc::new(Self { store, tenants: Mutex::new(HashMap::new()) });
+        let hub = Arc::new(Self { store, tenants: Mutex::new(HashMap::new()), tail_events });
         tokio::spawn(run(Arc::downgrade(&hub), notices, stopped));
         hub
     }
 
-    /// Receivers of `tenant`'s head, horizon and read changes. The watches start at zero for a
-    /// tenant nobody watched before: callers read the store's values after subscribing.
+    /// `tenant`'s tail and receivers of its head, horizon and read changes. For a tenant nobody
+    /// watched before, the tail starts filling now: until it has read the store's head
+    /// ([`Tail::positions`] is `None`), callers read the store's values after subscribing.
     pub fn subscribe(&self, tenant: &TenantId) -> Wakeups {
         let mut tenants = self.lock();
-        let channels = tenants.entry(tenant.clone()).or_insert_with(|| Channels {
-            heads: watch::channel(Seq::ZERO).0,
-            horizon: watch::channel(Seq::ZERO).0,
-            reads: broadcast::channel(READ_DEPTH).0,
+        let channels = tenants.entry(tenant.clone()).or_insert_with(|| {
+            let committed = watch::channel(Seq::ZERO).0;
+            let tail = Tail::new(self.tail_events);
+            let fill = tail::fill(
+                Arc::downgrade(&tail),
+                self.store.clone(),
+                tenant.clone(),
+                committed.subscribe(),
+            );
+            tokio::spawn(fill);
+            Channels { committed, tail, reads: broadcast::channel(READ_DEPTH).0 }
         });
         Wakeups {
-            heads: channels.heads.subscribe(),
-            horizon: channels.horizon.subscribe(),
+            tail: channels.tail.clone(),
+            heads: channels.tail.heads(),
+            horizon: channels.tail.horizon(),
             reads: channels.reads.subscribe(),
         }
     }
@@ -96,13 +117,13 @@ impl Hub {
         };
         let mut tenants = self.lock();
         let Some(channels) = tenants.get(tenant) else { return };
-        if channels.heads.receiver_count() == 0 {
+        if !channels.tail.watched() {
             tenants.remove(tenant);
             return;
         }
         match notice {
-            Notice::Commit(c) => raise(&channels.heads, c.head),
-            Notice::Purged { horizon, .. } => raise(&channels.horizon, horizon),
+            Notice::Commit(c) => raise(&channels.committed, c.head),
+            Notice::Purged { horizon, .. } => channels.tail.raise_horizon(horizon),
             Notice::Read(r) => {
                 // Without receivers `send` fails; nobody is listening, so that is fine.
                 let _ = channels.reads.send(ReadWake::Change(Arc::new(r)));
@@ -113,7 +134,7 @@ impl Hub {
     /// The tenants that have readers, forgetting the others.
     fn watched(&self) -> Vec<TenantId> {
         let mut tenants = self.lock();
-        tenants.retain(|_, channels| channels.heads.receiver_count() > 0);
+        tenants.retain(|_, channels| channels.tail.watched());
         tenants.keys().cloned().collect()
     }
 
@@ -125,8 +146,8 @@ impl Hub {
                 (Ok(head), Ok(horizon)) => {
                     let tenants = self.lock();
                     if let Some(channels) = tenants.get(&tenant) {
-                        raise(&channels.heads, head);
-                        raise(&channels.horizon, horizon);
+                        raise(&channels.committed, head);
+                        channels.tail.raise_horizon(horizon);
                         let _ = channels.reads.send(ReadWake::Resync);
                     }
                 }
@@ -136,17 +157,6 @@ impl Hub {
             }
         }
     }
-}
-
-/// Moves a watch forward (never back), waking receivers only when it moved.
-fn raise(sender: &watch::Sender<Seq>, to: Seq) {
-    sender.send_if_modified(|current| {
-        let newer = to > *current;
-        if newer {
-            *current = to;
-        }
-        newer
-    });
 }
 
 async fn run(
@@ -206,7 +216,7 @@ mod tests {
         // A channel of two, fed three stale notices before the hub runs: the hub lags.
         let (sender, notices) = broadcast::channel(2);
         let (_stop, stopped) = watch::channel(false);
-        let hub = Hub::start_with(store.clone(), notices, stopped);
+        let hub = Hub::start_with(store.clone(), notices, stopped, 100);
         let mut wakeups = hub.subscribe(&t);
         for stale in 1..=3 {
             let notice = CommitNotice { tenant: t.clone(), head: Seq(stale) };

@@ -3,6 +3,7 @@
 //! loop.
 //!
 //! - [`hub`]: [`Hub`], one task turning the store's notices into per-tenant wake-ups.
+//! - [`tail`]: each watched tenant's recent events, read from the log once for all readers.
 //! - [`reader`]: the reader loop, yielding transport-neutral outputs.
 //! - [`sse`]: those outputs as Server-Sent Events (`GET /v1/stream`).
 //! - [`ws`]: a WebSocket session with several subscriptions (`GET /v1/ws`).
@@ -12,10 +13,12 @@ pub mod hub;
 pub mod limits;
 pub mod reader;
 pub mod sse;
+pub mod tail;
 pub mod ws;
 
 pub use hub::Hub;
 
+use crate::config::ServerConfig;
 use limits::StreamLimits;
 use spine_store::Store;
 use std::sync::Arc;
@@ -47,12 +50,13 @@ pub struct Live {
 }
 
 impl Live {
-    /// Starts the hub over `store`'s notices. Needs a Tokio runtime.
-    pub fn start(store: Arc<dyn Store>, max_streams: usize, max_streams_per_tenant: usize) -> Self {
+    /// Starts the hub over `store`'s notices, with `config`'s stream limits and tail size.
+    /// Needs a Tokio runtime.
+    pub fn start(store: Arc<dyn Store>, config: &ServerConfig) -> Self {
         let (shutdown, stopped) = watch::channel(false);
         Self {
-            hub: Hub::start(store, stopped),
-            limits: StreamLimits::new(max_streams, max_streams_per_tenant),
+            hub: Hub::start(store, stopped, config.stream_tail_events),
+            limits: StreamLimits::new(config.max_streams, config.max_streams_per_tenant),
             shutdown,
         }
     }

@@ -1,17 +1,22 @@
 //! The reader loop behind every live subscription (SSE stream or WebSocket subscription): read
-//! the log after a position (filter and viewer scope applied by the store), hand out what
-//! matched, advance the position by the log, then wait for the hub's wake-up. Catch-up after a
-//! reconnect and live delivery are the same loop, so an event is neither skipped nor sent twice,
-//! and a slow client only falls behind in the log: the reader holds at most one page.
+//! the log after a position, hand out what matched its filter and viewer scope, advance the
+//! position by the log, then wait for the hub's wake-up. Catch-up after a reconnect and live
+//! delivery are the same loop, so an event is neither skipped nor sent twice, and a slow client
+//! only falls behind in the log: the reader holds at most one page.
+//!
+//! "Read the log" means the tenant's shared [`Tail`] (recent events, filtered here) when the
+//! position is inside it and the subscription needs nothing only the store can decide
+//! (full-text `q`, a user's read flags); otherwise a query to the store.
 //!
 //! A reader yields transport-neutral [`Output`]s; `sse` and `ws` turn them into messages.
 
 use super::hub::{ReadWake, Wakeups};
+use super::tail::{self, Activity, Delivery, Tail};
 use super::{DELIVERIES, DISCONNECTS, LAG_SECONDS};
 use crate::auth::{Credential, Principal};
 use spine_core::{Cursor, EventFilter, Order, Seq, TenantId, Timestamp, UserId};
-use spine_store::{FeedItem, FeedQuery, ReadChange, ReadNotice, Store, StoreError};
-use std::collections::VecDeque;
+use spine_store::{FeedQuery, ReadChange, ReadMarks, ReadNotice, Store, StoreError};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -94,9 +99,8 @@ impl End {
 /// One thing to send.
 #[derive(Debug)]
 pub enum Output {
-    /// A committed event that matches, in `seq` order (boxed: events are large and a reader
-    /// holds a page of them).
-    Activity(Box<FeedItem>),
+    /// A committed event that matches, in `seq` order.
+    Activity(Activity),
     /// A change of the subscriber's user's read state.
     Read(ReadOut),
     /// The resume point could not be served: reload the feed; the subscription continues from
@@ -176,12 +180,21 @@ pub struct Reader {
     principal: Principal,
     filter: EventFilter,
     user: Option<UserId>,
+    /// The tenant's recent events.
+    tail: Arc<Tail>,
+    /// Whether the filter and user allow serving from the tail.
+    from_tail: bool,
     /// Every event at or below this position has been handed out or did not match.
     position: Seq,
     heads: watch::Receiver<Seq>,
     horizon: watch::Receiver<Seq>,
-    /// Read-state changes, when this reader forwards its user's.
+    /// Read-state changes of the tenant, when the reader has a user.
     reads: Option<tokio::sync::broadcast::Receiver<ReadWake>>,
+    /// Whether the user's read-state changes are handed out.
+    forward_reads: bool,
+    /// The user's read state above the position, for read flags and `unread` on events from
+    /// the tail: loaded from the store when first needed, then kept by the read changes.
+    read_state: Option<ReadState>,
     /// When a viewer token expires; `None` for API keys.
     expiry: Option<Instant>,
     /// Read but not yet handed out: at most one page of events, plus read changes and a reset.
@@ -190,11 +203,15 @@ pub struct Reader {
     behind_since: Option<Instant>,
     /// Set once [`Output::End`] was handed out (or the client left).
     ended: Option<End>,
+    /// Metric handles, looked up once.
+    deliveries: metrics::Counter,
+    lag: metrics::Histogram,
 }
 
 impl Reader {
     /// A reader of `subscription` woken by `wakeups` (subscribed before this call, so no commit
-    /// is missed). Reads the head and horizon to place the start: the live end without a resume
+    /// is missed). Takes the head and horizon (from the tail, or the store while the tail is
+    /// starting or behind the resume point) to place the start: the live end without a resume
     /// point, the resume point if the store still holds everything after it, or else the live
     /// end after an [`Output::Reset`]. With `forward_reads`, the user's read-state changes are
     /// handed out too.
@@ -205,8 +222,12 @@ impl Reader {
         forward_reads: bool,
     ) -> Result<Self, StoreError> {
         let tenant = subscription.principal.tenant.clone();
-        let head = ctx.store.head(&tenant).await?;
-        let horizon = ctx.store.horizon(&tenant).await?;
+        let (head, horizon) = match wakeups.tail.positions() {
+            Some((head, horizon)) if subscription.resume.is_none_or(|at| at <= head) => {
+                (head, horizon)
+            }
+            _ => (ctx.store.head(&tenant).await?, ctx.store.horizon(&tenant).await?),
+        };
         let mut pending = VecDeque::new();
         let position = match subscription.resume {
             None => head,
@@ -221,21 +242,28 @@ impl Reader {
             Some(at) => at,
         };
         let expiry = expiry_of(&subscription.principal);
-        let reads = (forward_reads && subscription.user.is_some()).then_some(wakeups.reads);
+        let reads = subscription.user.is_some().then_some(wakeups.reads);
+        let from_tail = tail::serves(&subscription.filter);
         Ok(Self {
             ctx,
             tenant,
             principal: subscription.principal,
             filter: subscription.filter,
             user: subscription.user,
+            tail: wakeups.tail,
+            from_tail,
             position,
             heads: wakeups.heads,
             horizon: wakeups.horizon,
             reads,
+            forward_reads,
+            read_state: None,
             expiry,
             pending,
             behind_since: None,
             ended: None,
+            deliveries: metrics::counter!(DELIVERIES),
+            lag: metrics::histogram!(LAG_SECONDS),
         })
     }
 
@@ -252,10 +280,11 @@ impl Reader {
                 return None;
             }
             if let Some(output) = self.pending.pop_front() {
-                if let Output::Activity(item) = &output {
-                    metrics::counter!(DELIVERIES).increment(1);
-                    let waited = Timestamp::now().as_micros() - item.event.received_at.as_micros();
-                    metrics::histogram!(LAG_SECONDS).record(waited.max(0) as f64 / 1e6);
+                if let Output::Activity(activity) = &output {
+                    self.deliveries.increment(1);
+                    let received = activity.delivery.item.event.received_at.as_micros();
+                    let waited = Timestamp::now().as_micros() - received;
+                    self.lag.record(waited.max(0) as f64 / 1e6);
                 }
                 return Some(output);
             }
@@ -298,34 +327,77 @@ impl Reader {
         }
     }
 
-    /// Moves waiting read-state changes of the user into `pending`.
+    /// Applies waiting read-state changes (and hands out the user's, when forwarding).
     fn take_reads(&mut self) {
-        let (Some(reads), Some(user)) = (self.reads.as_mut(), self.user.as_ref()) else { return };
         loop {
+            let Some(reads) = self.reads.as_mut() else { return };
             let wake = match reads.try_recv() {
                 Ok(wake) => wake,
                 Err(TryRecvError::Lagged(_)) => ReadWake::Resync,
                 Err(TryRecvError::Empty | TryRecvError::Closed) => return,
             };
-            if let Some(out) = ReadOut::of(user, &wake) {
-                self.pending.push_back(Output::Read(out));
+            self.on_read(&wake);
+        }
+    }
+
+    /// One read-state change of the tenant: kept in the read state if it is the user's (a
+    /// missed change drops the state, to be loaded again) and handed out when forwarding.
+    fn on_read(&mut self, wake: &ReadWake) {
+        let Some(user) = self.user.as_ref() else { return };
+        let Some(out) = ReadOut::of(user, wake) else { return };
+        match wake {
+            ReadWake::Change(notice) => {
+                if let Some(state) = self.read_state.as_mut() {
+                    state.apply(&notice.change);
+                }
             }
+            ReadWake::Resync => self.read_state = None,
+        }
+        if self.forward_reads {
+            self.pending.push_back(Output::Read(out));
         }
     }
 
     /// Reads one page after the position; `true` when more may follow at once.
     async fn read(&mut self) -> Result<bool, StoreError> {
-        // Marked seen before the query: a commit after this wakes the next wait, and commits
-        // before it are visible to the query (notices are sent after COMMIT).
+        // Marked seen before the read: a commit after this wakes the next wait, and commits
+        // before it are visible to the read (notices are sent after COMMIT, and the tail's head
+        // is raised after its events are appended).
         let observed = *self.heads.borrow_and_update();
         let horizon = *self.horizon.borrow_and_update();
         if horizon > self.position {
             // Events this reader has not seen were purged while it was behind.
-            let head = self.ctx.store.head(&self.tenant).await?;
+            let head = match self.tail.positions() {
+                Some((head, _)) => head,
+                None => self.ctx.store.head(&self.tenant).await?,
+            };
             self.pending.push_back(reset(ResetReason::Purged, head, horizon));
             self.position = head;
             self.behind_since = None;
             return Ok(true);
+        }
+        if self.from_tail && self.tail.covers(self.position) {
+            if let (Some(user), None) = (&self.user, &self.read_state) {
+                let marks = self.ctx.store.read_marks(&self.tenant, user, self.position).await?;
+                self.read_state = Some(ReadState::from(marks));
+            }
+            let (filter, scope, reads) =
+                (&self.filter, self.principal.scope(), self.read_state.as_ref());
+            let read = |d: &Delivery| reads.map(|r| r.is_read(d.seq()));
+            let keep = |d: &Delivery| {
+                tail::keeps(filter, scope, d) && !(filter.unread && read(d) == Some(true))
+            };
+            if let Some(slice) = self.tail.after(self.position, PAGE as usize, keep) {
+                self.position = self.position.max(slice.through);
+                for delivery in slice.items {
+                    let read = read(&delivery);
+                    self.pending.push_back(Output::Activity(Activity { delivery, read }));
+                }
+                if let Some(state) = self.read_state.as_mut() {
+                    state.forget_through(self.position);
+                }
+                return Ok(self.behind(slice.more));
+            }
         }
         let query = FeedQuery {
             filter: self.filter.clone(),
@@ -346,13 +418,26 @@ impl Reader {
             // to there has been read even where nothing matched.
             _ => self.position.max(observed).max(last.unwrap_or(Seq::ZERO)),
         };
-        self.pending.extend(page.items.into_iter().map(|item| Output::Activity(Box::new(item))));
+        for item in page.items {
+            match Delivery::new(item) {
+                Ok(delivery) => {
+                    let delivery = Arc::new(delivery);
+                    self.pending.push_back(Output::Activity(Activity { delivery, read: None }));
+                }
+                Err(e) => tracing::error!(error = %e, "encoding a stream event failed"),
+            }
+        }
+        Ok(self.behind(more))
+    }
+
+    /// Notes whether the reader is behind the log (for the lag cut-off); returns `more`.
+    fn behind(&mut self, more: bool) -> bool {
         if more {
             self.behind_since.get_or_insert_with(Instant::now);
         } else {
             self.behind_since = None;
         }
-        Ok(more)
+        more
     }
 
     /// Waits for a commit or purge in the tenant, a read-state change, the token's expiry or
@@ -376,20 +461,17 @@ impl Reader {
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
+        let wake = tokio::select! {
             // An error means the hub is gone, which happens only when the server is:
             // `check_end` then ends the reader like a shutdown.
-            _ = self.heads.changed() => {}
-            _ = self.horizon.changed() => {}
-            wake = read_change => {
-                if let (Some(wake), Some(user)) = (wake, self.user.as_ref()) {
-                    if let Some(out) = ReadOut::of(user, &wake) {
-                        self.pending.push_back(Output::Read(out));
-                    }
-                }
-            }
-            _ = self.ctx.shutdown.wait_for(|stopping| *stopping) => {}
-            () = expired => {}
+            _ = self.heads.changed() => None,
+            _ = self.horizon.changed() => None,
+            wake = read_change => wake,
+            _ = self.ctx.shutdown.wait_for(|stopping| *stopping) => None,
+            () = expired => None,
+        };
+        if let Some(wake) = wake {
+            self.on_read(&wake);
         }
     }
 }
@@ -399,6 +481,45 @@ impl Drop for Reader {
         if self.ended.is_none() {
             metrics::counter!(DISCONNECTS, "reason" => "client").increment(1);
         }
+    }
+}
+
+/// A user's read state above a reader's position: a watermark and single marks above it.
+#[derive(Debug, Default)]
+struct ReadState {
+    through: Seq,
+    marked: BTreeSet<Seq>,
+}
+
+impl From<ReadMarks> for ReadState {
+    fn from(marks: ReadMarks) -> Self {
+        Self { through: marks.through, marked: marks.marked.into_iter().collect() }
+    }
+}
+
+impl ReadState {
+    fn is_read(&self, seq: Seq) -> bool {
+        seq <= self.through || self.marked.contains(&seq)
+    }
+
+    /// Read changes only add: a mark or a higher watermark.
+    fn apply(&mut self, change: &ReadChange) {
+        match *change {
+            ReadChange::Event { seq, .. } => {
+                if seq > self.through {
+                    self.marked.insert(seq);
+                }
+            }
+            ReadChange::Through(seq) => {
+                self.through = self.through.max(seq);
+                self.forget_through(self.through);
+            }
+        }
+    }
+
+    /// Drops marks at or below `seq` (already passed, or covered by the watermark).
+    fn forget_through(&mut self, seq: Seq) {
+        self.marked = self.marked.split_off(&Seq(seq.0.saturating_add(1)));
     }
 }
 

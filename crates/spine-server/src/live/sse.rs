@@ -2,7 +2,6 @@
 
 use super::limits::StreamPermit;
 use super::reader::{End, Output, Reader, RETRY};
-use crate::routes::feed::FeedItemOut;
 use axum::response::sse::Event as Message;
 use futures::stream::{self, Stream, StreamExt};
 use std::convert::Infallible;
@@ -32,21 +31,15 @@ pub fn messages(
         .map(Ok)
 }
 
-/// One output as a message; `None` (logged) if an event cannot be encoded.
+/// One output as a message; `None` if a read change cannot be encoded.
 fn message(output: Output) -> Option<Message> {
     match output {
-        Output::Activity(item) => {
-            let id = item.event.seq.to_string();
-            let item = *item;
-            let out = FeedItemOut { event: item.event, read: item.read };
-            match Message::default().id(id).event("activity").json_data(&out) {
-                Ok(message) => Some(message),
-                Err(e) => {
-                    tracing::error!(error = %e, "encoding a stream event failed");
-                    None
-                }
-            }
-        }
+        Output::Activity(activity) => Some(
+            Message::default()
+                .id(activity.seq().to_string())
+                .event("activity")
+                .data(activity.json()),
+        ),
         Output::Read(read) => Message::default().event("read").json_data(&read).ok(),
         Output::Reset { reason, position, horizon } => {
             let body = serde_json::json!({

@@ -26,7 +26,6 @@ use super::hub::{ReadWake, Wakeups};
 use super::limits::StreamPermit;
 use super::reader::{expiry_of, End, Output, ReadOut, Reader, ReaderContext, Subscription};
 use crate::auth::Principal;
-use crate::routes::feed::FeedItemOut;
 use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::stream::{self, AbortHandle, BoxStream, SelectAll, StreamExt};
@@ -343,11 +342,15 @@ impl Session {
     /// expired token or a shutdown closes the socket.
     fn output(&mut self, id: String, output: Output) -> Result<Message, Close> {
         Ok(match output {
-            Output::Activity(item) => {
-                let seq = item.event.seq;
-                let item = *item;
-                let event = FeedItemOut { event: item.event, read: item.read };
-                text(json!({"type": "activity", "id": id, "seq": seq, "event": event}))
+            Output::Activity(activity) => {
+                // The event's JSON is encoded once for every reader; only the envelope is
+                // written here.
+                let id = Value::String(id);
+                let seq = activity.seq();
+                Message::text(format!(
+                    r#"{{"type":"activity","id":{id},"seq":{seq},"event":{}}}"#,
+                    activity.json()
+                ))
             }
             Output::Read(read) => text(with_type("read", json!(read))),
             Output::Reset { reason, position, horizon } => text(json!({
