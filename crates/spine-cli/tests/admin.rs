@@ -100,10 +100,47 @@ fn bench_refuses_unknown_sections() {
     assert!(stderr.contains("unknown section"), "{stderr}");
 }
 
+/// The fan-out section end to end at a tiny size: a child `spine serve`, 20 real SSE
+/// subscribers, paced publishes and a burst, every delivery accounted for (and nchan beside it
+/// when nginx is installed). Its full size is run by hand, see BENCHMARKS.md.
+#[test]
+fn bench_fanout_runs_at_a_tiny_size_and_every_subscriber_gets_every_event() {
+    let s = Sandbox::new();
+    let dir = s.path("fanout");
+    let out = s.run(&[
+        "bench",
+        "--only",
+        "fanout",
+        "--subscribers",
+        "20",
+        "--fanout-events",
+        "5",
+        "--fanout-interval-ms",
+        "20",
+        "--fanout-burst",
+        "10",
+        "--json",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let rows: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let rows = rows.as_array().unwrap();
+    let row = |name: &str| rows.iter().find(|r| r["name"] == name);
+    let p99 = row("fanout 20 subs: publish->last p99").expect("a latency row");
+    assert!(p99["value"].as_f64().unwrap() > 0.0, "{p99}");
+    let rate = row("fanout 20 subs: deliveries/s (burst of 10)").expect("a throughput row");
+    assert!(rate["value"].as_f64().unwrap() > 0.0, "{rate}");
+    let names: Vec<&str> = rows.iter().filter_map(|r| r["name"].as_str()).collect();
+    assert!(
+        !names.iter().any(|n| n.contains("missed") || n.contains("subscribers live")),
+        "every subscriber connected and got every event exactly once: {names:?}\n{stdout}"
+    );
+}
+
 #[test]
 fn bench_runs_the_storage_sections_at_a_tiny_size_and_reports_rows() {
-    // The fan-out section starts child servers and thousands of connections (and nginx when it
-    // is installed); it is run by hand, see BENCHMARKS.md.
     let s = Sandbox::new();
     let dir = s.path("bench");
     let out = s.run(&[
