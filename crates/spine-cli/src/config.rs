@@ -37,6 +37,10 @@ pub struct Settings {
     pub durable: bool,
     /// Read connections in the SQLite pool.
     pub read_connections: u32,
+    /// PostgreSQL connection pool size (per node).
+    pub db_max_connections: u32,
+    /// Longest a PostgreSQL statement may run, in seconds.
+    pub db_statement_timeout_seconds: u64,
     /// Largest accepted request body of a single event (and of the other small JSON bodies).
     pub max_event_body_bytes: usize,
     /// Most events in one `POST /v1/events/batch`.
@@ -86,6 +90,8 @@ const KEYS: &[&str] = &[
     "key",
     "durable",
     "read_connections",
+    "db_max_connections",
+    "db_statement_timeout_seconds",
     "max_event_body_bytes",
     "max_batch_events",
     "max_batch_body_bytes",
@@ -119,6 +125,8 @@ impl Default for Settings {
             key: None,
             durable: true,
             read_connections: 4,
+            db_max_connections: 16,
+            db_statement_timeout_seconds: 30,
             max_event_body_bytes: 1024 * 1024,
             max_batch_events: 1000,
             max_batch_body_bytes: 16 * 1024 * 1024,
@@ -171,6 +179,11 @@ impl Settings {
         }
         if self.read_connections == 0 {
             problems.push("read_connections must be at least 1");
+        }
+        if self.db_max_connections < 2 || self.db_statement_timeout_seconds == 0 {
+            problems.push(
+                "db_max_connections must be at least 2 and db_statement_timeout_seconds at least 1",
+            );
         }
         if problems.is_empty() {
             Ok(())

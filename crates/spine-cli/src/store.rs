@@ -4,20 +4,24 @@
 use crate::config::Settings;
 use crate::error::{CliError, CliResult};
 use spine_core::TenantId;
+use spine_postgres::{PgOptions, PgStore};
 use spine_sqlite::{SqliteOptions, SqliteStore};
 use spine_store::{Store, Tenant};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The backend a database URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     /// An embedded SQLite file: `sqlite://PATH`, `sqlite:PATH` or a bare path.
     Sqlite(String),
+    /// A PostgreSQL database shared by any number of nodes: `postgres://user@host:port/db`.
+    Postgres(String),
 }
 
-/// Reads a database URL. PostgreSQL URLs are recognised and refused clearly until that backend
-/// exists; the URL itself is never echoed, since it may carry a password.
+/// Reads a database URL. The URL itself is never echoed in errors, since it may carry a
+/// password.
 pub fn parse_db_url(url: &str) -> CliResult<Backend> {
     let url = url.trim();
     if url.is_empty() {
@@ -25,13 +29,11 @@ pub fn parse_db_url(url: &str) -> CliResult<Backend> {
     }
     let scheme = url.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
     match scheme.as_deref() {
-        Some("postgres" | "postgresql") => Err(CliError::new(
-            "PostgreSQL support is not built yet: use a SQLite database for now \
-             (--db sqlite://./spine-data/spine.db, or a file path)",
-        )),
+        Some("postgres" | "postgresql") => Ok(Backend::Postgres(url.to_owned())),
         None | Some("sqlite") => Ok(Backend::Sqlite(url.to_owned())),
         Some(other) => Err(CliError::new(format!(
-            "unsupported database URL scheme `{other}://`: use sqlite://PATH or a file path"
+            "unsupported database URL scheme `{other}://`: use sqlite://PATH, a file path or \
+             postgres://USER@HOST:PORT/DB"
         ))),
     }
 }
@@ -52,14 +54,22 @@ pub fn redact_db_url(url: &str) -> String {
 pub struct OpenedStore {
     /// The store, as every command and the server use it.
     pub store: Arc<dyn Store>,
-    /// The concrete SQLite store, kept to flush and close it on the way out.
-    sqlite: Arc<SqliteStore>,
+    /// The concrete store, kept to flush and close it on the way out.
+    concrete: Concrete,
+}
+
+enum Concrete {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PgStore>),
 }
 
 impl OpenedStore {
     /// Waits for pending writes and closes the database.
     pub async fn close(self) {
-        self.sqlite.close().await;
+        match self.concrete {
+            Concrete::Sqlite(store) => store.close().await,
+            Concrete::Postgres(store) => store.close().await,
+        }
     }
 }
 
@@ -79,7 +89,22 @@ pub async fn open_store(db_url: &str, settings: &Settings) -> CliResult<OpenedSt
             sqlite.migrate().await.map_err(|e| CliError::from(e).context("migrating"))?;
             let sqlite = Arc::new(sqlite);
             let store: Arc<dyn Store> = sqlite.clone();
-            Ok(OpenedStore { store, sqlite })
+            Ok(OpenedStore { store, concrete: Concrete::Sqlite(sqlite) })
+        }
+        Backend::Postgres(url) => {
+            let options = PgOptions {
+                max_connections: settings.db_max_connections,
+                statement_timeout: Duration::from_secs(settings.db_statement_timeout_seconds),
+                ..PgOptions::default()
+            };
+            let shown = redact_db_url(&url);
+            let pg = PgStore::open(&url, options)
+                .await
+                .map_err(|e| CliError::from(e).context(format!("opening {shown}")))?;
+            pg.migrate().await.map_err(|e| CliError::from(e).context("migrating"))?;
+            let pg = Arc::new(pg);
+            let store: Arc<dyn Store> = pg.clone();
+            Ok(OpenedStore { store, concrete: Concrete::Postgres(pg) })
         }
     }
 }
@@ -92,8 +117,11 @@ pub fn sqlite_path(url: &str) -> PathBuf {
 
 /// Like [`open_store`], but refuses a SQLite file that does not exist yet: commands that only
 /// read or change existing records must not create an empty database at a mistyped path.
+/// (A PostgreSQL database must exist already: connecting to a missing one fails.)
 pub async fn open_existing_store(db_url: &str, settings: &Settings) -> CliResult<OpenedStore> {
-    let Backend::Sqlite(url) = parse_db_url(db_url)?;
+    let Backend::Sqlite(url) = parse_db_url(db_url)? else {
+        return open_store(db_url, settings).await;
+    };
     let path = sqlite_path(&url);
     if !path.exists() {
         return Err(CliError::new(format!(
@@ -118,11 +146,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn postgres_urls_are_refused_without_echoing_the_password() {
-        let err = parse_db_url("postgres://u:secret@host/db").err().map(|e| e.to_string());
-        let err = err.unwrap_or_default();
-        assert!(err.contains("PostgreSQL support is not built yet"));
-        assert!(!err.contains("secret"));
+    fn postgres_urls_name_the_postgres_backend_and_others_are_refused_without_echo() {
+        for url in ["postgres://u:secret@host/db", "postgresql://host/db"] {
+            assert_eq!(parse_db_url(url).ok(), Some(Backend::Postgres(url.to_owned())));
+        }
+        let err = parse_db_url("mysql://u:secret@host/db").err().map(|e| e.to_string());
+        assert!(!err.unwrap_or_default().contains("secret"));
     }
 
     #[test]

@@ -114,6 +114,47 @@ async fn export_then_import_into_a_fresh_database_round_trips_every_event() {
     assert!(text(&out.stdout).contains(&format!("0 inserted, {EVENTS} skipped")));
 }
 
+/// The migration path of the README: a SQLite file exported, imported into PostgreSQL, and a
+/// server on PostgreSQL taking new events, every command given `--db postgres://...`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_export_moves_to_postgresql_and_a_server_runs_on_it() {
+    let s = Sandbox::new();
+    let source = s.db("source.db");
+    seed(&source, "acme").await;
+    let (pg, _database) = spine_postgres::testing::fresh_database().await;
+    assert_success(&s.run(&["migrate", "--db", &pg]));
+
+    let dump = s.path("dump.ndjson");
+    let dump_arg = dump.display().to_string();
+    assert_success(&s.run(&["export", "--tenant", "acme", "--db", &source, "--out", &dump_arg]));
+    let out = s.run(&["import", "--tenant", "acme", "--db", &pg, "--in", &dump_arg]);
+    assert_success(&out);
+    assert!(text(&out.stdout).contains(&format!("{EVENTS} inserted, 0 skipped")));
+    let moved = s.path("moved.ndjson");
+    let moved_arg = moved.display().to_string();
+    assert_success(&s.run(&["export", "--tenant", "acme", "--db", &pg, "--out", &moved_arg]));
+    let (before, after) = (lines(&dump), lines(&moved));
+    assert_eq!(before.len(), after.len());
+    for (a, b) in before.iter().zip(&after) {
+        for field in ["id", "type", "title", "data", "changes", "tags", "occurred_at", "summary"] {
+            assert_eq!(a[field], b[field], "{field} differs for event {}", a["id"]);
+        }
+    }
+
+    let key =
+        s.json(&["key", "create", "--tenant", "acme", "--role", "ingest", "--json", "--db", &pg]);
+    let key = key["key"].as_str().unwrap_or_default().to_owned();
+    let server = common::Server::start(&s, &pg);
+    let env = [("SPINE_URL", server.url.as_str()), ("SPINE_KEY", key.as_str())];
+    let args = ["emit", "--type", "task.created", "--title", "On PostgreSQL", "--json"];
+    let out = s.run_with_stdin(&args, b"", &env);
+    assert_success(&out);
+    let stored: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let last = after.last().unwrap()["seq"].as_i64().unwrap();
+    assert_eq!(stored["seq"], json!(last + 1), "positions continue after the imported ones");
+    drop(server);
+}
+
 #[test]
 fn import_reads_stdin_and_stops_cleanly_at_a_malformed_line() {
     let s = Sandbox::new();

@@ -178,11 +178,30 @@ impl Checker<'_> {
         }
     }
 
+    /// Free JSON: bounded in size, and without NUL characters (`\u0000`), which text columns of
+    /// databases such as PostgreSQL cannot hold.
     fn json_size(&mut self, field: &str, value: &impl serde::Serialize) {
-        let size = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX);
+        let Ok(value) = serde_json::to_value(value) else {
+            self.errors.push(field, "must be JSON");
+            return;
+        };
+        let size = serde_json::to_vec(&value).map(|v| v.len()).unwrap_or(usize::MAX);
         if size > self.limits.data_bytes {
             self.errors.push(field, format!("must be at most {} bytes", self.limits.data_bytes));
         }
+        if holds_nul(&value) {
+            self.errors.push(field, "must not contain NUL characters (\\u0000)");
+        }
+    }
+}
+
+/// Whether a string or key anywhere in `value` holds a NUL character.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
 }
 
@@ -388,6 +407,28 @@ mod tests {
         {
             assert!(fields.contains(&f), "{f} missing from {fields:?}");
         }
+    }
+
+    /// NUL characters in free JSON are refused with the field named (text fields drop them),
+    /// so no store is ever handed a string it cannot hold.
+    #[test]
+    fn nul_characters_in_free_json_are_refused() {
+        for (field, body) in [
+            ("data", json!({"type": "a.b", "title": "t", "data": {"k": "a\u{0}b"}})),
+            ("data", json!({"type": "a.b", "title": "t", "data": {"deep": [{"k\u{0}": 1}]}})),
+            (
+                "changes",
+                json!({"type": "a.b", "title": "t", "action": "updated",
+                       "changes": [{"field": "f", "old": "x", "new": "\u{0}"}]}),
+            ),
+        ] {
+            let errs = input(body).unwrap_err();
+            assert!(
+                errs.0.iter().any(|e| e.field == field && e.message.contains("NUL")),
+                "{errs:?}"
+            );
+        }
+        assert!(input(json!({"type": "a.b", "title": "t", "data": {"k": "fine \\u0000"}})).is_ok());
     }
 
     #[test]

@@ -1,0 +1,150 @@
+//! Feed pages (keyset only, never OFFSET), single events and the head position.
+//!
+//! `order=occurred` walks newest first by `(occurred_at, seq)`, continuing below the cursor's
+//! pair; `order=seq` walks oldest first, continuing above the cursor's position. A page fetches
+//! one row more than asked to know whether a next page exists.
+
+use crate::error::Result;
+use crate::filters::{push_filter, push_scope, search_words};
+use crate::read_state::{push_is_read, push_unread};
+use spine_core::{Cursor, Event, EventFilter, Order, Scope, Seq, TenantId};
+use spine_store::{FeedItem, FeedQuery, Page};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use uuid::Uuid;
+
+/// The largest page the store serves, whatever the caller asks.
+const MAX_PAGE: u32 = 1000;
+
+/// One page of the feed.
+pub(crate) async fn page(pool: &PgPool, tenant: &TenantId, query: &FeedQuery) -> Result<Page> {
+    let limit = query.limit.clamp(1, MAX_PAGE);
+    let filter = &query.filter;
+    let fts = match filter.q.as_deref().map(search_words) {
+        Some(None) => return Ok(Page { items: Vec::new(), next: None }),
+        Some(Some(fts)) => Some(fts),
+        None => None,
+    };
+    let tenant = tenant.as_str();
+    let mut qb: QueryBuilder<'_, Postgres> = QueryBuilder::new("select e.body::text as body");
+    if let Some(user) = &query.user {
+        qb.push(", ");
+        push_is_read(&mut qb, tenant, user.as_str());
+        qb.push(" as is_read");
+    }
+
+    // What drives the walk. A full-text query: its matches from the GIN index, sorted afterwards.
+    // A tag in the default order: the tag index, already in (occurred_at, seq) order and usually
+    // far more selective than the tenant. Otherwise an index led by the tenant.
+    let tags = filter.tags.as_slice();
+    let driving_tag = match (&fts, query.order, tags.split_first()) {
+        (None, Order::Occurred, Some((first, _))) => Some(first.as_str()),
+        _ => None,
+    };
+    let (occurred, seq) = if let Some(fts) = fts {
+        qb.push(" from events e where e.search @@ plainto_tsquery('simple', ")
+            .push_bind(fts)
+            .push(") and e.tenant = ")
+            .push_bind(tenant);
+        ("e.occurred_at", "e.seq")
+    } else if let Some(tag) = driving_tag {
+        qb.push(" from event_tags t0 join events e on e.tenant = t0.tenant and e.seq = t0.seq where t0.tenant = ")
+            .push_bind(tenant)
+            .push(" and t0.tag = ")
+            .push_bind(tag)
+            .push(" and e.tenant = ")
+            .push_bind(tenant);
+        // The same window on the tag rows bounds the walk of their primary key.
+        push_tag_window(&mut qb, filter);
+        ("t0.occurred_at", "t0.seq")
+    } else {
+        qb.push(" from events e where e.tenant = ").push_bind(tenant);
+        ("e.occurred_at", "e.seq")
+    };
+    let other_tags = if driving_tag.is_some() { &tags[1..] } else { tags };
+    for tag in other_tags {
+        qb.push(" and exists (select 1 from event_tags t where t.tenant = e.tenant and t.tag = ")
+            .push_bind(tag.as_str())
+            .push(" and t.seq = e.seq)");
+    }
+    push_filter(&mut qb, filter);
+    push_scope(&mut qb, query.scope.as_ref());
+    if let (true, Some(user)) = (filter.unread, &query.user) {
+        push_unread(&mut qb, tenant, user.as_str());
+    }
+    match (query.order, query.after) {
+        (Order::Occurred, Some(after)) => {
+            qb.push(format_args!(" and ({occurred}, {seq}) < ("))
+                .push_bind(after.occurred_micros)
+                .push(", ")
+                .push_bind(after.seq.0)
+                .push(")");
+        }
+        (Order::Seq, Some(after)) => {
+            qb.push(" and e.seq > ").push_bind(after.seq.0);
+        }
+        (_, None) => {}
+    }
+    match query.order {
+        Order::Occurred => qb.push(format_args!(" order by {occurred} desc, {seq} desc")),
+        Order::Seq => qb.push(" order by e.seq"),
+    };
+    qb.push(" limit ").push_bind(i64::from(limit) + 1);
+
+    let rows = qb.build().fetch_all(pool).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let event: Event = serde_json::from_str(row.try_get::<&str, _>("body")?)?;
+        let read = match query.user {
+            Some(_) => Some(row.try_get::<bool, _>("is_read")?),
+            None => None,
+        };
+        items.push(FeedItem { event, read });
+    }
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let next = match (more, items.last()) {
+        (true, Some(last)) => Some(Cursor {
+            order: query.order,
+            occurred_micros: last.event.occurred_at.as_micros(),
+            seq: last.event.seq,
+        }),
+        _ => None,
+    };
+    Ok(Page { items, next })
+}
+
+/// `since`/`until` on the driving tag rows (the events carry the same `occurred_at`).
+fn push_tag_window(qb: &mut QueryBuilder<'_, Postgres>, filter: &EventFilter) {
+    if let Some(since) = filter.since {
+        qb.push(" and t0.occurred_at >= ").push_bind(since.as_micros());
+    }
+    if let Some(until) = filter.until {
+        qb.push(" and t0.occurred_at < ").push_bind(until.as_micros());
+    }
+}
+
+/// One event by id within the tenant and scope.
+pub(crate) async fn get_event(
+    pool: &PgPool,
+    tenant: &TenantId,
+    id: Uuid,
+    scope: Option<&Scope>,
+) -> Result<Option<Event>> {
+    let mut qb: QueryBuilder<'_, Postgres> =
+        QueryBuilder::new("select e.body::text as body from events e where e.id = ");
+    qb.push_bind(id.as_bytes().as_slice()).push(" and e.tenant = ").push_bind(tenant.as_str());
+    push_scope(&mut qb, scope);
+    let Some(row) = qb.build().fetch_optional(pool).await? else { return Ok(None) };
+    Ok(Some(serde_json::from_str(row.try_get::<&str, _>("body")?)?))
+}
+
+/// The tenant's highest position (`Seq::ZERO` when it has no events).
+pub(crate) async fn head(pool: &PgPool, tenant: &TenantId) -> Result<Seq> {
+    let seq: i64 = sqlx::query_scalar(HEAD).bind(tenant.as_str()).fetch_one(pool).await?;
+    Ok(Seq(seq))
+}
+
+/// The tenant's head (`$1`): the last position handed out, which never falls below its purge
+/// horizon because purges clamp to it. Committed together with the events it covers.
+pub(crate) const HEAD: &str =
+    "select coalesce((select head from tenant_heads where tenant = $1), 0)";

@@ -1,0 +1,161 @@
+//! Read state per (tenant, user) (SPEC section 3): "read through seq N" in `read_watermarks`
+//! plus individually read positions above N in `read_marks`. Never a flag on the event.
+
+use crate::error::Result;
+use crate::filters::push_scope;
+use spine_core::{Scope, Seq, TenantId, UserId};
+use spine_store::ReadMarks;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+/// The user's watermark as a scalar subquery (0 when the user never read anything).
+fn push_watermark<'a>(qb: &mut QueryBuilder<'a, Postgres>, tenant: &'a str, user: &'a str) {
+    qb.push("coalesce((select w.through_seq from read_watermarks w where w.tenant = ")
+        .push_bind(tenant)
+        .push(" and w.user_id = ")
+        .push_bind(user)
+        .push("), 0)");
+}
+
+/// Whether `e` has an exception mark for the user.
+fn push_marked<'a>(qb: &mut QueryBuilder<'a, Postgres>, tenant: &'a str, user: &'a str) {
+    qb.push("exists (select 1 from read_marks m where m.tenant = ")
+        .push_bind(tenant)
+        .push(" and m.user_id = ")
+        .push_bind(user)
+        .push(" and m.seq = e.seq)");
+}
+
+/// A boolean expression: has the user read event `e`?
+pub(crate) fn push_is_read<'a>(
+    qb: &mut QueryBuilder<'a, Postgres>,
+    tenant: &'a str,
+    user: &'a str,
+) {
+    qb.push("(e.seq <= ");
+    push_watermark(qb, tenant, user);
+    qb.push(" or ");
+    push_marked(qb, tenant, user);
+    qb.push(")");
+}
+
+/// Appends ` and <event e is unread by the user>`, written as a range above the watermark so the
+/// `(tenant, seq)` index bounds the scan.
+pub(crate) fn push_unread<'a>(qb: &mut QueryBuilder<'a, Postgres>, tenant: &'a str, user: &'a str) {
+    qb.push(" and e.seq > ");
+    push_watermark(qb, tenant, user);
+    qb.push(" and not ");
+    push_marked(qb, tenant, user);
+}
+
+/// Marks one event read; its position, or `None` when it is not in the tenant and scope.
+pub(crate) async fn mark_read(
+    pool: &PgPool,
+    tenant: &TenantId,
+    user: &UserId,
+    id: Uuid,
+    scope: Option<&Scope>,
+) -> Result<Option<Seq>> {
+    let mut tx = pool.begin().await?;
+    let mut qb: QueryBuilder<'_, Postgres> =
+        QueryBuilder::new("select e.seq from events e where e.id = ");
+    qb.push_bind(id.as_bytes().as_slice()).push(" and e.tenant = ").push_bind(tenant.as_str());
+    push_scope(&mut qb, scope);
+    let Some(seq) = qb.build_query_scalar::<i64>().fetch_optional(&mut *tx).await? else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "insert into read_marks (tenant, user_id, seq)
+         select $1, $2, $3
+         where $3 > coalesce((select through_seq from read_watermarks where tenant = $1 and user_id = $2), 0)
+         on conflict do nothing",
+    )
+    .bind(tenant.as_str())
+    .bind(user.as_str())
+    .bind(seq)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(Seq(seq)))
+}
+
+/// Moves the watermark to `through` (default and at most: the tenant's head; it never moves
+/// back) and drops the exceptions it now covers. Returns the new watermark.
+pub(crate) async fn mark_all_read(
+    pool: &PgPool,
+    tenant: &TenantId,
+    user: &UserId,
+    through: Option<Seq>,
+) -> Result<Seq> {
+    let mut tx = pool.begin().await?;
+    let head: i64 =
+        sqlx::query_scalar(crate::query::HEAD).bind(tenant.as_str()).fetch_one(&mut *tx).await?;
+    let target = through.map_or(head, |t| t.0.clamp(0, head));
+    let watermark: i64 = sqlx::query_scalar(
+        "insert into read_watermarks as w (tenant, user_id, through_seq) values ($1, $2, $3)
+         on conflict (tenant, user_id)
+         do update set through_seq = greatest(w.through_seq, excluded.through_seq)
+         returning through_seq",
+    )
+    .bind(tenant.as_str())
+    .bind(user.as_str())
+    .bind(target)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query("delete from read_marks where tenant = $1 and user_id = $2 and seq <= $3")
+        .bind(tenant.as_str())
+        .bind(user.as_str())
+        .bind(watermark)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Seq(watermark))
+}
+
+/// The user's watermark and the marks above it and `after`.
+pub(crate) async fn read_marks(
+    pool: &PgPool,
+    tenant: &TenantId,
+    user: &UserId,
+    after: Seq,
+) -> Result<ReadMarks> {
+    // One snapshot (repeatable read), so marks a concurrent `mark_all_read` folds into the
+    // watermark are seen on one side or the other.
+    let mut tx = pool.begin().await?;
+    sqlx::query("set transaction isolation level repeatable read, read only")
+        .execute(&mut *tx)
+        .await?;
+    let through: i64 = sqlx::query_scalar(
+        "select coalesce((select through_seq from read_watermarks where tenant = $1 and user_id = $2), 0)",
+    )
+    .bind(tenant.as_str())
+    .bind(user.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    let marked: Vec<i64> = sqlx::query_scalar(
+        "select seq from read_marks where tenant = $1 and user_id = $2 and seq > $3 order by seq",
+    )
+    .bind(tenant.as_str())
+    .bind(user.as_str())
+    .bind(through.max(after.0))
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(ReadMarks { through: Seq(through), marked: marked.into_iter().map(Seq).collect() })
+}
+
+/// The user's exact unread count within `scope`.
+pub(crate) async fn unread_count(
+    pool: &PgPool,
+    tenant: &TenantId,
+    user: &UserId,
+    scope: Option<&Scope>,
+) -> Result<u64> {
+    let mut qb: QueryBuilder<'_, Postgres> =
+        QueryBuilder::new("select count(*) from events e where e.tenant = ");
+    qb.push_bind(tenant.as_str());
+    push_unread(&mut qb, tenant.as_str(), user.as_str());
+    push_scope(&mut qb, scope);
+    let count: i64 = qb.build_query_scalar().fetch_one(pool).await?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
