@@ -16,48 +16,15 @@
 //! a fixed number of parameters per statement, whatever the number of rows.
 
 use crate::error::Result;
-use spine_core::summary::summarize;
-use spine_core::{Event, EventType, NewEvent, Seq, TenantId, Timestamp, TypeInfo};
-use spine_store::{AppendOutcome, CommitNotice, ImportOutcome};
+use spine_core::{Event, EventType, TenantId, Timestamp, TypeInfo};
+use spine_store::group::{self, Done, Plan, Positions, Work};
+use spine_store::CommitNotice;
 use sqlx::{Connection, PgConnection, Row};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
 /// Rows per insert statement: bounds the size of one statement's arrays.
 const ROWS_PER_INSERT: usize = 5_000;
-
-/// The events of one request, separated from its reply so the commit can consume them.
-pub(crate) enum Work {
-    Append(TenantId, Vec<NewEvent>),
-    Import(TenantId, Vec<Event>),
-}
-
-impl Work {
-    fn tenant(&self) -> &TenantId {
-        match self {
-            Work::Append(t, _) | Work::Import(t, _) => t,
-        }
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        match self {
-            Work::Append(_, events) => events
-                .iter()
-                .filter_map(|e| e.idempotency_key.as_ref().map(|k| k.as_str()))
-                .collect(),
-            Work::Import(_, events) => events
-                .iter()
-                .filter_map(|e| e.idempotency_key.as_ref().map(|k| k.as_str()))
-                .collect(),
-        }
-    }
-}
-
-/// A committed request's answer.
-pub(crate) enum Done {
-    Append(Vec<AppendOutcome>),
-    Import(ImportOutcome),
-}
 
 /// One group commit: every request's events in one transaction. Answers each request's result
 /// and, per tenant the commit wrote to, its highest position.
@@ -89,35 +56,13 @@ pub(crate) async fn commit(
         let Ok(tenant) = TenantId::parse(row.try_get::<&str, _>("tenant")?) else { continue };
         heads.insert(tenant, row.try_get::<i64, _>("head")?);
     }
-    let mut batch = Batch::new(heads, Timestamp::now());
-    batch.load_known_keys(&mut tx, &works).await?;
-    batch.load_taken_ids(&mut tx, &works).await?;
-    batch.load_types(&mut tx, &works).await?;
-    let mut done = Vec::with_capacity(works.len());
-    for work in works {
-        done.push(match work {
-            Work::Append(tenant, events) => {
-                let mut outcomes = Vec::with_capacity(events.len());
-                for event in events {
-                    outcomes.push(batch.append(&tenant, event)?);
-                }
-                Done::Append(outcomes)
-            }
-            Work::Import(tenant, events) => {
-                let mut outcome = ImportOutcome::default();
-                for event in events {
-                    if batch.import(&tenant, event)? {
-                        outcome.inserted += 1;
-                    } else {
-                        outcome.skipped += 1;
-                    }
-                }
-                Done::Import(outcome)
-            }
-        });
-    }
-    batch.insert(&mut tx).await?;
-    let notices = batch.heads();
+    let mut plan = Plan::new(Positions::PerTenant(heads), Timestamp::now());
+    load_known_keys(&mut plan, &mut tx, &works).await?;
+    load_taken_ids(&mut plan, &mut tx, &works).await?;
+    load_types(&mut plan, &mut tx, &works).await?;
+    let done = plan.apply(works)?;
+    insert(plan.rows(), &mut tx).await?;
+    let notices = plan.heads();
     let (names, heads): (Vec<&str>, Vec<i64>) =
         notices.iter().map(|n| (n.tenant.as_str(), n.head.0)).unzip();
     sqlx::query(
@@ -133,213 +78,97 @@ pub(crate) async fn commit(
     Ok((done, notices))
 }
 
-/// An event stored under an idempotency key, before or earlier in this batch.
-struct Known {
-    event: Event,
-    fingerprint: Option<String>,
-}
-
-/// A row to insert.
-struct PendingRow {
-    event: Event,
-    fingerprint: Option<String>,
-    body: String,
-}
-
-/// The state of one group commit.
-struct Batch {
-    /// Per tenant, the last position handed out (locked in `tenant_heads`).
-    last_seq: BTreeMap<TenantId, i64>,
-    received_at: Timestamp,
-    /// By (tenant, key): what a repeat is judged against.
-    known: HashMap<(TenantId, String), Known>,
-    /// Registered types of the batch's tenants, loaded once per batch.
-    types: HashMap<TenantId, HashMap<EventType, Option<TypeInfo>>>,
-    /// Ids already stored, or taken earlier in this batch (imports skip them).
-    taken_ids: HashSet<Uuid>,
-    rows: Vec<PendingRow>,
-}
-
-impl Batch {
-    fn new(last_seq: BTreeMap<TenantId, i64>, received_at: Timestamp) -> Self {
-        Self {
-            last_seq,
-            received_at,
-            known: HashMap::new(),
-            types: HashMap::new(),
-            taken_ids: HashSet::new(),
-            rows: Vec::new(),
-        }
+/// Loads the stored events whose keys this batch uses, one statement per tenant.
+async fn load_known_keys(plan: &mut Plan, conn: &mut PgConnection, works: &[Work]) -> Result<()> {
+    let mut by_tenant: HashMap<&TenantId, HashSet<&str>> = HashMap::new();
+    for work in works {
+        by_tenant.entry(work.tenant()).or_default().extend(work.keys());
     }
-
-    /// Loads the stored events whose keys this batch uses, one statement per tenant.
-    async fn load_known_keys(&mut self, conn: &mut PgConnection, works: &[Work]) -> Result<()> {
-        let mut by_tenant: HashMap<&TenantId, HashSet<&str>> = HashMap::new();
-        for work in works {
-            by_tenant.entry(work.tenant()).or_default().extend(work.keys());
+    for (tenant, keys) in by_tenant {
+        if keys.is_empty() {
+            continue;
         }
-        for (tenant, keys) in by_tenant {
-            if keys.is_empty() {
-                continue;
-            }
-            let keys: Vec<&str> = keys.into_iter().collect();
-            let rows = sqlx::query(
-                "select idempotency_key, fingerprint, body::text as body from events
-                 where tenant = $1 and idempotency_key = any($2)",
-            )
-            .bind(tenant.as_str())
-            .bind(&keys)
-            .fetch_all(&mut *conn)
-            .await?;
-            for row in rows {
-                let key: String = row.try_get("idempotency_key")?;
-                let event: Event = serde_json::from_str(row.try_get::<&str, _>("body")?)?;
-                let fingerprint = row.try_get("fingerprint")?;
-                self.known.insert((tenant.clone(), key), Known { event, fingerprint });
-            }
-        }
-        Ok(())
-    }
-
-    /// Loads which of the imported ids are already stored.
-    async fn load_taken_ids(&mut self, conn: &mut PgConnection, works: &[Work]) -> Result<()> {
-        let ids: Vec<Vec<u8>> = works
-            .iter()
-            .filter_map(|w| match w {
-                Work::Import(_, events) => Some(events.iter().map(|e| e.id.as_bytes().to_vec())),
-                Work::Append(..) => None,
-            })
-            .flatten()
-            .collect();
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let stored: Vec<Vec<u8>> = sqlx::query_scalar("select id from events where id = any($1)")
-            .bind(&ids)
-            .fetch_all(&mut *conn)
-            .await?;
-        for id in stored {
-            if let Ok(id) = Uuid::from_slice(&id) {
-                self.taken_ids.insert(id);
-            }
-        }
-        Ok(())
-    }
-
-    /// Loads every registered type of the batch's tenants in one statement: a round trip to the
-    /// database per distinct type would cost more than the rows themselves for small batches.
-    async fn load_types(&mut self, conn: &mut PgConnection, works: &[Work]) -> Result<()> {
-        let mut tenants: Vec<&str> = works
-            .iter()
-            .filter_map(|w| match w {
-                Work::Append(t, _) => Some(t.as_str()),
-                Work::Import(..) => None,
-            })
-            .collect();
-        tenants.sort_unstable();
-        tenants.dedup();
-        if tenants.is_empty() {
-            return Ok(());
-        }
+        let keys: Vec<&str> = keys.into_iter().collect();
         let rows = sqlx::query(
-            "select tenant, type, info::text as info from event_types where tenant = any($1)",
+            "select idempotency_key, fingerprint, body::text as body from events
+                 where tenant = $1 and idempotency_key = any($2)",
         )
-        .bind(&tenants)
+        .bind(tenant.as_str())
+        .bind(&keys)
         .fetch_all(&mut *conn)
         .await?;
         for row in rows {
-            let (Ok(tenant), Ok(event_type)) = (
-                TenantId::parse(row.try_get::<&str, _>("tenant")?),
-                EventType::parse(row.try_get::<&str, _>("type")?),
-            ) else {
-                continue;
-            };
-            // An unreadable registration must not block ingest: fall back to the default summary.
-            let info: Option<TypeInfo> = serde_json::from_str(row.try_get::<&str, _>("info")?)
+            let key: String = row.try_get("idempotency_key")?;
+            let event: Event = serde_json::from_str(row.try_get::<&str, _>("body")?)?;
+            let fingerprint = row.try_get("fingerprint")?;
+            plan.know(tenant, key, event, fingerprint);
+        }
+    }
+    Ok(())
+}
+
+/// Loads which of the imported ids are already stored.
+async fn load_taken_ids(plan: &mut Plan, conn: &mut PgConnection, works: &[Work]) -> Result<()> {
+    let ids: Vec<Vec<u8>> =
+        works.iter().flat_map(Work::imported_ids).map(|id| id.as_bytes().to_vec()).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let stored: Vec<Vec<u8>> = sqlx::query_scalar("select id from events where id = any($1)")
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    for id in stored {
+        if let Ok(id) = Uuid::from_slice(&id) {
+            plan.take_id(id);
+        }
+    }
+    Ok(())
+}
+
+/// Loads every registered type of the batch's tenants in one statement: a round trip to the
+/// database per distinct type would cost more than the rows themselves for small batches.
+async fn load_types(plan: &mut Plan, conn: &mut PgConnection, works: &[Work]) -> Result<()> {
+    let mut tenants: Vec<&str> = works
+        .iter()
+        .filter_map(|w| match w {
+            Work::Append(t, _) => Some(t.as_str()),
+            Work::Import(..) => None,
+        })
+        .collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    if tenants.is_empty() {
+        return Ok(());
+    }
+    let rows = sqlx::query(
+        "select tenant, type, info::text as info from event_types where tenant = any($1)",
+    )
+    .bind(&tenants)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in rows {
+        let (Ok(tenant), Ok(event_type)) = (
+            TenantId::parse(row.try_get::<&str, _>("tenant")?),
+            EventType::parse(row.try_get::<&str, _>("type")?),
+        ) else {
+            continue;
+        };
+        // An unreadable registration must not block ingest: fall back to the default summary.
+        let info: Option<TypeInfo> = serde_json::from_str(row.try_get::<&str, _>("info")?)
                 .map_err(|e| tracing::warn!(tenant = %tenant, event_type = %event_type, error = %e, "unreadable type info"))
                 .ok();
-            self.types.entry(tenant).or_default().insert(event_type, info);
-        }
-        Ok(())
+        plan.add_type(tenant, event_type, info);
     }
+    Ok(())
+}
 
-    /// The summary of a committed event, with its type's registration (loaded beforehand).
-    fn summary(&self, event: &Event) -> String {
-        let info = self.types.get(&event.tenant).and_then(|types| types.get(&event.event_type));
-        summarize(event, info.and_then(Option::as_ref))
-    }
-
-    /// The tenant's next position (its head row was locked when the batch began).
-    fn take_seq(&mut self, tenant: &TenantId) -> Seq {
-        let last = self.last_seq.entry(tenant.clone()).or_insert(0);
-        *last += 1;
-        Seq(*last)
-    }
-
-    /// Judges one new event against its key, or stores it.
-    fn append(&mut self, tenant: &TenantId, new: NewEvent) -> Result<AppendOutcome> {
-        let fingerprint = new.idempotency_key.as_ref().map(|_| new.fingerprint());
-        if let (Some(key), Some(fingerprint)) = (&new.idempotency_key, &fingerprint) {
-            if let Some(known) = self.known.get(&(tenant.clone(), key.as_str().to_owned())) {
-                return Ok(judge(&new, fingerprint, known));
-            }
-        }
-        let seq = self.take_seq(tenant);
-        let mut event = new.commit(tenant.clone(), seq, self.received_at, String::new());
-        event.summary = self.summary(&event);
-        self.taken_ids.insert(event.id);
-        self.push(event.clone(), fingerprint)?;
-        Ok(AppendOutcome::Created(event))
-    }
-
-    /// Stores one exported event under a new position; `false` when skipped because its id (or
-    /// its idempotency key in this tenant) is already taken.
-    fn import(&mut self, tenant: &TenantId, mut event: Event) -> Result<bool> {
-        let key_taken = event
-            .idempotency_key
-            .as_ref()
-            .is_some_and(|k| self.known.contains_key(&(tenant.clone(), k.as_str().to_owned())));
-        if key_taken || !self.taken_ids.insert(event.id) {
-            return Ok(false);
-        }
-        event.tenant = tenant.clone();
-        event.seq = self.take_seq(tenant);
-        let fingerprint =
-            event.idempotency_key.as_ref().map(|_| as_new_event(&event).fingerprint());
-        self.push(event, fingerprint)?;
-        Ok(true)
-    }
-
-    fn push(&mut self, event: Event, fingerprint: Option<String>) -> Result<()> {
-        let body = serde_json::to_string(&event)?;
-        if let Some(key) = &event.idempotency_key {
-            let known = Known { event: event.clone(), fingerprint: fingerprint.clone() };
-            self.known.insert((event.tenant.clone(), key.as_str().to_owned()), known);
-        }
-        self.rows.push(PendingRow { event, fingerprint, body });
-        Ok(())
-    }
-
-    /// Each written tenant's highest position in this batch.
-    fn heads(&self) -> Vec<CommitNotice> {
-        let mut heads: HashMap<&TenantId, Seq> = HashMap::new();
-        for row in &self.rows {
-            let head = heads.entry(&row.event.tenant).or_insert(row.event.seq);
-            *head = (*head).max(row.event.seq);
-        }
-        heads
-            .into_iter()
-            .map(|(tenant, head)| CommitNotice { tenant: tenant.clone(), head })
-            .collect()
-    }
-
-    /// Writes the batch's rows (events with their search vectors, then their tags), each
-    /// statement a fixed set of array parameters expanded by `unnest`.
-    async fn insert(&self, conn: &mut PgConnection) -> Result<()> {
-        for chunk in self.rows.chunks(ROWS_PER_INSERT) {
-            let columns = EventColumns::of(chunk);
-            sqlx::query(
-                "insert into events (tenant, seq, id, type, action, source_system, actor_id,
+/// Writes the batch's rows: events (with their search vectors) and their tags.
+async fn insert(rows: &[group::Row], conn: &mut PgConnection) -> Result<()> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let columns = EventColumns::of(chunk);
+        sqlx::query(
+            "insert into events (tenant, seq, id, type, action, source_system, actor_id,
                      entity_type, entity_id, priority, correlation_id, occurred_at, received_at,
                      expires_at, idempotency_key, fingerprint, body, search)
                  select tenant, seq, id, type, action, source_system, actor_id, entity_type,
@@ -352,53 +181,51 @@ impl Batch {
                      as r(tenant, seq, id, type, action, source_system, actor_id, entity_type,
                      entity_id, priority, correlation_id, occurred_at, received_at, expires_at,
                      idempotency_key, fingerprint, body, search)",
-            )
-            .bind(columns.tenant)
-            .bind(columns.seq)
-            .bind(columns.id)
-            .bind(columns.event_type)
-            .bind(columns.action)
-            .bind(columns.source_system)
-            .bind(columns.actor_id)
-            .bind(columns.entity_type)
-            .bind(columns.entity_id)
-            .bind(columns.priority)
-            .bind(columns.correlation_id)
-            .bind(columns.occurred_at)
-            .bind(columns.received_at)
-            .bind(columns.expires_at)
-            .bind(columns.idempotency_key)
-            .bind(columns.fingerprint)
-            .bind(columns.body)
-            .bind(columns.search)
-            .execute(&mut *conn)
-            .await?;
-        }
+        )
+        .bind(columns.tenant)
+        .bind(columns.seq)
+        .bind(columns.id)
+        .bind(columns.event_type)
+        .bind(columns.action)
+        .bind(columns.source_system)
+        .bind(columns.actor_id)
+        .bind(columns.entity_type)
+        .bind(columns.entity_id)
+        .bind(columns.priority)
+        .bind(columns.correlation_id)
+        .bind(columns.occurred_at)
+        .bind(columns.received_at)
+        .bind(columns.expires_at)
+        .bind(columns.idempotency_key)
+        .bind(columns.fingerprint)
+        .bind(columns.body)
+        .bind(columns.search)
+        .execute(&mut *conn)
+        .await?;
+    }
 
-        let tags: Vec<(&Event, &str)> = self
-            .rows
-            .iter()
-            .flat_map(|r| r.event.tags.iter().map(move |t| (&r.event, t.as_str())))
-            .collect();
-        for chunk in tags.chunks(ROWS_PER_INSERT) {
-            let tenant: Vec<&str> = chunk.iter().map(|(e, _)| e.tenant.as_str()).collect();
-            let tag: Vec<&str> = chunk.iter().map(|(_, t)| *t).collect();
-            let seq: Vec<i64> = chunk.iter().map(|(e, _)| e.seq.0).collect();
-            let occurred: Vec<i64> = chunk.iter().map(|(e, _)| e.occurred_at.as_micros()).collect();
-            sqlx::query(
-                "insert into event_tags (tenant, tag, seq, occurred_at)
+    let tags: Vec<(&Event, &str)> = rows
+        .iter()
+        .flat_map(|r| r.event.tags.iter().map(move |t| (&r.event, t.as_str())))
+        .collect();
+    for chunk in tags.chunks(ROWS_PER_INSERT) {
+        let tenant: Vec<&str> = chunk.iter().map(|(e, _)| e.tenant.as_str()).collect();
+        let tag: Vec<&str> = chunk.iter().map(|(_, t)| *t).collect();
+        let seq: Vec<i64> = chunk.iter().map(|(e, _)| e.seq.0).collect();
+        let occurred: Vec<i64> = chunk.iter().map(|(e, _)| e.occurred_at.as_micros()).collect();
+        sqlx::query(
+            "insert into event_tags (tenant, tag, seq, occurred_at)
                  select * from unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
                  on conflict do nothing",
-            )
-            .bind(tenant)
-            .bind(tag)
-            .bind(seq)
-            .bind(occurred)
-            .execute(&mut *conn)
-            .await?;
-        }
-        Ok(())
+        )
+        .bind(tenant)
+        .bind(tag)
+        .bind(seq)
+        .bind(occurred)
+        .execute(&mut *conn)
+        .await?;
     }
+    Ok(())
 }
 
 /// One insert's rows, column by column, for `unnest`.
@@ -425,7 +252,7 @@ struct EventColumns<'a> {
 }
 
 impl<'a> EventColumns<'a> {
-    fn of(rows: &'a [PendingRow]) -> Self {
+    fn of(rows: &'a [group::Row]) -> Self {
         let events = || rows.iter().map(|r| &r.event);
         Self {
             tenant: events().map(|e| e.tenant.as_str()).collect(),
@@ -471,42 +298,4 @@ fn search_text(e: &Event) -> String {
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
-}
-
-/// Repeat or conflict for a new event whose key is already taken. The fingerprint recognises a
-/// repeat cheaply; a client-given `occurred_at` is not part of it, so it is compared apart.
-fn judge(new: &NewEvent, fingerprint: &str, known: &Known) -> AppendOutcome {
-    let same_time = new.occurred_at.is_none_or(|at| at == known.event.occurred_at);
-    if same_time && known.fingerprint.as_deref() == Some(fingerprint) {
-        return AppendOutcome::Repeat(known.event.clone());
-    }
-    let fields = new.differing_fields(&known.event);
-    if fields.is_empty() {
-        AppendOutcome::Repeat(known.event.clone())
-    } else {
-        AppendOutcome::Conflict { existing: known.event.clone(), fields }
-    }
-}
-
-/// The client-decided part of a stored event, to fingerprint imported events like new ones.
-fn as_new_event(e: &Event) -> NewEvent {
-    NewEvent {
-        id: e.id,
-        event_type: e.event_type.clone(),
-        action: e.action,
-        source: e.source.clone(),
-        actor: e.actor.clone(),
-        entity: e.entity.clone(),
-        title: e.title.clone(),
-        description: e.description.clone(),
-        data: e.data.clone(),
-        changes: e.changes.clone(),
-        priority: e.priority,
-        tags: e.tags.clone(),
-        correlation_id: e.correlation_id.clone(),
-        causation_id: e.causation_id.clone(),
-        occurred_at: Some(e.occurred_at),
-        expires_at: e.expires_at,
-        idempotency_key: e.idempotency_key.clone(),
-    }
 }

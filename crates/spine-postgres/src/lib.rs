@@ -79,7 +79,7 @@ pub struct PgStore {
     /// Every query and transaction, the writer's included.
     pool: PgPool,
     /// The group-commit writer for events, and the notice channel.
-    writer: writer::WriterHandle,
+    writer: spine_store::group::WriterHandle,
 }
 
 impl PgStore {

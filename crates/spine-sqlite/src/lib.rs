@@ -77,7 +77,7 @@ struct Inner {
     /// Non-event writes (tenants, keys, types, read state, migrations), one at a time.
     admin: SqlitePool,
     /// The group-commit writer for events.
-    writer: writer::WriterHandle,
+    writer: spine_store::group::WriterHandle,
     /// Copies the WAL back into the database file, off the writer's commit path.
     checkpointer: tokio::task::JoinHandle<()>,
 }

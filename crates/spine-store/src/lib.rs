@@ -5,11 +5,14 @@
 //!   does not compile.
 //! - [`StoreError`]: what can go wrong, knowing nothing of HTTP.
 //! - [`model`]: the records the trait speaks in (tenants, keys, pages, stats, outcomes).
+//! - [`group`]: group commit shared by the backends: the writer task and the plan of one
+//!   transaction (positions, idempotency judgement, summaries, rows).
 //! - [`conformance`]: the behaviour every backend must show, as async test cases; a backend's test
 //!   file instantiates them with [`conformance_tests!`].
 
 pub mod conformance;
 mod error;
+pub mod group;
 pub mod model;
 
 pub use error::StoreError;

@@ -1,0 +1,505 @@
+//! Group commit, shared by the backends (SPEC principle 5): the writer task that gathers
+//! concurrent appends and imports into one transaction, and the [`Plan`] of one such
+//! transaction (positions, idempotency judgement, summaries, the rows to insert). A backend
+//! supplies only what speaks SQL: a [`Committer`] that opens the transaction, loads what the plan
+//! needs ([`Plan::know`], [`Plan::take_id`], [`Plan::add_type`]), inserts [`Plan::rows`] and
+//! commits.
+
+use crate::{AppendOutcome, CommitNotice, ImportOutcome, Notice, StoreError, StoreResult};
+use async_trait::async_trait;
+use spine_core::summary::summarize;
+use spine_core::{Event, EventType, NewEvent, Seq, TenantId, Timestamp, TypeInfo};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use uuid::Uuid;
+
+/// The events of one request, separated from its reply so the commit can consume them.
+pub enum Work {
+    /// New events from the API.
+    Append(TenantId, Vec<NewEvent>),
+    /// Exported events, keeping their ids and times.
+    Import(TenantId, Vec<Event>),
+}
+
+impl Work {
+    /// The tenant written to.
+    pub fn tenant(&self) -> &TenantId {
+        match self {
+            Work::Append(t, _) | Work::Import(t, _) => t,
+        }
+    }
+
+    /// The idempotency keys the request uses.
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            Work::Append(_, events) => events
+                .iter()
+                .filter_map(|e| e.idempotency_key.as_ref().map(|k| k.as_str()))
+                .collect(),
+            Work::Import(_, events) => events
+                .iter()
+                .filter_map(|e| e.idempotency_key.as_ref().map(|k| k.as_str()))
+                .collect(),
+        }
+    }
+
+    /// The ids of imported events (appends get fresh ids).
+    pub fn imported_ids(&self) -> Vec<Uuid> {
+        match self {
+            Work::Import(_, events) => events.iter().map(|e| e.id).collect(),
+            Work::Append(..) => Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Work::Append(_, events) => events.len(),
+            Work::Import(_, events) => events.len(),
+        }
+    }
+}
+
+/// A committed request's answer.
+pub enum Done {
+    /// One outcome per appended event.
+    Append(Vec<AppendOutcome>),
+    /// The import's counts.
+    Import(ImportOutcome),
+}
+
+/// One group commit in a backend: everything in `works` in ONE transaction, answering each
+/// request's result (in order) and, per tenant written, its highest position.
+#[async_trait]
+pub trait Committer: Send + 'static {
+    /// Commits every request or none.
+    async fn commit(&mut self, works: Vec<Work>) -> StoreResult<(Vec<Done>, Vec<CommitNotice>)>;
+
+    /// After a failed commit: replace a broken connection, if the backend holds one.
+    async fn recover(&mut self) {}
+
+    /// Releases what the committer holds when the writer stops.
+    async fn close(&mut self) {}
+}
+
+/// Where a plan's positions come from.
+pub enum Positions {
+    /// One counter for the whole database: the last position handed out (SQLite).
+    Global(i64),
+    /// One counter per tenant: each tenant's last position, read under the tenant's lock
+    /// (PostgreSQL).
+    PerTenant(BTreeMap<TenantId, i64>),
+}
+
+/// An event stored under an idempotency key, before or earlier in this batch.
+struct Known {
+    event: Event,
+    fingerprint: Option<String>,
+}
+
+/// A row to insert.
+pub struct Row {
+    /// The committed event.
+    pub event: Event,
+    /// Its idempotency fingerprint, when it has a key.
+    pub fingerprint: Option<String>,
+    /// The event as JSON.
+    pub body: String,
+}
+
+/// The state of one group commit: what is known before it (stored keys, taken ids, registered
+/// types, loaded by the backend) and what it decides (positions, outcomes, rows).
+pub struct Plan {
+    positions: Positions,
+    received_at: Timestamp,
+    /// By (tenant, key): what a repeat is judged against.
+    known: HashMap<(TenantId, String), Known>,
+    /// Registered types of the batch's tenants.
+    types: HashMap<TenantId, HashMap<EventType, Option<TypeInfo>>>,
+    /// Ids already stored, or taken earlier in this batch (imports skip them).
+    taken_ids: HashSet<Uuid>,
+    rows: Vec<Row>,
+}
+
+impl Plan {
+    /// An empty plan handing out positions after `positions`, with this receipt time.
+    pub fn new(positions: Positions, received_at: Timestamp) -> Self {
+        Self {
+            positions,
+            received_at,
+            known: HashMap::new(),
+            types: HashMap::new(),
+            taken_ids: HashSet::new(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// A stored event under `key` in `tenant`: later events with that key are judged against it.
+    pub fn know(
+        &mut self,
+        tenant: &TenantId,
+        key: String,
+        event: Event,
+        fingerprint: Option<String>,
+    ) {
+        self.known.insert((tenant.clone(), key), Known { event, fingerprint });
+    }
+
+    /// An id already stored (an import carrying it is skipped).
+    pub fn take_id(&mut self, id: Uuid) {
+        self.taken_ids.insert(id);
+    }
+
+    /// A registered type; `None` when its registration is unreadable (default summaries).
+    pub fn add_type(&mut self, tenant: TenantId, event_type: EventType, info: Option<TypeInfo>) {
+        self.types.entry(tenant).or_default().insert(event_type, info);
+    }
+
+    /// Judges or places every event of `works`, in order; the answers, one per request.
+    pub fn apply(&mut self, works: Vec<Work>) -> Result<Vec<Done>, serde_json::Error> {
+        let mut done = Vec::with_capacity(works.len());
+        for work in works {
+            done.push(match work {
+                Work::Append(tenant, events) => {
+                    let mut outcomes = Vec::with_capacity(events.len());
+                    for event in events {
+                        outcomes.push(self.append(&tenant, event)?);
+                    }
+                    Done::Append(outcomes)
+                }
+                Work::Import(tenant, events) => {
+                    let mut outcome = ImportOutcome::default();
+                    for event in events {
+                        if self.import(&tenant, event)? {
+                            outcome.inserted += 1;
+                        } else {
+                            outcome.skipped += 1;
+                        }
+                    }
+                    Done::Import(outcome)
+                }
+            });
+        }
+        Ok(done)
+    }
+
+    /// The rows to insert, in position order per tenant.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    /// The positions after this plan (to store back in the counter rows).
+    pub fn positions(&self) -> &Positions {
+        &self.positions
+    }
+
+    /// Each written tenant's highest position in this plan.
+    pub fn heads(&self) -> Vec<CommitNotice> {
+        let mut heads: HashMap<&TenantId, Seq> = HashMap::new();
+        for row in &self.rows {
+            let head = heads.entry(&row.event.tenant).or_insert(row.event.seq);
+            *head = (*head).max(row.event.seq);
+        }
+        heads
+            .into_iter()
+            .map(|(tenant, head)| CommitNotice { tenant: tenant.clone(), head })
+            .collect()
+    }
+
+    /// The summary of a committed event, with its type's registration.
+    fn summary(&self, event: &Event) -> String {
+        let info = self.types.get(&event.tenant).and_then(|types| types.get(&event.event_type));
+        summarize(event, info.and_then(Option::as_ref))
+    }
+
+    fn take_seq(&mut self, tenant: &TenantId) -> Seq {
+        let last = match &mut self.positions {
+            Positions::Global(last) => last,
+            Positions::PerTenant(heads) => heads.entry(tenant.clone()).or_insert(0),
+        };
+        *last += 1;
+        Seq(*last)
+    }
+
+    /// Judges one new event against its key, or places it.
+    fn append(
+        &mut self,
+        tenant: &TenantId,
+        new: NewEvent,
+    ) -> Result<AppendOutcome, serde_json::Error> {
+        let fingerprint = new.idempotency_key.as_ref().map(|_| new.fingerprint());
+        if let (Some(key), Some(fingerprint)) = (&new.idempotency_key, &fingerprint) {
+            if let Some(known) = self.known.get(&(tenant.clone(), key.as_str().to_owned())) {
+                return Ok(judge(&new, fingerprint, known));
+            }
+        }
+        let seq = self.take_seq(tenant);
+        let mut event = new.commit(tenant.clone(), seq, self.received_at, String::new());
+        event.summary = self.summary(&event);
+        self.taken_ids.insert(event.id);
+        self.push(event.clone(), fingerprint)?;
+        Ok(AppendOutcome::Created(event))
+    }
+
+    /// Places one exported event under a new position; `false` when skipped because its id (or
+    /// its idempotency key in this tenant) is already taken.
+    fn import(&mut self, tenant: &TenantId, mut event: Event) -> Result<bool, serde_json::Error> {
+        let key_taken = event
+            .idempotency_key
+            .as_ref()
+            .is_some_and(|k| self.known.contains_key(&(tenant.clone(), k.as_str().to_owned())));
+        if key_taken || !self.taken_ids.insert(event.id) {
+            return Ok(false);
+        }
+        event.tenant = tenant.clone();
+        event.seq = self.take_seq(tenant);
+        let fingerprint =
+            event.idempotency_key.as_ref().map(|_| as_new_event(&event).fingerprint());
+        self.push(event, fingerprint)?;
+        Ok(true)
+    }
+
+    fn push(&mut self, event: Event, fingerprint: Option<String>) -> Result<(), serde_json::Error> {
+        let body = serde_json::to_string(&event)?;
+        if let Some(key) = &event.idempotency_key {
+            let known = Known { event: event.clone(), fingerprint: fingerprint.clone() };
+            self.known.insert((event.tenant.clone(), key.as_str().to_owned()), known);
+        }
+        self.rows.push(Row { event, fingerprint, body });
+        Ok(())
+    }
+}
+
+/// Repeat or conflict for a new event whose key is already taken. The fingerprint recognises a
+/// repeat cheaply; a client-given `occurred_at` is not part of it, so it is compared apart.
+fn judge(new: &NewEvent, fingerprint: &str, known: &Known) -> AppendOutcome {
+    let same_time = new.occurred_at.is_none_or(|at| at == known.event.occurred_at);
+    if same_time && known.fingerprint.as_deref() == Some(fingerprint) {
+        return AppendOutcome::Repeat(known.event.clone());
+    }
+    let fields = new.differing_fields(&known.event);
+    if fields.is_empty() {
+        AppendOutcome::Repeat(known.event.clone())
+    } else {
+        AppendOutcome::Conflict { existing: known.event.clone(), fields }
+    }
+}
+
+/// The client-decided part of a stored event, to fingerprint imported events like new ones.
+fn as_new_event(e: &Event) -> NewEvent {
+    NewEvent {
+        id: e.id,
+        event_type: e.event_type.clone(),
+        action: e.action,
+        source: e.source.clone(),
+        actor: e.actor.clone(),
+        entity: e.entity.clone(),
+        title: e.title.clone(),
+        description: e.description.clone(),
+        data: e.data.clone(),
+        changes: e.changes.clone(),
+        priority: e.priority,
+        tags: e.tags.clone(),
+        correlation_id: e.correlation_id.clone(),
+        causation_id: e.causation_id.clone(),
+        occurred_at: Some(e.occurred_at),
+        expires_at: e.expires_at,
+        idempotency_key: e.idempotency_key.clone(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer task
+
+/// Requests that may wait for the writer before senders are slowed down.
+const QUEUE_DEPTH: usize = 8192;
+/// Notices a lagging receiver may fall behind by before it loses some (it then re-reads).
+const NOTICE_DEPTH: usize = 1024;
+/// How long the writer waits for more requests before committing, when the previous commit
+/// served several callers. A durable commit costs a flush to disk (milliseconds on most disks);
+/// callers answered by one commit need a moment to send their next request, and without this
+/// wait they land in a small commit of their own, which costs a whole flush for a handful of
+/// events.
+const LINGER: Duration = Duration::from_millis(1);
+
+/// What the writer is asked to do.
+enum Request {
+    Work(Work, Reply),
+    Shutdown { done: oneshot::Sender<()> },
+}
+
+/// Where a request's answer goes.
+enum Reply {
+    Append(oneshot::Sender<StoreResult<Vec<AppendOutcome>>>),
+    Import(oneshot::Sender<StoreResult<ImportOutcome>>),
+}
+
+impl Reply {
+    fn send(self, result: StoreResult<Done>) {
+        let mismatch = || StoreError::Other("writer answered the wrong kind of request".into());
+        // A caller that stopped waiting has dropped its receiver; its events are committed anyway.
+        match self {
+            Reply::Append(tx) => {
+                let _ = tx.send(match result {
+                    Ok(Done::Append(outcomes)) => Ok(outcomes),
+                    Ok(Done::Import(_)) => Err(mismatch()),
+                    Err(e) => Err(e),
+                });
+            }
+            Reply::Import(tx) => {
+                let _ = tx.send(match result {
+                    Ok(Done::Import(outcome)) => Ok(outcome),
+                    Ok(Done::Append(_)) => Err(mismatch()),
+                    Err(e) => Err(e),
+                });
+            }
+        }
+    }
+}
+
+/// The same failure for another waiting caller (errors are not `Clone`: the text is kept).
+fn again(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::NotFound => StoreError::NotFound,
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Other(inner) => StoreError::Other(inner.to_string().into()),
+    }
+}
+
+fn writer_gone() -> StoreError {
+    StoreError::Unavailable("the store is closed".to_owned())
+}
+
+/// The sending side of a store's writer task; cheap to clone. `append` and `import` send their
+/// events through a channel with a oneshot reply; the task drains every queued request (up to
+/// `max_batch_events`), hands them to the [`Committer`] as one transaction, and only then
+/// answers. If the transaction fails, every request in it gets the error and nothing is written.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<Request>,
+    /// Where the store announces commits (per tenant), read-state changes and purges.
+    notices: broadcast::Sender<Notice>,
+}
+
+impl WriterHandle {
+    /// Starts the writer task over `committer`.
+    pub fn spawn(committer: impl Committer, max_batch_events: usize) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let (notices, _) = broadcast::channel(NOTICE_DEPTH);
+        tokio::spawn(run(Box::new(committer), rx, notices.clone(), max_batch_events));
+        Self { tx, notices }
+    }
+
+    /// A new receiver of notices.
+    pub fn notices(&self) -> broadcast::Receiver<Notice> {
+        self.notices.subscribe()
+    }
+
+    /// Announces a change committed outside the writer (read state, purges).
+    pub fn announce(&self, notice: Notice) {
+        // Without receivers `send` fails; nobody is listening, so that is fine.
+        let _ = self.notices.send(notice);
+    }
+
+    /// Appends and waits for the commit.
+    pub async fn append(
+        &self,
+        tenant: TenantId,
+        events: Vec<NewEvent>,
+    ) -> StoreResult<Vec<AppendOutcome>> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Work(Work::Append(tenant, events), Reply::Append(reply));
+        self.tx.send(request).await.map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+
+    /// Imports and waits for the commit.
+    pub async fn import(&self, tenant: TenantId, events: Vec<Event>) -> StoreResult<ImportOutcome> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Work(Work::Import(tenant, events), Reply::Import(reply));
+        self.tx.send(request).await.map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+
+    /// Lets the writer commit everything queued before this call, then stops it.
+    pub async fn shutdown(&self) {
+        let (done, finished) = oneshot::channel();
+        if self.tx.send(Request::Shutdown { done }).await.is_ok() {
+            let _ = finished.await;
+        }
+    }
+}
+
+async fn run(
+    mut committer: Box<dyn Committer>,
+    mut rx: mpsc::Receiver<Request>,
+    notices: broadcast::Sender<Notice>,
+    max_batch_events: usize,
+) {
+    let mut stop = None;
+    let mut concurrent = false;
+    while stop.is_none() {
+        let Some(first) = rx.recv().await else { break };
+        let (mut works, mut replies, mut events) = (Vec::new(), Vec::new(), 0usize);
+        let mut next = Some(first);
+        // A lone sequential caller never waits; only callers that share commits do.
+        let mut lingered = !concurrent;
+        loop {
+            let Some(request) = next.take() else {
+                if lingered || events >= max_batch_events {
+                    break;
+                }
+                lingered = true;
+                tokio::time::sleep(LINGER).await;
+                next = rx.try_recv().ok();
+                continue;
+            };
+            match request {
+                Request::Shutdown { done } => {
+                    stop = Some(done);
+                    break;
+                }
+                Request::Work(work, reply) => {
+                    events += work.len();
+                    works.push(work);
+                    replies.push(reply);
+                }
+            }
+            if events < max_batch_events {
+                next = rx.try_recv().ok();
+            }
+        }
+        concurrent = replies.len() > 1;
+        if works.is_empty() {
+            continue;
+        }
+        let started = Instant::now();
+        match committer.commit(works).await {
+            Ok((done, heads)) => {
+                metrics::histogram!("spine_commit_seconds").record(started.elapsed().as_secs_f64());
+                metrics::histogram!("spine_commit_batch_events").record(events as f64);
+                // Without receivers `send` fails; nobody is waiting, so that is fine.
+                for notice in heads {
+                    let _ = notices.send(Notice::Commit(notice));
+                }
+                for (reply, done) in replies.into_iter().zip(done) {
+                    reply.send(Ok(done));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, requests = replies.len(), events, "group commit failed");
+                for reply in replies {
+                    reply.send(Err(again(&e)));
+                }
+                committer.recover().await;
+            }
+        }
+    }
+    // Requests queued behind the shutdown are dropped: their callers see `Unavailable`.
+    rx.close();
+    committer.close().await;
+    if let Some(done) = stop {
+        let _ = done.send(());
+    }
+}
