@@ -196,3 +196,38 @@ fn a_bad_key_or_filter_exits_with_a_readable_error_and_no_retries() {
         assert!(out.stdout.is_empty(), "{}", common::text(&out.stdout));
     }
 }
+
+/// Two `spine serve` nodes on one PostgreSQL: `spine tail` on node B prints events posted to
+/// node A (woken across nodes by LISTEN/NOTIFY; the data comes from the shared log), and events
+/// posted alternately to both nodes arrive once each, in seq order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tail_on_one_node_prints_events_posted_to_another() {
+    let (pg, _database) = spine_postgres::testing::fresh_database().await;
+    let sandbox = Sandbox::new();
+    let created = sandbox.json(&["tenant", "create", "two-nodes", "--json", "--db", &pg]);
+    let key = created["admin_key"].as_str().unwrap().to_owned();
+    let (node_a, node_b) = (Server::start(&sandbox, &pg), Server::start(&sandbox, &pg));
+    let tail = Tail::start(&sandbox, &node_b.url, &key, &[]);
+    let client = reqwest::Client::new();
+    // Live on node B (warm-up events go to B itself, so no cross-node wake-up is needed yet).
+    let (posted, first) = until_connected(&client, &node_b.url, &key, &tail).await;
+    let warm_last = *posted.last().unwrap();
+    read_through(&tail, first, warm_last);
+
+    // Posted to node A only: node B's stream wakes for these only through A's notices.
+    let mut expected = Vec::new();
+    for i in 0..3 {
+        expected.push(post(&client, &node_a.url, &key, "task.created", &format!("a{i}")).await);
+    }
+    let seen =
+        read_through(&tail, tail.next_seq(GUARD).expect("an event from node A"), expected[2]);
+    assert_eq!(seen, expected, "node A's events reach node B's stream");
+    // Then alternately to both.
+    let mut expected = Vec::new();
+    for i in 0..6 {
+        let node = if i % 2 == 0 { &node_a } else { &node_b };
+        expected.push(post(&client, &node.url, &key, "task.created", &format!("n{i}")).await);
+    }
+    let seen = read_through(&tail, tail.next_seq(GUARD).expect("the next event"), expected[5]);
+    assert_eq!(seen, expected, "every event once, in seq order, from both nodes");
+}

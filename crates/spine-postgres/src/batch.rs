@@ -16,9 +16,10 @@
 //! a fixed number of parameters per statement, whatever the number of rows.
 
 use crate::error::Result;
+use crate::notify;
 use spine_core::{Event, EventType, TenantId, Timestamp, TypeInfo};
 use spine_store::group::{self, Done, Plan, Positions, Work};
-use spine_store::CommitNotice;
+use spine_store::{CommitNotice, Notice};
 use sqlx::{Connection, PgConnection, Row};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
@@ -30,6 +31,7 @@ const ROWS_PER_INSERT: usize = 5_000;
 /// and, per tenant the commit wrote to, its highest position.
 pub(crate) async fn commit(
     conn: &mut PgConnection,
+    node: Uuid,
     works: Vec<Work>,
 ) -> Result<(Vec<Done>, Vec<CommitNotice>)> {
     let mut tx = conn.begin().await?;
@@ -74,6 +76,10 @@ pub(crate) async fn commit(
     .bind(&heads)
     .execute(&mut *tx)
     .await?;
+    // Delivered to the other nodes by PostgreSQL at COMMIT, once the events are visible.
+    for head in &notices {
+        notify::send(&mut tx, node, &Notice::Commit(head.clone())).await?;
+    }
     tx.commit().await?;
     Ok((done, notices))
 }

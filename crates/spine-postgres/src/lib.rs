@@ -18,14 +18,18 @@
 //! - `error`: the crate's internal error and its mapping to `StoreError`.
 //! - [`testing`]: throwaway databases for tests of this and other crates.
 //!
-//! Notices (commits, read changes, purges) are announced in process only, after each successful
-//! commit; waking other nodes (LISTEN/NOTIFY) is not done here.
+//! - `notify`: notices between nodes (LISTEN/NOTIFY), so a stream on any node wakes when another
+//!   node commits.
+//!
+//! Notices (commits, read changes, purges) are announced in process after each successful commit
+//! and sent to the other nodes on a PostgreSQL channel; each node listens and announces theirs.
 
 mod admin;
 mod batch;
 mod error;
 mod filters;
 mod migrate;
+mod notify;
 mod purge;
 mod query;
 mod read_state;
@@ -44,6 +48,7 @@ use spine_store::{
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Executor};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -80,6 +85,19 @@ pub struct PgStore {
     pool: PgPool,
     /// The group-commit writer for events, and the notice channel.
     writer: spine_store::group::WriterHandle,
+    /// This node, named in the notices it sends so it skips its own when they come back.
+    node: Uuid,
+    /// The task listening for other nodes' notices; stopped when the last clone is dropped.
+    listener: Arc<Listener>,
+}
+
+/// Aborts the listening task when dropped.
+struct Listener(tokio::task::JoinHandle<()>);
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl PgStore {
@@ -105,18 +123,27 @@ impl PgStore {
             .connect_with(connect)
             .await
             .map_err(Error::from)?;
-        let writer = writer::spawn(pool.clone(), options.max_batch_events.max(1));
-        Ok(Self { pool, writer })
+        let node = Uuid::now_v7();
+        let writer = writer::spawn(pool.clone(), node, options.max_batch_events.max(1));
+        let listener = tokio::spawn(notify::listen(pool.clone(), node, writer.clone()));
+        Ok(Self { pool, writer, node, listener: Arc::new(Listener(listener)) })
     }
 
-    fn announce_read(&self, tenant: &TenantId, user: &UserId, change: ReadChange) {
+    /// Announces a change committed outside the writer, here and on the other nodes.
+    async fn announce(&self, notice: Notice) {
+        notify::send_after(&self.pool, self.node, &notice).await;
+        self.writer.announce(notice);
+    }
+
+    async fn announce_read(&self, tenant: &TenantId, user: &UserId, change: ReadChange) {
         let notice = ReadNotice { tenant: tenant.clone(), user: user.clone(), change };
-        self.writer.announce(Notice::Read(notice));
+        self.announce(Notice::Read(notice)).await;
     }
 
     /// Lets the writer finish what is queued, then closes the pool. Calls made afterwards fail
     /// with `StoreError::Unavailable`.
     pub async fn close(&self) {
+        self.listener.0.abort();
         self.writer.shutdown().await;
         self.pool.close().await;
     }
@@ -209,7 +236,7 @@ impl Store for PgStore {
 
     async fn purge(&self, tenant: &TenantId, through: Seq) -> StoreResult<PurgeOutcome> {
         let (removed, horizon) = purge::purge(&self.pool, tenant, through).await?;
-        self.writer.announce(Notice::Purged { tenant: tenant.clone(), horizon });
+        self.announce(Notice::Purged { tenant: tenant.clone(), horizon }).await;
         Ok(PurgeOutcome { removed, horizon })
     }
 
@@ -227,7 +254,7 @@ impl Store for PgStore {
         let Some(seq) = read_state::mark_read(&self.pool, tenant, user, id, scope).await? else {
             return Ok(false);
         };
-        self.announce_read(tenant, user, ReadChange::Event { id, seq });
+        self.announce_read(tenant, user, ReadChange::Event { id, seq }).await;
         Ok(true)
     }
 
@@ -238,7 +265,7 @@ impl Store for PgStore {
         through: Option<Seq>,
     ) -> StoreResult<Seq> {
         let watermark = read_state::mark_all_read(&self.pool, tenant, user, through).await?;
-        self.announce_read(tenant, user, ReadChange::Through(watermark));
+        self.announce_read(tenant, user, ReadChange::Through(watermark)).await;
         Ok(watermark)
     }
 

@@ -7,21 +7,23 @@ use async_trait::async_trait;
 use spine_store::group::{Committer, Done, Work, WriterHandle};
 use spine_store::{CommitNotice, StoreResult};
 use sqlx::PgPool;
+use uuid::Uuid;
 
-/// Commits on a pooled connection.
+/// Commits on a pooled connection; `node` names this node in the notices the commit sends.
 struct PgCommitter {
     pool: PgPool,
+    node: Uuid,
 }
 
 #[async_trait]
 impl Committer for PgCommitter {
     async fn commit(&mut self, works: Vec<Work>) -> StoreResult<(Vec<Done>, Vec<CommitNotice>)> {
         let mut conn = self.pool.acquire().await.map_err(crate::error::Error::from)?;
-        commit(&mut conn, works).await.map_err(|e| e.to_store_error())
+        commit(&mut conn, self.node, works).await.map_err(|e| e.to_store_error())
     }
 }
 
 /// Starts the writer task; it takes a connection from `pool` for each group commit.
-pub(crate) fn spawn(pool: PgPool, max_batch_events: usize) -> WriterHandle {
-    WriterHandle::spawn(PgCommitter { pool }, max_batch_events)
+pub(crate) fn spawn(pool: PgPool, node: Uuid, max_batch_events: usize) -> WriterHandle {
+    WriterHandle::spawn(PgCommitter { pool, node }, max_batch_events)
 }

@@ -4,8 +4,8 @@ use spine_postgres::testing as support;
 
 use serde_json::json;
 use spine_core::input::{EventInput, EventLimits};
-use spine_core::{NewEvent, Order, Seq, TenantId};
-use spine_store::{AppendOutcome, FeedQuery, Store};
+use spine_core::{NewEvent, Order, Seq, TenantId, UserId};
+use spine_store::{AppendOutcome, CommitNotice, FeedQuery, Notice, ReadChange, ReadNotice, Store};
 use uuid::Uuid;
 
 fn event(title: &str, key: Option<&str>) -> NewEvent {
@@ -71,4 +71,87 @@ async fn the_same_key_sent_to_two_nodes_at_once_is_stored_once() {
             outcomes.iter().filter(|o| matches!(o.as_slice(), [AppendOutcome::Repeat(_)])).count();
         assert_eq!((created, repeats), (1, 1), "round {round}: {outcomes:?}");
     }
+}
+
+/// Waits for the first notice on `rx` other than a resync.
+async fn next_notice(rx: &mut tokio::sync::broadcast::Receiver<Notice>) -> Notice {
+    let guard = std::time::Duration::from_secs(10);
+    loop {
+        let notice = tokio::time::timeout(guard, rx.recv())
+            .await
+            .expect("a notice within the guard time")
+            .expect("open channel");
+        if notice != Notice::Resync {
+            return notice;
+        }
+    }
+}
+
+/// Appends to `warm` on `from` until `to` hears of it (the listener needs a moment to start).
+async fn heard_from(
+    from: &spine_postgres::PgStore,
+    to: &mut tokio::sync::broadcast::Receiver<Notice>,
+    warm: &TenantId,
+) {
+    for _ in 0..50 {
+        from.append(warm, vec![event("warm-up", None)]).await.expect("append");
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(200), async {
+            loop {
+                match to.recv().await {
+                    Ok(Notice::Commit(c)) if &c.tenant == warm => return,
+                    Ok(_) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        })
+        .await;
+        if waited.is_ok() {
+            return;
+        }
+    }
+    panic!("the other node never heard a commit");
+}
+
+/// A commit, a read change and a purge on one node are announced on the other (LISTEN/NOTIFY),
+/// each once: a node does not hear its own notices twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_cross_to_the_other_node_once() {
+    let (url, mut db) = support::fresh_database().await;
+    let (a, b) = (support::open(&url).await, support::open(&url).await);
+    db.stores.extend([a.clone(), b.clone()]);
+    a.migrate().await.expect("migrate");
+    let t = TenantId::parse("acme").expect("tenant");
+    let (mut on_a, mut on_b) = (a.notices(), b.notices());
+    // Both listeners are up once each hears a commit of the other (of another tenant).
+    let warm = TenantId::parse("warm-up").expect("tenant");
+    for (from, to) in [(&a, &mut on_b), (&b, &mut on_a)] {
+        heard_from(from, to, &warm).await;
+    }
+    let (mut on_a, mut on_b) = (a.notices(), b.notices());
+
+    let created = a.append(&t, vec![event("hello", None)]).await.expect("append");
+    let [AppendOutcome::Created(e)] = created.as_slice() else { panic!("{created:?}") };
+    let commit = Notice::Commit(CommitNotice { tenant: t.clone(), head: e.seq });
+    assert_eq!(next_notice(&mut on_b).await, commit, "the other node hears the commit");
+    assert_eq!(next_notice(&mut on_a).await, commit, "the committing node, in process");
+
+    let ana = UserId::parse("ana").expect("user");
+    assert!(b.mark_read(&t, &ana, e.id, None).await.expect("mark"));
+    let read = Notice::Read(ReadNotice {
+        tenant: t.clone(),
+        user: ana,
+        change: ReadChange::Event { id: e.id, seq: e.seq },
+    });
+    assert_eq!(next_notice(&mut on_a).await, read);
+    assert_eq!(next_notice(&mut on_b).await, read);
+
+    let purged = b.purge(&t, e.seq).await.expect("purge");
+    let notice = Notice::Purged { tenant: t.clone(), horizon: purged.horizon };
+    assert_eq!(next_notice(&mut on_a).await, notice);
+    assert_eq!(next_notice(&mut on_b).await, notice);
+    // Nothing else, in particular no echo of a node's own notices.
+    let quiet = tokio::time::timeout(std::time::Duration::from_millis(300), on_a.recv()).await;
+    assert!(quiet.is_err(), "an extra notice: {quiet:?}");
+    let quiet = tokio::time::timeout(std::time::Duration::from_millis(300), on_b.recv()).await;
+    assert!(quiet.is_err(), "an extra notice: {quiet:?}");
 }

@@ -220,6 +220,9 @@ pub enum Notice {
         /// The new horizon.
         horizon: Seq,
     },
+    /// Notices from other nodes may have been missed (the connection carrying them dropped and
+    /// came back): re-read every watched tenant's head, horizon and read state.
+    Resync,
 }
 
 /// A change of one user's read state, for that user's live streams (`event: read`).

@@ -109,11 +109,13 @@ impl Hub {
     }
 
     /// Passes one notice to its tenant's subscribers; forgets the tenant when nobody listens.
+    /// (A resync is handled by [`Hub::recover`].)
     fn notify(&self, notice: Notice) {
         let tenant = match &notice {
             Notice::Commit(c) => &c.tenant,
             Notice::Read(r) => &r.tenant,
             Notice::Purged { tenant, .. } => tenant,
+            Notice::Resync => return,
         };
         let mut tenants = self.lock();
         let Some(channels) = tenants.get(tenant) else { return };
@@ -128,6 +130,7 @@ impl Hub {
                 // Without receivers `send` fails; nobody is listening, so that is fine.
                 let _ = channels.reads.send(ReadWake::Change(Arc::new(r)));
             }
+            Notice::Resync => {}
         }
     }
 
@@ -171,6 +174,10 @@ async fn run(
         };
         let Some(hub) = hub.upgrade() else { return };
         match received {
+            Ok(Notice::Resync) => {
+                tracing::debug!("notices may have been missed; re-reading heads");
+                hub.recover().await;
+            }
             Ok(notice) => hub.notify(notice),
             Err(RecvError::Lagged(missed)) => {
                 tracing::debug!(missed, "the live hub lagged behind notices; re-reading heads");
