@@ -42,7 +42,9 @@ create table events (
     tenant          text not null,
     seq             bigint not null,
     id              bytea not null unique,
-    type            text not null,
+    -- Bytewise collation, so the `prefix.*` range filter (`collate "C"`) can use the type
+    -- indexes whatever the database's default collation.
+    type            text collate "C" not null,
     action          text not null,
     source_system   text not null,
     actor_id        text,

@@ -16,7 +16,7 @@
 //! - `purge`: removing a tenant's oldest events behind a raised horizon.
 //! - `admin`: tenants, API keys, registered types and the server secret.
 //! - `error`: the crate's internal error and its mapping to `StoreError`.
-//! - [`testing`]: throwaway databases for tests of this and other crates.
+//! - `testing` (feature `testing`): throwaway databases for tests of this and other crates.
 //!
 //! - `notify`: notices between nodes (LISTEN/NOTIFY), so a stream on any node wakes when another
 //!   node commits.
@@ -34,6 +34,7 @@ mod purge;
 mod query;
 mod read_state;
 mod stats;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod writer;
 
@@ -48,7 +49,7 @@ use spine_store::{
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Executor};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -87,8 +88,10 @@ pub struct PgStore {
     writer: spine_store::group::WriterHandle,
     /// This node, named in the notices it sends so it skips its own when they come back.
     node: Uuid,
-    /// The task listening for other nodes' notices; stopped when the last clone is dropped.
-    listener: Arc<Listener>,
+    /// The task listening for other nodes' notices, started by the first `notices()` call (only
+    /// a server needs them; short commands never open the listening connection); stopped when
+    /// the last clone is dropped.
+    listener: Arc<OnceLock<Listener>>,
 }
 
 /// Aborts the listening task when dropped.
@@ -125,8 +128,7 @@ impl PgStore {
             .map_err(Error::from)?;
         let node = Uuid::now_v7();
         let writer = writer::spawn(pool.clone(), node, options.max_batch_events.max(1));
-        let listener = tokio::spawn(notify::listen(pool.clone(), node, writer.clone()));
-        Ok(Self { pool, writer, node, listener: Arc::new(Listener(listener)) })
+        Ok(Self { pool, writer, node, listener: Arc::default() })
     }
 
     /// Announces a change committed outside the writer, here and on the other nodes.
@@ -143,7 +145,9 @@ impl PgStore {
     /// Lets the writer finish what is queued, then closes the pool. Calls made afterwards fail
     /// with `StoreError::Unavailable`.
     pub async fn close(&self) {
-        self.listener.0.abort();
+        if let Some(listener) = self.listener.get() {
+            listener.0.abort();
+        }
         self.writer.shutdown().await;
         self.pool.close().await;
     }
@@ -227,7 +231,12 @@ impl Store for PgStore {
     }
 
     fn notices(&self) -> tokio::sync::broadcast::Receiver<Notice> {
-        self.writer.notices()
+        let notices = self.writer.notices();
+        self.listener.get_or_init(|| {
+            let (pool, writer) = (self.pool.clone(), self.writer.clone());
+            Listener(tokio::spawn(notify::listen(pool, self.node, writer)))
+        });
+        notices
     }
 
     async fn horizon(&self, tenant: &TenantId) -> StoreResult<Seq> {

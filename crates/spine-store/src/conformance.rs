@@ -1111,12 +1111,18 @@ pub async fn appending_wakes_commit_subscribers_with_tenant_and_head(store: Db) 
     assert_eq!(store.head(&t).await.expect("head"), head);
 }
 
-/// The next notice, within 10 s.
+/// The next notice other than a resync (which a store may send at any time, e.g. when it starts
+/// listening to other nodes), within 10 s.
 async fn next_notice(notices: &mut tokio::sync::broadcast::Receiver<Notice>) -> Notice {
-    tokio::time::timeout(std::time::Duration::from_secs(10), notices.recv())
-        .await
-        .expect("a notice within 10 s")
-        .expect("a notice, not a closed or lagging channel")
+    loop {
+        let notice = tokio::time::timeout(std::time::Duration::from_secs(10), notices.recv())
+            .await
+            .expect("a notice within 10 s")
+            .expect("a notice, not a closed or lagging channel");
+        if notice != Notice::Resync {
+            return notice;
+        }
+    }
 }
 
 /// Marking one event read and marking all read each announce the change for that user; a

@@ -102,7 +102,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// A new receiver of notices: a [`Notice::Commit`] per tenant touched after each successful
     /// commit, a [`Notice::Read`] after each read-state change, a [`Notice::Purged`] after a
-    /// purge. A receiver that lags loses notices, not events: its owner re-reads `head`, the
+    /// purge, and [`Notice::Resync`] whenever notices may have been missed (receivers then
+    /// re-read). A receiver that lags loses notices, not events: its owner re-reads `head`, the
     /// horizon and the log.
     fn notices(&self) -> tokio::sync::broadcast::Receiver<Notice>;
 
