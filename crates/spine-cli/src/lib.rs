@@ -12,7 +12,7 @@
 //! - [`tail`]: `spine tail`, the live stream in the terminal, resuming across reconnects.
 //! - [`transfer`]: `spine export` / `spine import`, NDJSON in commit order, in constant memory.
 //! - [`demo`] and [`demo_data`]: `spine demo`, a server with a seeded tenant and live activity.
-//! - [`bench`]: the slot for the benchmark harness.
+//! - [`bench`]: `spine bench`, the benchmark harness.
 //! - [`error`]: `CliError`, the message a failed command prints.
 
 #![warn(missing_docs)]
@@ -99,7 +99,7 @@ pub enum Command {
     Purge(purge::PurgeArgs),
     /// Run a server with a seeded demo tenant and live generated activity
     Demo(demo::DemoArgs),
-    /// Run the benchmark harness (not implemented yet)
+    /// Run the benchmark harness: every figure beside a baseline measured in the same run
     Bench(bench::BenchArgs),
 }
 

@@ -2,6 +2,7 @@
 //! through the shared pool, and their reads.
 
 use crate::error::{Error, Result};
+use crate::fence;
 use spine_core::{EventType, Role, TenantId, Timestamp, TypeInfo};
 use spine_store::{ApiKeyInfo, ApiKeyRecord, NewApiKey, StoreError, StoreResult, Tenant};
 use sqlx::postgres::PgRow;
@@ -44,15 +45,19 @@ fn tenant_from(row: &PgRow) -> Result<Option<Tenant>> {
 /// Creates a tenant; `Conflict` when the id is taken.
 pub(crate) async fn create_tenant(pool: &PgPool, id: &TenantId, name: &str) -> StoreResult<Tenant> {
     let tenant = Tenant { id: id.clone(), name: name.to_owned(), created_at: Timestamp::now() };
+    let mut tx = fence::begin(pool, [id]).await?;
     let inserted = sqlx::query("insert into tenants (id, name, created_at) values ($1, $2, $3)")
         .bind(id.as_str())
         .bind(name)
         .bind(tenant.created_at.as_micros())
-        .execute(pool)
+        .execute(&mut *tx)
         .await
         .map_err(Error::from);
     match inserted {
-        Ok(_) => Ok(tenant),
+        Ok(_) => {
+            tx.commit().await.map_err(Error::from)?;
+            Ok(tenant)
+        }
         Err(e) if e.is_unique_violation() => {
             Err(StoreError::Conflict(format!("tenant {id} already exists")))
         }
@@ -62,10 +67,12 @@ pub(crate) async fn create_tenant(pool: &PgPool, id: &TenantId, name: &str) -> S
 
 /// A tenant by id.
 pub(crate) async fn get_tenant(pool: &PgPool, id: &TenantId) -> Result<Option<Tenant>> {
+    let mut tx = fence::begin(pool, [id]).await?;
     let row = sqlx::query("select id, name, created_at from tenants where id = $1")
         .bind(id.as_str())
-        .fetch_optional(pool)
+        .fetch_optional(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(match row {
         Some(row) => tenant_from(&row)?,
         None => None,
@@ -74,8 +81,11 @@ pub(crate) async fn get_tenant(pool: &PgPool, id: &TenantId) -> Result<Option<Te
 
 /// Every tenant, by id.
 pub(crate) async fn list_tenants(pool: &PgPool) -> Result<Vec<Tenant>> {
-    let rows =
-        sqlx::query("select id, name, created_at from tenants order by id").fetch_all(pool).await?;
+    let mut tx = fence::begin(pool, []).await?;
+    let rows = sqlx::query("select id, name, created_at from spine_tenants() order by id")
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
     let mut tenants = Vec::with_capacity(rows.len());
     for row in &rows {
         tenants.extend(tenant_from(row)?);
@@ -101,6 +111,7 @@ pub(crate) async fn create_key(
     key: NewApiKey,
 ) -> StoreResult<ApiKeyInfo> {
     let created_at = Timestamp::now();
+    let mut tx = fence::begin(pool, [tenant]).await?;
     let inserted = sqlx::query(
         "insert into api_keys (id, tenant, role, name, secret_hash, created_at)
          select $1, id, $2, $3, $4, $5 from tenants where id = $6",
@@ -111,18 +122,21 @@ pub(crate) async fn create_key(
     .bind(&key.secret_hash)
     .bind(created_at.as_micros())
     .bind(tenant.as_str())
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(Error::from);
     match inserted {
         Ok(done) if done.rows_affected() == 0 => Err(StoreError::NotFound),
-        Ok(_) => Ok(ApiKeyInfo {
-            id: key.id,
-            role: key.role,
-            name: key.name,
-            created_at,
-            revoked_at: None,
-        }),
+        Ok(_) => {
+            tx.commit().await.map_err(Error::from)?;
+            Ok(ApiKeyInfo {
+                id: key.id,
+                role: key.role,
+                name: key.name,
+                created_at,
+                revoked_at: None,
+            })
+        }
         Err(e) if e.is_unique_violation() => {
             Err(StoreError::Conflict("key id already exists".to_owned()))
         }
@@ -132,12 +146,15 @@ pub(crate) async fn create_key(
 
 /// A key by its public id, across tenants, with its hash.
 pub(crate) async fn find_key(pool: &PgPool, key_id: &str) -> Result<Option<ApiKeyRecord>> {
+    let mut tx = fence::begin(pool, []).await?;
     let row = sqlx::query(
-        "select id, tenant, role, name, secret_hash, created_at, revoked_at from api_keys where id = $1",
+        "select id, tenant, role, name, secret_hash, created_at, revoked_at
+         from spine_find_key($1)",
     )
     .bind(key_id)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
+    tx.commit().await?;
     let Some(row) = row else { return Ok(None) };
     let (Some(info), Ok(tenant)) = (key_info(&row)?, TenantId::parse(row.try_get("tenant")?))
     else {
@@ -148,13 +165,15 @@ pub(crate) async fn find_key(pool: &PgPool, key_id: &str) -> Result<Option<ApiKe
 
 /// The tenant's keys, newest first.
 pub(crate) async fn list_keys(pool: &PgPool, tenant: &TenantId) -> Result<Vec<ApiKeyInfo>> {
+    let mut tx = fence::begin(pool, [tenant]).await?;
     let rows = sqlx::query(
         "select id, role, name, created_at, revoked_at from api_keys
          where tenant = $1 order by created_at desc, id desc",
     )
     .bind(tenant.as_str())
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     let mut keys = Vec::with_capacity(rows.len());
     for row in &rows {
         keys.extend(key_info(row)?);
@@ -164,14 +183,16 @@ pub(crate) async fn list_keys(pool: &PgPool, tenant: &TenantId) -> Result<Vec<Ap
 
 /// Revokes a key of this tenant (keeping the first revocation time); `false` if it is not theirs.
 pub(crate) async fn revoke_key(pool: &PgPool, tenant: &TenantId, key_id: &str) -> Result<bool> {
+    let mut tx = fence::begin(pool, [tenant]).await?;
     let done = sqlx::query(
         "update api_keys set revoked_at = coalesce(revoked_at, $1) where tenant = $2 and id = $3",
     )
     .bind(Timestamp::now().as_micros())
     .bind(tenant.as_str())
     .bind(key_id)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -182,6 +203,7 @@ pub(crate) async fn put_type(
     event_type: &EventType,
     info: &TypeInfo,
 ) -> Result<()> {
+    let mut tx = fence::begin(pool, [tenant]).await?;
     sqlx::query(
         "insert into event_types (tenant, type, info) values ($1, $2, $3::jsonb)
          on conflict (tenant, type) do update set info = excluded.info",
@@ -189,9 +211,9 @@ pub(crate) async fn put_type(
     .bind(tenant.as_str())
     .bind(event_type.as_str())
     .bind(serde_json::to_string(info)?)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    Ok(tx.commit().await?)
 }
 
 /// A registered type's presentation.
@@ -200,12 +222,14 @@ pub(crate) async fn get_type(
     tenant: &TenantId,
     event_type: &EventType,
 ) -> Result<Option<TypeInfo>> {
+    let mut tx = fence::begin(pool, [tenant]).await?;
     let info: Option<String> =
         sqlx::query_scalar("select info::text from event_types where tenant = $1 and type = $2")
             .bind(tenant.as_str())
             .bind(event_type.as_str())
-            .fetch_optional(pool)
+            .fetch_optional(&mut *tx)
             .await?;
+    tx.commit().await?;
     Ok(match info {
         Some(json) => Some(serde_json::from_str(&json)?),
         None => None,
@@ -217,12 +241,14 @@ pub(crate) async fn list_types(
     pool: &PgPool,
     tenant: &TenantId,
 ) -> Result<Vec<(EventType, TypeInfo)>> {
+    let mut tx = fence::begin(pool, [tenant]).await?;
     let rows = sqlx::query(
         "select type, info::text as info from event_types where tenant = $1 order by type",
     )
     .bind(tenant.as_str())
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     let mut types = Vec::with_capacity(rows.len());
     for row in &rows {
         let Ok(event_type) = EventType::parse(row.try_get("type")?) else { continue };

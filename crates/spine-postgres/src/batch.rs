@@ -16,11 +16,11 @@
 //! a fixed number of parameters per statement, whatever the number of rows.
 
 use crate::error::Result;
-use crate::notify;
+use crate::{fence, notify};
 use spine_core::{Event, EventType, TenantId, Timestamp, TypeInfo};
 use spine_store::group::{self, Done, Plan, Positions, Work};
 use spine_store::{CommitNotice, Notice};
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::{PgConnection, Row};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
@@ -34,10 +34,11 @@ pub(crate) async fn commit(
     node: Uuid,
     works: Vec<Work>,
 ) -> Result<(Vec<Done>, Vec<CommitNotice>)> {
-    let mut tx = conn.begin().await?;
-    let mut tenants: Vec<&str> = works.iter().map(|w| w.tenant().as_str()).collect();
-    tenants.sort_unstable();
-    tenants.dedup();
+    let mut ids: Vec<&TenantId> = works.iter().map(Work::tenant).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut tx = fence::begin_on(conn, ids.iter().copied()).await?;
+    let tenants: Vec<&str> = ids.iter().map(|t| t.as_str()).collect();
     sqlx::query(
         "insert into tenant_heads (tenant, head)
          select t, 0 from unnest($1::text[]) as t order by t
@@ -120,10 +121,8 @@ async fn load_taken_ids(plan: &mut Plan, conn: &mut PgConnection, works: &[Work]
     if ids.is_empty() {
         return Ok(());
     }
-    let stored: Vec<Vec<u8>> = sqlx::query_scalar("select id from events where id = any($1)")
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await?;
+    let stored: Vec<Vec<u8>> =
+        sqlx::query_scalar("select spine_taken_ids($1)").bind(&ids).fetch_all(&mut *conn).await?;
     for id in stored {
         if let Ok(id) = Uuid::from_slice(&id) {
             plan.take_id(id);

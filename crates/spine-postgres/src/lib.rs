@@ -15,6 +15,8 @@
 //! - `stats`: counts, grouped or not.
 //! - `purge`: removing a tenant's oldest events behind a raised horizon.
 //! - `admin`: tenants, API keys, registered types and the server secret.
+//! - `fence`: row-level security, the second tenant fence: the role every query runs as and the
+//!   tenants each transaction may see.
 //! - `error`: the crate's internal error and its mapping to `StoreError`.
 //! - `testing` (feature `testing`): throwaway databases for tests of this and other crates.
 //!
@@ -27,6 +29,7 @@
 mod admin;
 mod batch;
 mod error;
+mod fence;
 mod filters;
 mod migrate;
 mod notify;
@@ -47,7 +50,7 @@ use spine_store::{
     StoreResult, Tenant,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Executor};
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -111,6 +114,9 @@ impl PgStore {
             .map_err(Error::from)?
             .application_name("spine")
             .disable_statement_logging();
+        // One connection first, so an unreachable server or a refused login fails at once with
+        // its own error (the pool would retry until its acquire timeout).
+        PgConnection::connect_with(&connect).await.map_err(Error::from)?.close().await.ok();
         let timeout_ms = options.statement_timeout.as_millis();
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(2))
@@ -120,12 +126,10 @@ impl PgStore {
                 Box::pin(async move {
                     // A constant built from an integer: nothing to escape.
                     conn.execute(format!("set statement_timeout = {timeout_ms}").as_str()).await?;
-                    Ok(())
+                    fence::on_connect(conn).await
                 })
             })
-            .connect_with(connect)
-            .await
-            .map_err(Error::from)?;
+            .connect_lazy_with(connect);
         let node = Uuid::now_v7();
         let writer = writer::spawn(pool.clone(), node, options.max_batch_events.max(1));
         Ok(Self { pool, writer, node, listener: Arc::default() })

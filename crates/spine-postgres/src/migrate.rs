@@ -5,10 +5,13 @@
 
 use crate::error::{Error, Result};
 use spine_core::Timestamp;
-use sqlx::{Executor, PgPool};
+use sqlx::{Connection, Executor, PgPool};
 
 /// `(version, sql)` in order.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_row_security.sql")),
+];
 
 /// The advisory lock key migrations serialise on (any constant; this one spells "spine-mg").
 const MIGRATION_LOCK: i64 = 0x7370_696e_652d_6d67;
@@ -20,8 +23,12 @@ fn latest() -> i64 {
 
 /// Applies every migration newer than the database; safe to run concurrently from many nodes.
 pub(crate) async fn run(pool: &PgPool) -> Result<()> {
+    // On a connection taken out of the pool: it may have opened before the fence role existed
+    // (so unfenced by default), and must not be handed to anyone else afterwards.
+    let mut conn = pool.acquire().await?.detach();
     for (version, sql) in MIGRATIONS {
-        let mut tx = pool.begin().await?;
+        // As the connecting user, who owns what the migrations create.
+        let mut tx = crate::fence::begin_owner(&mut conn).await?;
         sqlx::query("select pg_advisory_xact_lock($1)")
             .bind(MIGRATION_LOCK)
             .execute(&mut *tx)
@@ -53,6 +60,7 @@ pub(crate) async fn run(pool: &PgPool) -> Result<()> {
         tx.commit().await?;
         tracing::info!(version, "applied migration");
     }
+    conn.close().await?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 //! horizon, so purging never touches the tenant's head row or other tenants' rows.
 
 use crate::error::Result;
+use crate::fence;
 use spine_core::{Seq, TenantId};
 use sqlx::PgPool;
 
@@ -15,7 +16,7 @@ const CHUNK: i64 = 5_000;
 /// events at or below it with their tags and read marks (the search vector is a column of the
 /// event). Returns the events removed and the horizon.
 pub(crate) async fn purge(pool: &PgPool, tenant: &TenantId, through: Seq) -> Result<(u64, Seq)> {
-    let mut tx = pool.begin().await?;
+    let mut tx = fence::begin(pool, [tenant]).await?;
     let head: i64 =
         sqlx::query_scalar(crate::query::HEAD).bind(tenant.as_str()).fetch_one(&mut *tx).await?;
     let horizon: i64 = sqlx::query_scalar(
@@ -31,7 +32,7 @@ pub(crate) async fn purge(pool: &PgPool, tenant: &TenantId, through: Seq) -> Res
 
     let mut removed = 0u64;
     loop {
-        let mut tx = pool.begin().await?;
+        let mut tx = fence::begin(pool, [tenant]).await?;
         let range: (Option<i64>, Option<i64>, i64) = sqlx::query_as(
             "select min(seq), max(seq), count(*) from (
                  select seq from events where tenant = $1 and seq <= $2 order by seq limit $3
@@ -60,19 +61,23 @@ pub(crate) async fn purge(pool: &PgPool, tenant: &TenantId, through: Seq) -> Res
         tx.commit().await?;
         removed += u64::try_from(count).unwrap_or(0);
     }
+    let mut tx = fence::begin(pool, [tenant]).await?;
     sqlx::query("delete from read_marks where tenant = $1 and seq <= $2")
         .bind(tenant.as_str())
         .bind(horizon)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok((removed, Seq(horizon)))
 }
 
 /// The tenant's horizon (`Seq::ZERO` when it never purged).
 pub(crate) async fn horizon(pool: &PgPool, tenant: &TenantId) -> Result<Seq> {
+    let mut tx = fence::begin(pool, [tenant]).await?;
     let seq: Option<i64> = sqlx::query_scalar("select through_seq from horizons where tenant = $1")
         .bind(tenant.as_str())
-        .fetch_optional(pool)
+        .fetch_optional(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(Seq(seq.unwrap_or(0)))
 }

@@ -2,6 +2,7 @@
 //! plus individually read positions above N in `read_marks`. Never a flag on the event.
 
 use crate::error::Result;
+use crate::fence::{self, Mode};
 use crate::filters::push_scope;
 use spine_core::{Scope, Seq, TenantId, UserId};
 use spine_store::ReadMarks;
@@ -56,7 +57,7 @@ pub(crate) async fn mark_read(
     id: Uuid,
     scope: Option<&Scope>,
 ) -> Result<Option<Seq>> {
-    let mut tx = pool.begin().await?;
+    let mut tx = fence::begin(pool, [tenant]).await?;
     let mut qb: QueryBuilder<'_, Postgres> =
         QueryBuilder::new("select e.seq from events e where e.id = ");
     qb.push_bind(id.as_bytes().as_slice()).push(" and e.tenant = ").push_bind(tenant.as_str());
@@ -87,7 +88,7 @@ pub(crate) async fn mark_all_read(
     user: &UserId,
     through: Option<Seq>,
 ) -> Result<Seq> {
-    let mut tx = pool.begin().await?;
+    let mut tx = fence::begin(pool, [tenant]).await?;
     let head: i64 =
         sqlx::query_scalar(crate::query::HEAD).bind(tenant.as_str()).fetch_one(&mut *tx).await?;
     let target = through.map_or(head, |t| t.0.clamp(0, head));
@@ -121,10 +122,7 @@ pub(crate) async fn read_marks(
 ) -> Result<ReadMarks> {
     // One snapshot (repeatable read), so marks a concurrent `mark_all_read` folds into the
     // watermark are seen on one side or the other.
-    let mut tx = pool.begin().await?;
-    sqlx::query("set transaction isolation level repeatable read, read only")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = fence::begin_in(pool, [tenant], Mode::Snapshot).await?;
     let through: i64 = sqlx::query_scalar(
         "select coalesce((select through_seq from read_watermarks where tenant = $1 and user_id = $2), 0)",
     )
@@ -156,6 +154,8 @@ pub(crate) async fn unread_count(
     qb.push_bind(tenant.as_str());
     push_unread(&mut qb, tenant.as_str(), user.as_str());
     push_scope(&mut qb, scope);
-    let count: i64 = qb.build_query_scalar().fetch_one(pool).await?;
+    let mut tx = fence::begin(pool, [tenant]).await?;
+    let count: i64 = qb.build_query_scalar().fetch_one(&mut *tx).await?;
+    tx.commit().await?;
     Ok(u64::try_from(count).unwrap_or(0))
 }

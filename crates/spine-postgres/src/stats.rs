@@ -1,6 +1,7 @@
 //! Counts over a time window, optionally grouped, plus the user's unread count.
 
 use crate::error::Result;
+use crate::fence::{self, Mode};
 use crate::filters::{push_scope, push_time_window};
 use crate::read_state::unread_count;
 use spine_core::TenantId;
@@ -39,7 +40,8 @@ pub(crate) async fn stats(pool: &PgPool, tenant: &TenantId, query: &StatsQuery) 
     qb.push_bind(tenant.as_str());
     window(&mut qb);
     push_scope(&mut qb, query.scope.as_ref());
-    let total: i64 = qb.build_query_scalar().fetch_one(pool).await?;
+    let mut tx = fence::begin_in(pool, [tenant], Mode::Snapshot).await?;
+    let total: i64 = qb.build_query_scalar().fetch_one(&mut *tx).await?;
 
     let mut groups = Vec::new();
     if let Some(group) = query.group_by {
@@ -54,7 +56,7 @@ pub(crate) async fn stats(pool: &PgPool, tenant: &TenantId, query: &StatsQuery) 
         window(&mut qb);
         push_scope(&mut qb, query.scope.as_ref());
         qb.push(if by_time { " group by k order by k" } else { " group by k order by n desc, k" });
-        for row in qb.build().fetch_all(pool).await? {
+        for row in qb.build().fetch_all(&mut *tx).await? {
             let count: i64 = row.try_get("n")?;
             groups.push(GroupCount {
                 key: row.try_get::<Option<String>, _>("k")?.unwrap_or_default(),
@@ -63,6 +65,7 @@ pub(crate) async fn stats(pool: &PgPool, tenant: &TenantId, query: &StatsQuery) 
         }
     }
 
+    tx.commit().await?;
     let unread = match &query.user {
         Some(user) => Some(unread_count(pool, tenant, user, query.scope.as_ref()).await?),
         None => None,

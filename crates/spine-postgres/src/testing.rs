@@ -49,6 +49,13 @@ impl Drop for TestDatabase {
                 let mut conn = PgConnection::connect(&base).await?;
                 conn.execute(format!("drop database if exists \"{name}\" with (force)").as_str())
                     .await?;
+                // The database's fence role (migration 0002) outlives it: drop it too.
+                let role: String =
+                    sqlx::query_scalar("select 'spine_fence_' || substr(md5($1), 1, 20)")
+                        .bind(&name)
+                        .fetch_one(&mut conn)
+                        .await?;
+                conn.execute(format!("drop role if exists \"{role}\"").as_str()).await?;
                 Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
             })
         })
@@ -83,4 +90,26 @@ pub async fn fresh_store() -> Fixture {
     store.migrate().await.expect("migrate");
     db.stores.push(store.clone());
     Fixture::new(Arc::new(store), db)
+}
+
+/// Runs `sql` (which should name no tenant: the point is to see what row-level security lets
+/// through) in a transaction the store fences to `tenants`, as every store transaction is, and
+/// returns the `tenant` column of each row.
+pub async fn fenced_tenants(
+    store: &PgStore,
+    tenants: &[&spine_core::TenantId],
+    sql: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut tx = crate::fence::begin(&store.pool, tenants.iter().copied())
+        .await
+        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+    let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&mut *tx).await?;
+    tx.rollback().await?;
+    Ok(rows)
+}
+
+/// Runs `sql` on a connection straight from the store's pool, without beginning a fenced
+/// transaction (a query that forgot the fence), and returns the first column of each row.
+pub async fn unfenced_tenants(store: &PgStore, sql: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(sql).fetch_all(&store.pool).await
 }

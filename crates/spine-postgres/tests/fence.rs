@@ -1,0 +1,112 @@
+//! Row-level security, the second tenant fence: with a credential of tenant A, queries that
+//! deliberately name no tenant still see only A's rows, and a query outside a fenced transaction
+//! sees none.
+
+use spine_postgres::testing as support;
+
+use serde_json::json;
+use spine_core::input::{EventInput, EventLimits};
+use spine_core::{EventType, NewEvent, Role, Seq, TenantId, TypeInfo, UserId};
+use spine_store::{NewApiKey, Store};
+use uuid::Uuid;
+
+fn event(title: &str, tag: &str) -> NewEvent {
+    let input = json!({"type": "deploy.done", "title": title, "tags": [tag],
+                       "actor": {"id": "u1"}, "entity": {"type": "repo", "id": "r1"}});
+    serde_json::from_value::<EventInput>(input)
+        .expect("json")
+        .validate(Uuid::now_v7(), None, &EventLimits::default())
+        .expect("valid")
+}
+
+/// Gives `tenant` a row in every tenant table: the tenant, a key, events with tags, a head, read
+/// state (watermark and a mark above it), a registered type and a purge horizon.
+async fn fill(store: &dyn Store, tenant: &TenantId) -> String {
+    store.create_tenant(tenant, tenant.as_str()).await.expect("tenant");
+    let key = NewApiKey {
+        id: format!("key_{tenant}"),
+        secret_hash: vec![7; 32],
+        role: Role::parse("admin").expect("role"),
+        name: None,
+    };
+    let key = store.create_key(tenant, key).await.expect("key").id;
+    let events = (0..4).map(|i| event(&format!("{tenant} {i}"), tenant.as_str())).collect();
+    let stored = store.append(tenant, events).await.expect("append");
+    let user = UserId::parse("u1").expect("user");
+    store.mark_all_read(tenant, &user, Some(Seq(1))).await.expect("watermark");
+    let third = stored[2].event().id;
+    assert!(store.mark_read(tenant, &user, third, None).await.expect("mark"));
+    let info: TypeInfo = serde_json::from_value(json!({"label": "Deploy"})).expect("type info");
+    let ty = EventType::parse("deploy.done").expect("type");
+    store.put_type(tenant, &ty, &info).await.expect("type");
+    store.purge(tenant, Seq(1)).await.expect("purge");
+    key
+}
+
+/// Every tenant table with the column naming the tenant.
+const TABLES: &[(&str, &str)] = &[
+    ("tenants", "id"),
+    ("api_keys", "tenant"),
+    ("tenant_heads", "tenant"),
+    ("events", "tenant"),
+    ("event_tags", "tenant"),
+    ("read_watermarks", "tenant"),
+    ("read_marks", "tenant"),
+    ("event_types", "tenant"),
+    ("horizons", "tenant"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_of_one_tenant_cannot_see_another_even_through_unscoped_queries() {
+    let (url, mut db) = support::fresh_database().await;
+    let store = support::open(&url).await;
+    db.stores.push(store.clone());
+    store.migrate().await.expect("migrate");
+    let (a, b) = (TenantId::parse("tenant-a").expect("a"), TenantId::parse("tenant-b").expect("b"));
+    let key_a = fill(&store, &a).await;
+    fill(&store, &b).await;
+
+    // The credential decides the tenant, as the server's authentication does.
+    let record = store.find_key(&key_a).await.expect("find").expect("key of a");
+    assert_eq!(record.tenant, a);
+    let fenced = [&record.tenant];
+
+    for (table, column) in TABLES {
+        let unscoped = format!("select {column} from {table}");
+        let seen = support::fenced_tenants(&store, &fenced, &unscoped).await.expect("select");
+        assert!(!seen.is_empty(), "{table}: tenant a has rows");
+        assert!(seen.iter().all(|t| t == a.as_str()), "{table}: saw {seen:?}");
+
+        let named = format!("select {column} from {table} where {column} = 'tenant-b'");
+        let seen = support::fenced_tenants(&store, &fenced, &named).await.expect("select b");
+        assert!(seen.is_empty(), "{table}: asking for b by name gives nothing, got {seen:?}");
+
+        // An unscoped update touches only the fenced tenant's rows (rolled back by the helper).
+        let update = format!("update {table} set {column} = {column} returning {column}");
+        let touched = support::fenced_tenants(&store, &fenced, &update).await.expect("update");
+        assert!(touched.iter().all(|t| t == a.as_str()), "{table}: updated {touched:?}");
+
+        // A transaction that names no tenant, and a query outside any fenced transaction (one
+        // that forgot the fence altogether), see nothing at all.
+        let none = support::fenced_tenants(&store, &[], &unscoped).await.expect("no tenant");
+        assert!(none.is_empty(), "{table}: no tenant set, saw {none:?}");
+        let forgot = support::unfenced_tenants(&store, &unscoped).await.expect("unfenced");
+        assert!(forgot.is_empty(), "{table}: outside the fence, saw {forgot:?}");
+    }
+
+    // Writing another tenant's rows from inside A's fence is refused by the policy.
+    let insert =
+        "insert into horizons (tenant, through_seq) values ('tenant-c', 1) returning tenant";
+    let refused = support::fenced_tenants(&store, &fenced, insert).await;
+    let message = refused.expect_err("refused").to_string();
+    assert!(message.contains("row-level security"), "{message}");
+
+    // Search and the cross-tenant lookups go through the owner's functions, which apply the
+    // same fence themselves.
+    let search = "select e.tenant from events e
+                  where e.seq in (select spine_search(plainto_tsquery('simple', 'tenant')))";
+    let seen = support::fenced_tenants(&store, &fenced, search).await.expect("search");
+    assert!(!seen.is_empty() && seen.iter().all(|t| t == a.as_str()), "search saw {seen:?}");
+    let raw = "select tenant from events where id in (select spine_taken_ids(array[]::bytea[]))";
+    assert!(support::unfenced_tenants(&store, raw).await.expect("ids").is_empty());
+}
