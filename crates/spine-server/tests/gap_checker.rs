@@ -1,12 +1,14 @@
 //! The gap checker (SPEC principle 4): several concurrent writers and many subscribers, over SSE
 //! and WebSocket, some with filters, that disconnect and reconnect at random moments resuming
 //! from their last position. Every subscriber must end with exactly the committed events that
-//! match its filter, each once, in `seq` order.
+//! match its filter, each once, in `seq` order. The PostgreSQL run does the same with two nodes
+//! (servers on stores of their own over one database): writers post to both, and every
+//! reconnect goes to the other node.
 
 mod common;
 
 use common::ws::Ws;
-use common::{event, spawn_app_with, TestApp};
+use common::{event, spawn_app_with, spawn_postgres_nodes, TestApp};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use reqwest::Method;
@@ -72,10 +74,13 @@ impl Filter {
     }
 }
 
+/// The servers under test: one, or several nodes sharing a database.
+type Nodes = Arc<Vec<Arc<TestApp>>>;
+
 /// One subscriber: connects, reads a random number of events, drops the connection, resumes
-/// from its last id, until it has seen `done` (the final head) pass.
+/// from its last id on the next node, until it has seen `done` (the final head) pass.
 async fn subscriber(
-    app: Arc<TestApp>,
+    nodes: Nodes,
     filter: Filter,
     websocket: bool,
     seed: u64,
@@ -84,12 +89,13 @@ async fn subscriber(
     let mut rng = Rng(seed);
     let mut got: Vec<i64> = Vec::new();
     let mut position = 0i64;
-    loop {
+    for session in (seed as usize).. {
+        let app = &nodes[session % nodes.len()];
         let budget = 1 + rng.below(25) as usize;
         let finished = if websocket {
-            ws_session(&app, filter, &mut position, budget, &mut got, &done).await
+            ws_session(app, filter, &mut position, budget, &mut got, &done).await
         } else {
-            sse_session(&app, filter, &mut position, budget, &mut got, &done).await
+            sse_session(app, filter, &mut position, budget, &mut got, &done).await
         };
         if finished {
             return got;
@@ -97,6 +103,7 @@ async fn subscriber(
         // Reconnect after a random pause, sometimes at once.
         tokio::time::sleep(Duration::from_millis(rng.below(20))).await;
     }
+    unreachable!("sessions are unbounded")
 }
 
 /// The committed log, sent once every writer has finished.
@@ -194,18 +201,28 @@ async fn ws_session(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_subscriber_ends_with_exactly_the_matching_committed_events_once_in_order() {
-    check_gaps(ServerConfig::default()).await;
+    check_gaps(vec![Arc::new(spawn_app_with(ServerConfig::default()).await)]).await;
 }
 
 /// The same with a shared tail of 16 events: subscribers that resume fall behind its start, so
 /// they read the log through the store and then join the tail, and none may notice the seam.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn readers_crossing_between_the_store_and_a_small_tail_miss_nothing() {
-    check_gaps(ServerConfig { stream_tail_events: 16, ..ServerConfig::default() }).await;
+    let config = ServerConfig { stream_tail_events: 16, ..ServerConfig::default() };
+    check_gaps(vec![Arc::new(spawn_app_with(config).await)]).await;
 }
 
-async fn check_gaps(config: ServerConfig) {
-    let app = Arc::new(spawn_app_with(config).await);
+/// Two nodes on one PostgreSQL database: writers on both, and every subscriber switches node at
+/// each reconnect, so a node learns of the other's commits only through the database's
+/// notifications and serves the events from the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_postgres_nodes_give_every_subscriber_the_same_log_across_reconnects() {
+    check_gaps(spawn_postgres_nodes(2, ServerConfig::default()).await).await;
+}
+
+async fn check_gaps(nodes: Vec<Arc<TestApp>>) {
+    let nodes: Nodes = Arc::new(nodes);
+    let app = nodes[0].clone();
     let (finish, done) = tokio::sync::watch::channel(None);
     let filters = [Filter::All, Filter::Tasks, Filter::Blue];
     let mut subscribers = Vec::new();
@@ -214,7 +231,7 @@ async fn check_gaps(config: ServerConfig) {
         let websocket = i % 2 == 1;
         let seed = 0x9E37_79B9_7F4A_7C15 ^ (i + 1);
         subscribers.push(tokio::spawn(subscriber(
-            app.clone(),
+            nodes.clone(),
             filter,
             websocket,
             seed,
@@ -223,7 +240,7 @@ async fn check_gaps(config: ServerConfig) {
     }
     let mut writers = Vec::new();
     for w in 0..WRITERS {
-        let app = app.clone();
+        let app = nodes[w % nodes.len()].clone();
         writers.push(tokio::spawn(async move {
             let mut i = 0;
             while i < EVENTS_PER_WRITER {

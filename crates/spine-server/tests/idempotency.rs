@@ -9,11 +9,22 @@ use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_duplicates_store_exactly_one_event() {
-    let app = std::sync::Arc::new(spawn_app().await);
+    fifty_duplicates(vec![std::sync::Arc::new(spawn_app().await)]).await;
+}
+
+/// The same, split across two nodes sharing one PostgreSQL database: the key is judged under
+/// the tenant's head lock and fenced by the unique index, whichever node commits first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_duplicates_split_across_two_postgres_nodes_store_one_event() {
+    fifty_duplicates(spawn_postgres_nodes(2, Default::default()).await).await;
+}
+
+async fn fifty_duplicates(nodes: Vec<std::sync::Arc<TestApp>>) {
+    let app = nodes[0].clone();
     let body = event("Deploy docs");
     let mut tasks = Vec::new();
-    for _ in 0..50 {
-        let app = app.clone();
+    for i in 0..50 {
+        let app = nodes[i % nodes.len()].clone();
         let body = body.clone();
         tasks.push(tokio::spawn(async move {
             let r = app

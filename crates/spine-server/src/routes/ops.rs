@@ -33,6 +33,11 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
+/// How long `/readyz` waits for the database: a probe must be answered promptly (a pool waiting
+/// for a connection would otherwise hold it for its whole acquire timeout), and a database that
+/// takes longer is not ready.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The database answers and migrations are applied.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
@@ -40,11 +45,15 @@ pub async fn healthz() -> Json<Health> {
         (status = 503, description = "Not ready", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    match state.store.ready().await {
-        Ok(()) => Ok(Json(Health { status: "ok" })),
-        Err(e) => {
+    match tokio::time::timeout(READY_TIMEOUT, state.store.ready()).await {
+        Ok(Ok(())) => Ok(Json(Health { status: "ok" })),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready");
             Err(ApiError::Unavailable("the database is not ready".into()))
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?READY_TIMEOUT, "not ready: the database did not answer");
+            Err(ApiError::Unavailable("the database did not answer in time".into()))
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The integration harness: every test gets its own SQLite file and its own real server on
-//! port 0, and talks to it over HTTP.
+//! port 0, and talks to it over HTTP. [`spawn_postgres_nodes`] starts several servers (nodes)
+//! sharing one fresh PostgreSQL database instead, as spine processes behind a load balancer.
 
 #![allow(dead_code)]
 
@@ -33,9 +34,12 @@ pub struct TestApp {
     pub a: TenantKeys,
     pub b: TenantKeys,
     pub admin_token: String,
+    /// The PostgreSQL database's URL, for nodes from [`spawn_postgres_nodes`].
+    pub database_url: Option<String>,
     _stop: oneshot::Sender<()>,
     server: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
+    /// Keeps the database alive (a temporary directory, or a PostgreSQL test database).
+    _storage: Arc<dyn std::any::Any + Send + Sync>,
 }
 
 async fn tenant(store: &Arc<dyn Store>, name: &str) -> TenantKeys {
@@ -54,7 +58,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 /// Starts a server with `config` (the admin token is always set).
-pub async fn spawn_app_with(mut config: ServerConfig) -> TestApp {
+pub async fn spawn_app_with(config: ServerConfig) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("spine.db").display());
     let store = SqliteStore::open(&url, SqliteOptions::default()).await.unwrap();
@@ -62,6 +66,41 @@ pub async fn spawn_app_with(mut config: ServerConfig) -> TestApp {
     let store: Arc<dyn Store> = Arc::new(store);
     let a = tenant(&store, "tenant-a").await;
     let b = tenant(&store, "tenant-b").await;
+    start(store, a, b, config, Arc::new(dir)).await
+}
+
+/// `n` servers, each on a store of its own (its own pool, writer and notice listener, as a
+/// separate process would have) over one fresh PostgreSQL database, serving the same tenants.
+pub async fn spawn_postgres_nodes(n: usize, config: ServerConfig) -> Vec<Arc<TestApp>> {
+    let (url, mut db) = spine_postgres::testing::fresh_database().await;
+    let mut stores = Vec::new();
+    for _ in 0..n {
+        stores.push(spine_postgres::testing::open(&url).await);
+    }
+    db.stores.extend(stores.iter().cloned());
+    stores[0].migrate().await.unwrap();
+    let first: Arc<dyn Store> = Arc::new(stores[0].clone());
+    let a = tenant(&first, "tenant-a").await;
+    let b = tenant(&first, "tenant-b").await;
+    let db: Arc<dyn std::any::Any + Send + Sync> = Arc::new(db);
+    let mut nodes = Vec::new();
+    for store in stores {
+        let mut app =
+            start(Arc::new(store), a.clone(), b.clone(), config.clone(), db.clone()).await;
+        app.database_url = Some(url.clone());
+        nodes.push(Arc::new(app));
+    }
+    nodes
+}
+
+/// Starts a server on `store`, whose tenants `a` and `b` exist already.
+async fn start(
+    store: Arc<dyn Store>,
+    a: TenantKeys,
+    b: TenantKeys,
+    mut config: ServerConfig,
+    storage: Arc<dyn std::any::Any + Send + Sync>,
+) -> TestApp {
     let admin_token = "operator-token-for-tests-0123456789".to_owned();
     config.admin_token = Some(admin_token.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -75,7 +114,18 @@ pub async fn spawn_app_with(mut config: ServerConfig) -> TestApp {
         run(listener, server_store, config, shutdown).await.unwrap();
     });
     let client = Client::builder().pool_max_idle_per_host(64).build().unwrap();
-    TestApp { addr, client, store, a, b, admin_token, _stop: stop, server, _dir: dir }
+    TestApp {
+        addr,
+        client,
+        store,
+        a,
+        b,
+        admin_token,
+        database_url: None,
+        _stop: stop,
+        server,
+        _storage: storage,
+    }
 }
 
 impl TestApp {
