@@ -286,8 +286,8 @@ impl<'a> EventColumns<'a> {
     }
 }
 
-/// The searchable text of an event. Control characters become spaces: PostgreSQL text cannot
-/// hold NUL.
+/// The searchable text of an event, without diacritics. Control characters become spaces:
+/// PostgreSQL text cannot hold NUL.
 fn search_text(e: &Event) -> String {
     let parts = [
         Some(e.title.as_str()),
@@ -295,12 +295,13 @@ fn search_text(e: &Event) -> String {
         e.actor.as_ref().map(|a| a.display()),
         e.entity.as_ref().map(|x| x.display()),
     ];
-    parts
+    let text = parts
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
         .join(" ")
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+        .collect::<String>();
+    crate::filters::fold_diacritics(&text)
 }

@@ -129,7 +129,15 @@ pub(crate) fn search_words(text: &str) -> Option<String> {
         .filter(|word| word.chars().any(char::is_alphanumeric))
         .take(32)
         .collect();
-    (!words.is_empty()).then(|| words.join(" "))
+    (!words.is_empty()).then(|| fold_diacritics(&words.join(" ")))
+}
+
+/// `text` without its diacritics (canonical decomposition, combining marks dropped), so `café`
+/// and `cafe` index and search alike, as in the SQLite store (`remove_diacritics`). Applied to
+/// the indexed text and to queries; `to_tsvector('simple', ...)` then folds case.
+pub(crate) fn fold_diacritics(text: &str) -> String {
+    use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
+    text.nfd().filter(|c| !is_combining_mark(*c)).collect()
 }
 
 #[cfg(test)]
@@ -149,5 +157,7 @@ mod tests {
         assert_eq!(search_words("* ) NEAR( \""), Some("NEAR(".to_owned()));
         assert_eq!(search_words("* )"), None);
         assert_eq!(search_words("dep\u{0}loy\u{1}"), Some("dep loy".to_owned()));
+        assert_eq!(search_words("Café  RÉSUMÉ").as_deref(), Some("Cafe RESUME"));
+        assert_eq!(fold_diacritics("Zoë ñandú Ærø"), "Zoe nandu Ærø");
     }
 }

@@ -570,6 +570,17 @@ pub async fn full_text_search_finds_words_and_survives_hostile_input(store: Db) 
         let got = walk(&store, &t, query(search(q), Order::Occurred, 10)).await;
         assert_eq!(ids(&got), vec![hit.id], "search {q:?}");
     }
+    // Case and diacritics fold on both sides: the text and the query.
+    let accented = append_one(
+        &store,
+        &t,
+        json!({"type": "note.added", "title": "Café résumé", "actor": {"id": "u2", "name": "Zoë Ruiz"}}),
+    )
+    .await;
+    for q in ["cafe", "CAFÉ", "café", "resume", "Résumé", "zoe", "ZOË cafe"] {
+        let got = walk(&store, &t, query(search(q), Order::Occurred, 10)).await;
+        assert_eq!(ids(&got), vec![accented.id], "search {q:?}");
+    }
     assert!(walk(&store, &t, query(search("deploy soup"), Order::Seq, 10)).await.is_empty());
     assert!(walk(&store, &t, query(search("nothing"), Order::Seq, 10)).await.is_empty());
     for hostile in [
