@@ -63,7 +63,7 @@ pub struct GlobalArgs {
     /// Configuration file [default: ./spine.toml when it exists]
     #[arg(long, global = true, env = "SPINE_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Database URL: sqlite://PATH, sqlite:PATH or a file path [default: sqlite://./spine-data/spine.db]
+    /// Database URL: sqlite://PATH, sqlite:PATH, a file path, or postgres://USER@HOST:PORT/DB [default: sqlite://./spine-data/spine.db]
     #[arg(long, global = true, value_name = "URL")]
     pub db: Option<String>,
     /// Log filter, e.g. `info` or `spine_server=debug,warn` [default: info]

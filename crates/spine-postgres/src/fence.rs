@@ -68,7 +68,10 @@ pub(crate) async fn begin_on<'c, 'a>(
 /// A transaction as the connecting user, who owns the tables and is not fenced: migrations only.
 pub(crate) async fn begin_owner(conn: &mut PgConnection) -> Result<Transaction<'_, Postgres>> {
     use sqlx::Connection;
-    Ok(conn.begin_with("begin; set local role none").await?)
+    // Quiet: `create table if not exists` would otherwise log a notice on every start.
+    Ok(conn
+        .begin_with("begin; set local role none; set local client_min_messages = warning")
+        .await?)
 }
 
 /// Run on every new connection: switch to the fence role if it exists and this user may use it
