@@ -39,41 +39,24 @@ begin
 end
 $$;
 
-alter table tenants enable row level security;
-create policy tenant_fence on tenants
-    using (id = any (string_to_array(current_setting('spine.tenants', true), ',')));
-
-alter table api_keys enable row level security;
-create policy tenant_fence on api_keys
-    using (tenant = any (string_to_array(current_setting('spine.tenants', true), ',')));
-
-alter table tenant_heads enable row level security;
-create policy tenant_fence on tenant_heads
-    using (tenant = any (string_to_array(current_setting('spine.tenants', true), ',')));
-
-alter table events enable row level security;
-create policy tenant_fence on events
-    using (tenant = any (string_to_array(current_setting('spine.tenants', true), ',')));
-
-alter table event_tags enable row level security;
-create policy tenant_fence on event_tags
-    using (tenant = any (string_to_array(current_setting('spine.tenants', true), ',')));
-
-alter table read_watermarks enable row level security;
-create policy tenant_fence on read_watermarks
-    using (tenant = any (string_to_array(current_setting('spine.tenants', true), ',')));
-
-alter table read_marks enable row level security;
-create policy tenant_fence on read_marks
-    using (tenant = any (string_to_array(current_setting('spine.tenants', true), ',')));
-
-alter table event_types enable row level security;
-create policy tenant_fence on event_types
-    using (tenant = any (string_to_array(current_setting('spine.tenants', true), ',')));
-
-alter table horizons enable row level security;
-create policy tenant_fence on horizons
-    using (tenant = any (string_to_array(current_setting('spine.tenants', true), ',')));
+-- The policy: a row is visible and writable when its tenant is named in `spine.tenants`.
+do $$
+declare
+    fenced text[][] := array[
+        ['tenants', 'id'], ['api_keys', 'tenant'], ['tenant_heads', 'tenant'],
+        ['events', 'tenant'], ['event_tags', 'tenant'], ['read_watermarks', 'tenant'],
+        ['read_marks', 'tenant'], ['event_types', 'tenant'], ['horizons', 'tenant']];
+    pair text[];
+begin
+    foreach pair slice 1 in array fenced loop
+        execute format('alter table %I enable row level security', pair[1]);
+        execute format(
+            'create policy tenant_fence on %I using '
+            '(%I = any (string_to_array(current_setting(''spine.tenants'', true), '','')))',
+            pair[1], pair[2]);
+    end loop;
+end
+$$;
 
 -- The positions of the fenced tenants' events matching `query`, through the GIN index.
 create function spine_search(query tsquery) returns setof bigint
