@@ -1,12 +1,123 @@
-//! The PostgreSQL side of feed conditions: how its type column is compared in prefix ranges
-//! (the conditions themselves are shared: `spine_store::sql`), and the words of full-text
-//! queries, where user text never becomes tsquery syntax.
+//! How feed filters and viewer scopes become SQL conditions over the `events e` alias. Every
+//! condition is a bound parameter; user text never becomes SQL or tsquery syntax.
 
-use spine_store::sql::Conditions;
+use spine_core::{EventFilter, Scope, TypePattern};
+use sqlx::{Postgres, QueryBuilder};
 
-/// Filters and scopes as PostgreSQL writes them: prefix ranges compare bytewise
-/// (`collate "C"`, as validated type names are ASCII), which the type indexes serve.
-pub(crate) const CONDITIONS: Conditions = Conditions { type_range: "e.type collate \"C\"" };
+/// Appends ` and <conditions>` for a viewer scope.
+pub(crate) fn push_scope<'a>(qb: &mut QueryBuilder<'a, Postgres>, scope: Option<&'a Scope>) {
+    let Some(scope) = scope else { return };
+    push_eq(qb, "e.entity_type", scope.entity_type.as_deref());
+    push_eq(qb, "e.entity_id", scope.entity_id.as_deref());
+    push_eq(qb, "e.actor_id", scope.actor.as_deref());
+    push_types(qb, &scope.types);
+}
+
+/// Appends ` and <conditions>` for every filter except `tags`, `q` and `unread`, which the feed
+/// query places itself.
+pub(crate) fn push_filter<'a>(qb: &mut QueryBuilder<'a, Postgres>, filter: &'a EventFilter) {
+    push_types(qb, &filter.types);
+    push_eq(qb, "e.action", filter.action.map(|a| a.as_str()));
+    push_eq(qb, "e.source_system", filter.source.as_deref());
+    push_eq(qb, "e.actor_id", filter.actor.as_deref());
+    push_eq(qb, "e.entity_type", filter.entity_type.as_deref());
+    push_eq(qb, "e.entity_id", filter.entity_id.as_deref());
+    push_eq(qb, "e.priority", filter.priority.map(|p| p.as_str()));
+    push_eq(qb, "e.correlation_id", filter.correlation_id.as_deref());
+    push_time_window(qb, filter.since.map(|t| t.as_micros()), filter.until.map(|t| t.as_micros()));
+}
+
+/// Appends `occurred_at >= since` and `occurred_at < until`.
+pub(crate) fn push_time_window(
+    qb: &mut QueryBuilder<'_, Postgres>,
+    since: Option<i64>,
+    until: Option<i64>,
+) {
+    if let Some(since) = since {
+        qb.push(" and e.occurred_at >= ").push_bind(since);
+    }
+    if let Some(until) = until {
+        qb.push(" and e.occurred_at < ").push_bind(until);
+    }
+}
+
+fn push_eq<'a>(qb: &mut QueryBuilder<'a, Postgres>, column: &'static str, value: Option<&'a str>) {
+    if let Some(value) = value {
+        qb.push(" and ").push(column).push(" = ").push_bind(value);
+    }
+}
+
+/// Appends ` and (<any of the patterns>)`; exact types become `in (...)`, a `task.` prefix a
+/// range (`collate "C"` so the range is bytewise, as validated type names are ASCII).
+fn push_types<'a>(qb: &mut QueryBuilder<'a, Postgres>, patterns: &'a [TypePattern]) {
+    if patterns.is_empty() {
+        return;
+    }
+    let exact: Vec<&str> = patterns
+        .iter()
+        .filter_map(|p| match p {
+            TypePattern::Exact(t) => Some(t.as_str()),
+            TypePattern::Prefix(_) => None,
+        })
+        .collect();
+    qb.push(" and (");
+    let mut first = true;
+    if !exact.is_empty() {
+        qb.push("e.type in (");
+        let mut list = qb.separated(", ");
+        for t in exact {
+            list.push_bind(t);
+        }
+        qb.push(")");
+        first = false;
+    }
+    for pattern in patterns {
+        let TypePattern::Prefix(prefix) = pattern else { continue };
+        if !first {
+            qb.push(" or ");
+        }
+        first = false;
+        match prefix_upper_bound(prefix) {
+            Some(upper) => {
+                qb.push("(e.type collate \"C\" >= ")
+                    .push_bind(prefix.as_str())
+                    .push(" and e.type collate \"C\" < ")
+                    .push_bind(upper)
+                    .push(")");
+            }
+            None => {
+                qb.push("e.type like ").push_bind(like_prefix(prefix)).push(" escape '\\'");
+            }
+        }
+    }
+    qb.push(")");
+}
+
+/// The smallest string greater than every string starting with `prefix`, when its last character
+/// can simply be incremented (always so for validated, ASCII type prefixes).
+fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let last = prefix.chars().last()?;
+    if !last.is_ascii() || last == '\u{7f}' {
+        return None;
+    }
+    let next = char::from(u8::try_from(u32::from(last) + 1).ok()?);
+    let mut upper = prefix[..prefix.len() - last.len_utf8()].to_owned();
+    upper.push(next);
+    Some(upper)
+}
+
+/// `prefix%` with LIKE's wildcards and the escape character escaped.
+fn like_prefix(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 2);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
 
 /// Turns user text into words for `plainto_tsquery('simple', ...)`, which reads any text as
 /// plain words ANDed together and never fails on syntax. Control characters separate words
@@ -32,6 +143,13 @@ pub(crate) fn fold_diacritics(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefixes_become_ranges() {
+        assert_eq!(prefix_upper_bound("task.").as_deref(), Some("task/"));
+        assert_eq!(prefix_upper_bound(""), None);
+        assert_eq!(like_prefix("a_b%"), "a\\_b\\%%");
+    }
 
     #[test]
     fn search_words_drop_punctuation_and_control_characters() {

@@ -6,7 +6,7 @@
 
 use crate::error::Result;
 use crate::fence;
-use crate::filters::{search_words, CONDITIONS};
+use crate::filters::{push_filter, push_scope, search_words};
 use crate::read_state::{push_is_read, push_unread};
 use spine_core::{Cursor, Event, EventFilter, Order, Scope, Seq, TenantId};
 use spine_store::{FeedItem, FeedQuery, Page};
@@ -71,8 +71,8 @@ pub(crate) async fn page(pool: &PgPool, tenant: &TenantId, query: &FeedQuery) ->
             .push_bind(tag.as_str())
             .push(" and t.seq = e.seq)");
     }
-    CONDITIONS.push_filter(&mut qb, filter);
-    CONDITIONS.push_scope(&mut qb, query.scope.as_ref());
+    push_filter(&mut qb, filter);
+    push_scope(&mut qb, query.scope.as_ref());
     if let (true, Some(user)) = (filter.unread, &query.user) {
         push_unread(&mut qb, tenant, user.as_str());
     }
@@ -140,7 +140,7 @@ pub(crate) async fn get_event(
     let mut qb: QueryBuilder<'_, Postgres> =
         QueryBuilder::new("select e.body::text as body from events e where e.id = ");
     qb.push_bind(id.as_bytes().as_slice()).push(" and e.tenant = ").push_bind(tenant.as_str());
-    CONDITIONS.push_scope(&mut qb, scope);
+    push_scope(&mut qb, scope);
     let mut tx = fence::begin(pool, [tenant]).await?;
     let row = qb.build().fetch_optional(&mut *tx).await?;
     tx.commit().await?;

@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::fence::{self, Mode};
-use crate::filters::CONDITIONS;
+use crate::filters::push_scope;
 use spine_core::{Scope, Seq, TenantId, UserId};
 use spine_store::ReadMarks;
 use sqlx::{PgPool, Postgres, QueryBuilder};
@@ -61,7 +61,7 @@ pub(crate) async fn mark_read(
     let mut qb: QueryBuilder<'_, Postgres> =
         QueryBuilder::new("select e.seq from events e where e.id = ");
     qb.push_bind(id.as_bytes().as_slice()).push(" and e.tenant = ").push_bind(tenant.as_str());
-    CONDITIONS.push_scope(&mut qb, scope);
+    push_scope(&mut qb, scope);
     let Some(seq) = qb.build_query_scalar::<i64>().fetch_optional(&mut *tx).await? else {
         return Ok(None);
     };
@@ -153,7 +153,7 @@ pub(crate) async fn unread_count(
         QueryBuilder::new("select count(*) from events e where e.tenant = ");
     qb.push_bind(tenant.as_str());
     push_unread(&mut qb, tenant.as_str(), user.as_str());
-    CONDITIONS.push_scope(&mut qb, scope);
+    push_scope(&mut qb, scope);
     let mut tx = fence::begin(pool, [tenant]).await?;
     let count: i64 = qb.build_query_scalar().fetch_one(&mut *tx).await?;
     tx.commit().await?;

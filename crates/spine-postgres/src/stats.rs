@@ -2,10 +2,9 @@
 
 use crate::error::Result;
 use crate::fence::{self, Mode};
-use crate::filters::CONDITIONS;
+use crate::filters::{push_scope, push_time_window};
 use crate::read_state::unread_count;
 use spine_core::TenantId;
-use spine_store::sql::push_time_window;
 use spine_store::{GroupBy, GroupCount, Stats, StatsQuery};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
@@ -40,7 +39,7 @@ pub(crate) async fn stats(pool: &PgPool, tenant: &TenantId, query: &StatsQuery) 
         QueryBuilder::new("select count(*) from events e where e.tenant = ");
     qb.push_bind(tenant.as_str());
     window(&mut qb);
-    CONDITIONS.push_scope(&mut qb, query.scope.as_ref());
+    push_scope(&mut qb, query.scope.as_ref());
     let mut tx = fence::begin_in(pool, [tenant], Mode::Snapshot).await?;
     let total: i64 = qb.build_query_scalar().fetch_one(&mut *tx).await?;
 
@@ -55,7 +54,7 @@ pub(crate) async fn stats(pool: &PgPool, tenant: &TenantId, query: &StatsQuery) 
             .push(") collate \"C\" as k, count(*) as n from events e where e.tenant = ")
             .push_bind(tenant.as_str());
         window(&mut qb);
-        CONDITIONS.push_scope(&mut qb, query.scope.as_ref());
+        push_scope(&mut qb, query.scope.as_ref());
         qb.push(if by_time { " group by k order by k" } else { " group by k order by n desc, k" });
         for row in qb.build().fetch_all(&mut *tx).await? {
             let count: i64 = row.try_get("n")?;

@@ -5,7 +5,7 @@
 //! one row more than asked to know whether a next page exists.
 
 use crate::error::Result;
-use crate::filters::{fts_query, CONDITIONS};
+use crate::filters::{fts_query, push_filter, push_scope};
 use crate::read_state::{push_is_read, push_unread};
 use spine_core::{Cursor, Event, EventFilter, Order, Scope, Seq, TenantId};
 use spine_store::{FeedItem, FeedQuery, Page};
@@ -66,8 +66,8 @@ pub(crate) async fn page(pool: &SqlitePool, tenant: &TenantId, query: &FeedQuery
             .push_bind(tag.as_str())
             .push(" and t.occurred_at = e.occurred_at and t.seq = e.seq)");
     }
-    CONDITIONS.push_filter(&mut qb, filter);
-    CONDITIONS.push_scope(&mut qb, query.scope.as_ref());
+    push_filter(&mut qb, filter);
+    push_scope(&mut qb, query.scope.as_ref());
     if let (true, Some(user)) = (filter.unread, &query.user) {
         push_unread(&mut qb, tenant, user.as_str());
     }
@@ -133,7 +133,7 @@ pub(crate) async fn get_event(
     let mut qb: QueryBuilder<'_, Sqlite> =
         QueryBuilder::new("select e.body from events e where e.id = ");
     qb.push_bind(id.as_bytes().as_slice()).push(" and e.tenant = ").push_bind(tenant.as_str());
-    CONDITIONS.push_scope(&mut qb, scope);
+    push_scope(&mut qb, scope);
     let Some(row) = qb.build().fetch_optional(pool).await? else { return Ok(None) };
     Ok(Some(serde_json::from_str(row.try_get::<&str, _>("body")?)?))
 }

@@ -2,7 +2,7 @@
 //! plus individually read positions above N in `read_marks`. Never a flag on the event.
 
 use crate::error::Result;
-use crate::filters::CONDITIONS;
+use crate::filters::push_scope;
 use spine_core::{Scope, Seq, TenantId, UserId};
 use spine_store::ReadMarks;
 use sqlx::{Connection, QueryBuilder, Sqlite, SqlitePool};
@@ -57,7 +57,7 @@ pub(crate) async fn mark_read(
     let mut qb: QueryBuilder<'_, Sqlite> =
         QueryBuilder::new("select e.seq from events e where e.id = ");
     qb.push_bind(id.as_bytes().as_slice()).push(" and e.tenant = ").push_bind(tenant.as_str());
-    CONDITIONS.push_scope(&mut qb, scope);
+    push_scope(&mut qb, scope);
     let Some(seq) = qb.build_query_scalar::<i64>().fetch_optional(&mut *tx).await? else {
         return Ok(None);
     };
@@ -149,7 +149,7 @@ pub(crate) async fn unread_count(
         QueryBuilder::new("select count(*) from events e where e.tenant = ");
     qb.push_bind(tenant.as_str());
     push_unread(&mut qb, tenant.as_str(), user.as_str());
-    CONDITIONS.push_scope(&mut qb, scope);
+    push_scope(&mut qb, scope);
     let count: i64 = qb.build_query_scalar().fetch_one(pool).await?;
     Ok(u64::try_from(count).unwrap_or(0))
 }

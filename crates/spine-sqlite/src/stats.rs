@@ -1,10 +1,9 @@
 //! Counts over a time window, optionally grouped, plus the user's unread count.
 
 use crate::error::Result;
-use crate::filters::CONDITIONS;
+use crate::filters::{push_scope, push_time_window};
 use crate::read_state::unread_count;
 use spine_core::TenantId;
-use spine_store::sql::push_time_window;
 use spine_store::{GroupBy, GroupCount, Stats, StatsQuery};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
@@ -39,7 +38,7 @@ pub(crate) async fn stats(
         QueryBuilder::new("select count(*) from events e where e.tenant = ");
     qb.push_bind(tenant.as_str());
     window(&mut qb);
-    CONDITIONS.push_scope(&mut qb, query.scope.as_ref());
+    push_scope(&mut qb, query.scope.as_ref());
     let total: i64 = qb.build_query_scalar().fetch_one(pool).await?;
 
     let mut groups = Vec::new();
@@ -50,7 +49,7 @@ pub(crate) async fn stats(
             .push(" as k, count(*) as n from events e where e.tenant = ")
             .push_bind(tenant.as_str());
         window(&mut qb);
-        CONDITIONS.push_scope(&mut qb, query.scope.as_ref());
+        push_scope(&mut qb, query.scope.as_ref());
         qb.push(if by_time { " group by k order by k" } else { " group by k order by n desc, k" });
         for row in qb.build().fetch_all(pool).await? {
             let count: i64 = row.try_get("n")?;

@@ -5,8 +5,6 @@
 //!   does not compile.
 //! - [`StoreError`]: what can go wrong, knowing nothing of HTTP.
 //! - [`model`]: the records the trait speaks in (tenants, keys, pages, stats, outcomes).
-//! - `sql` (feature `sql`): feed filters and viewer scopes as SQL conditions, shared by the SQL
-//!   backends.
 //! - [`group`]: group commit shared by the backends: the writer task and the plan of one
 //!   transaction (positions, idempotency judgement, summaries, rows).
 //! - [`conformance`]: the behaviour every backend must show, as async test cases; a backend's test
@@ -16,8 +14,6 @@ pub mod conformance;
 mod error;
 pub mod group;
 pub mod model;
-#[cfg(feature = "sql")]
-pub mod sql;
 
 pub use error::StoreError;
 pub use model::*;
