@@ -27,7 +27,7 @@ async fn connect(path: &Path) -> BenchResult<sqlx::SqliteConnection> {
         .await?)
 }
 
-/// Inserts `events` into a fresh database with spine's schema; events/s.
+/// Inserts `events` into the fresh database at `db`, migrated by the store; events/s.
 ///
 /// The rows are first staged, untimed, in unindexed temporary tables (built with the store's own
 /// column values: body JSON, tags, full-text fields). The timed part is then a plain loop inside
@@ -35,11 +35,8 @@ async fn connect(path: &Path) -> BenchResult<sqlx::SqliteConnection> {
 /// `insert into event_tags select ...` and `insert into events_fts select ...`. No driver round
 /// trip per row, no channel, no idempotency check, no JSON work: what this machine's SQLite can
 /// do with these rows and indexes.
-pub async fn insert_rate(dir: &Path, events: &[NewEvent]) -> BenchResult<f64> {
-    let store = crate::fresh_store(dir, "baseline.db").await?;
-    store.close().await;
-    drop(store);
-    let mut conn = connect(&dir.join("baseline.db")).await?;
+pub async fn insert_rate(db: &Path, events: &[NewEvent]) -> BenchResult<f64> {
+    let mut conn = connect(db).await?;
     stage(&mut conn, events).await?;
     let start = Instant::now();
     let mut done = 0i64;

@@ -1,14 +1,15 @@
 //! Feed pages at scale: the first page and a deep page (90 % of the way through) of filtered
-//! feeds, at 1 million events by default (10 million behind `--feed-events`). Deep pages must
-//! cost about the same as the first: keyset pagination, never OFFSET.
+//! feeds, at 1 million events by default (10 million behind `--ten-million`), on either backend.
+//! Deep pages must cost about the same as the first: keyset pagination, never OFFSET.
 
+use crate::backend::Backend;
 use crate::data::{self, Rng};
 use crate::ingest::RunningServer;
 use crate::measure::{ms, percentiles, Row};
-use crate::{baseline, fresh_store, settle};
+use crate::settle;
+use futures::{StreamExt, TryStreamExt};
 use spine_core::{Cursor, Order, Seq};
-use spine_store::{FeedQuery, Store};
-use std::path::Path;
+use spine_store::FeedQuery;
 use std::time::{Duration, Instant};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -33,31 +34,49 @@ async fn timed_gets(
     Ok(samples)
 }
 
+/// Batches of the seeding in flight at once: the next batch is generated while earlier ones
+/// commit, and the store's group commit may join them.
+const SEED_IN_FLIGHT: usize = 4;
+
 /// Seeds `n` events, then measures first and deep pages over HTTP.
-pub async fn run(dir: &Path, n: usize, samples: usize) -> BenchResult<Vec<Row>> {
-    let store = fresh_store(dir, "feed.db").await?;
-    let srv = RunningServer::start(store.clone()).await?;
+pub async fn run(backend: &Backend, n: usize, samples: usize) -> BenchResult<Vec<Row>> {
+    let (place, nodes) = backend.fresh("feed", 1).await?;
+    let srv = RunningServer::start_all(nodes).await?.pop().ok_or("no server")?;
+    let store = srv.node.store();
     let tenant = srv.tenant.clone();
     let mut rows = Vec::new();
 
     let start = Instant::now();
     let mut rng = Rng::new(21);
-    let mut i = 0;
-    while i < n {
-        let batch: Vec<_> = (i..(i + 1000).min(n)).map(|j| data::new_event(&mut rng, j)).collect();
-        i += batch.len();
-        store.append(&tenant, batch).await?;
-    }
+    futures::stream::iter((0..n).step_by(1000))
+        .map(|i| {
+            let batch: Vec<_> =
+                (i..(i + 1000).min(n)).map(|j| data::new_event(&mut rng, j)).collect();
+            let (store, tenant) = (store.clone(), tenant.clone());
+            async move { store.append(&tenant, batch).await }
+        })
+        .buffered(SEED_IN_FLIGHT)
+        .try_for_each(|_| async { Ok(()) })
+        .await?;
     rows.push(Row::new(
-        format!("seeding {n} events (in-process, 1000/batch)"),
+        format!("seeding {n} events (in-process, 1000/batch, {SEED_IN_FLIGHT} in flight)"),
         n as f64 / start.elapsed().as_secs_f64(),
         "events/s",
         None,
         "",
     ));
-    // Measure reads on a settled database: fold the seeding's WAL into the file first, so the
-    // background checkpointer is not copying a gigabyte during the first measurement.
-    baseline::checkpoint(&dir.join("feed.db")).await?;
+    // Measure reads on a settled database: SQLite folds the seeding's WAL into the file first,
+    // so the background checkpointer is not copying a gigabyte during the first measurement;
+    // PostgreSQL vacuums and analyzes, so plans see the real table and index-only scans work.
+    let start = Instant::now();
+    place.settle_for_reads().await?;
+    rows.push(Row::new(
+        "settling for reads (checkpoint or vacuum analyze)",
+        start.elapsed().as_secs_f64(),
+        "s",
+        None,
+        "",
+    ));
     settle().await;
 
     // The position 90 % of the way through the default (newest-first) order is the event at
@@ -142,8 +161,7 @@ pub async fn run(dir: &Path, n: usize, samples: usize) -> BenchResult<Vec<Row>> 
         rows.push(Row::new(format!("{name}, first page: p99"), ms(p.p99), "ms", None, target));
     }
 
-    let mut raw =
-        baseline::feed_page_samples(&dir.join("feed.db"), tenant.as_str(), samples).await?;
+    let mut raw = place.feed_page_samples(tenant.as_str(), samples).await?;
     let p = percentiles(&mut raw);
     rows.push(Row::new("baseline: the same first page as raw SQL: p50", ms(p.p50), "ms", None, ""));
     rows.push(Row::new("baseline: the same first page as raw SQL: p99", ms(p.p99), "ms", None, ""));

@@ -1,13 +1,13 @@
 //! Ingest throughput and latency: in-process through the store, and over HTTP with keep-alive
 //! connections (single events at full speed, then at a fixed 80 % rate for latency, then batches).
 
+use crate::backend::{Backend, Node};
 use crate::data::{self, Rng};
 use crate::measure::{ms, percentiles, Row};
-use crate::{baseline, fresh_store, settle, BenchOptions};
+use crate::{settle, BenchOptions};
 use futures::future::join_all;
 use spine_core::{NewEvent, TenantId};
 use spine_store::Store;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,82 +20,116 @@ fn events(n: usize, seed: u64) -> Vec<NewEvent> {
 }
 
 /// In-process ingest through the store: batches of 1,000, and concurrent single events
-/// (group commit), beside the plain-insert baseline.
-pub async fn in_process(dir: &Path, n: usize) -> BenchResult<Vec<Row>> {
-    let base = baseline::insert_rate(dir, &events(n, 1)).await?;
-    let mut rows = vec![Row::new("baseline: plain SQLite insert loop", base, "events/s", None, "")];
+/// (group commit), beside the plain-insert baseline; on PostgreSQL with one node and with two
+/// (the load split evenly across both).
+pub async fn in_process(backend: &Backend, n: usize) -> BenchResult<Vec<Row>> {
+    let base = backend.insert_rate("inproc-baseline", &events(n, 1)).await?;
+    let mut rows = vec![Row::new(backend.baseline_name(), base, "events/s", None, "")];
     settle().await;
 
-    let store = fresh_store(dir, "inproc.db").await?;
     let tenant = TenantId::parse("bench").map_err(|e| e.to_string())?;
-    store.create_tenant(&tenant, "bench").await?;
-    let batch = events(n, 2);
-    let start = Instant::now();
-    for chunk in batch.chunks(1000) {
-        store.append(&tenant, chunk.to_vec()).await?;
-    }
-    let rate = n as f64 / start.elapsed().as_secs_f64();
-    rows.push(Row::new(
-        "in-process ingest, batches of 1000",
-        rate,
-        "events/s",
-        Some(base),
-        ">= 500000",
-    ));
-    settle().await;
+    for &count in backend.node_counts() {
+        let suffix = backend.suffix(count);
+        let (_, nodes) = backend.fresh(&format!("inproc-{count}"), count).await?;
+        nodes[0].store().create_tenant(&tenant, "bench").await?;
+        let stores: Vec<Arc<dyn Store>> = nodes.iter().map(Node::store).collect();
 
-    let singles = events(n / 4, 3);
-    let per_task = singles.len() / 256;
-    let start = Instant::now();
-    let tasks = singles.chunks(per_task.max(1)).map(|chunk| {
-        let store = store.clone();
-        let tenant = tenant.clone();
-        let chunk = chunk.to_vec();
-        tokio::spawn(async move {
-            for e in chunk {
-                store.append(&tenant, vec![e]).await?;
-            }
-            Ok::<_, spine_store::StoreError>(())
-        })
-    });
-    for r in join_all(tasks).await {
-        r??;
+        // One task per node, each appending its share of the batches one after another.
+        let batches: Vec<Vec<NewEvent>> = events(n, 2).chunks(1000).map(<[_]>::to_vec).collect();
+        let mut shares = vec![Vec::new(); stores.len()];
+        for (i, batch) in batches.into_iter().enumerate() {
+            shares[i % stores.len()].push(batch);
+        }
+        let start = Instant::now();
+        let tasks = shares.into_iter().zip(&stores).map(|(share, store)| {
+            let (store, tenant) = (store.clone(), tenant.clone());
+            tokio::spawn(async move {
+                for batch in share {
+                    store.append(&tenant, batch).await?;
+                }
+                Ok::<_, spine_store::StoreError>(())
+            })
+        });
+        for r in join_all(tasks).await {
+            r??;
+        }
+        let rate = n as f64 / start.elapsed().as_secs_f64();
+        rows.push(Row::new(
+            format!("in-process ingest, batches of 1000{suffix}"),
+            rate,
+            "events/s",
+            Some(base),
+            ">= 500000",
+        ));
+        settle().await;
+
+        let singles = events(n / 4, 3);
+        let per_task = singles.len() / 256;
+        let start = Instant::now();
+        let tasks = singles.chunks(per_task.max(1)).enumerate().map(|(t, chunk)| {
+            let store = stores[t % stores.len()].clone();
+            let tenant = tenant.clone();
+            let chunk = chunk.to_vec();
+            tokio::spawn(async move {
+                for e in chunk {
+                    store.append(&tenant, vec![e]).await?;
+                }
+                Ok::<_, spine_store::StoreError>(())
+            })
+        });
+        for r in join_all(tasks).await {
+            r??;
+        }
+        let rate = singles.len() as f64 / start.elapsed().as_secs_f64();
+        rows.push(Row::new(
+            format!("in-process ingest, 256 tasks x single events{suffix}"),
+            rate,
+            "events/s",
+            Some(base),
+            "",
+        ));
+        for node in &nodes {
+            node.close().await;
+        }
+        settle().await;
     }
-    let rate = singles.len() as f64 / start.elapsed().as_secs_f64();
-    rows.push(Row::new(
-        "in-process ingest, 256 tasks x single events",
-        rate,
-        "events/s",
-        Some(base),
-        "",
-    ));
-    store.close().await;
     Ok(rows)
 }
 
-/// A server on port 0 over a fresh store, with an ingest key.
+/// A server on port 0 over one node's store, with an admin key of the benchmark's tenant.
 pub(crate) struct RunningServer {
     pub url: String,
     pub key: String,
-    pub store: Arc<spine_sqlite::SqliteStore>,
+    pub node: Node,
     pub tenant: TenantId,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl RunningServer {
-    pub(crate) async fn start(store: Arc<spine_sqlite::SqliteStore>) -> BenchResult<Self> {
+    /// One server per node, all serving one tenant (created through the first node) with one
+    /// key: two nodes on one database are two spine processes behind a load balancer.
+    pub(crate) async fn start_all(nodes: Vec<Node>) -> BenchResult<Vec<Self>> {
+        let first = nodes.first().ok_or("no node to serve")?.store();
         let (tenant, key) =
-            spine_server::provision::create_tenant_with_admin_key(store.as_ref(), "bench").await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let dyn_store: Arc<dyn Store> = store.clone();
-        let task =
-            tokio::spawn(spine_server::run(listener, dyn_store, Default::default(), async move {
-                let _ = stopped.await;
-            }));
-        Ok(Self { url, key, store, tenant: tenant.id, stop: Some(stop), task })
+            spine_server::provision::create_tenant_with_admin_key(first.as_ref(), "bench").await?;
+        let mut servers = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let url = format!("http://{}", listener.local_addr()?);
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(spine_server::run(
+                listener,
+                node.store(),
+                Default::default(),
+                async move {
+                    let _ = stopped.await;
+                },
+            ));
+            let (key, tenant) = (key.clone(), tenant.id.clone());
+            servers.push(Self { url, key, node, tenant, stop: Some(stop), task });
+        }
+        Ok(servers)
     }
 
     pub(crate) async fn stop(mut self) {
@@ -103,7 +137,14 @@ impl RunningServer {
             let _ = s.send(());
         }
         let _ = self.task.await;
-        self.store.close().await;
+        self.node.close().await;
+    }
+
+    /// Stops every server of a cluster.
+    pub(crate) async fn stop_all(servers: Vec<Self>) {
+        for srv in servers {
+            srv.stop().await;
+        }
     }
 }
 
@@ -133,9 +174,10 @@ async fn post(client: &reqwest::Client, url: &str, key: &str, body: Vec<u8>) -> 
 }
 
 /// Posts `bodies` round-robin to `path` on `connections` keep-alive connections for `seconds`,
-/// each request carrying `per_request` events; successful events/s.
+/// each request carrying `per_request` events, the connections split evenly across `servers`;
+/// successful events/s.
 async fn saturate(
-    srv: &RunningServer,
+    servers: &[RunningServer],
     path: &str,
     bodies: Arc<Vec<Vec<u8>>>,
     per_request: u64,
@@ -148,6 +190,7 @@ async fn saturate(
     let start = Instant::now();
     let tasks = (0..connections).map(|c| {
         let (client, bodies, done) = (client.clone(), bodies.clone(), done.clone());
+        let srv = &servers[c % servers.len()];
         let url = format!("{}{path}", srv.url);
         let key = srv.key.clone();
         tokio::spawn(async move {
@@ -168,9 +211,9 @@ async fn saturate(
 
 /// Posts single events at a fixed `rate` for `seconds`, spread over `connections`; latency is
 /// measured from each request's scheduled send time, so a stall counts against every request
-/// it delays (no coordinated omission).
+/// it delays (no coordinated omission). The connections are split evenly across `servers`.
 async fn fixed_rate_latency(
-    srv: &RunningServer,
+    servers: &[RunningServer],
     connections: usize,
     rate: f64,
     seconds: u64,
@@ -183,6 +226,7 @@ async fn fixed_rate_latency(
     let failures = Arc::new(AtomicU64::new(0));
     let tasks = (0..connections).map(|c| {
         let (client, bodies, failures) = (client.clone(), bodies.clone(), failures.clone());
+        let srv = &servers[c % servers.len()];
         let url = format!("{}/v1/events", srv.url);
         let key = srv.key.clone();
         tokio::spawn(async move {
@@ -223,62 +267,72 @@ fn batch_bodies() -> Arc<Vec<Vec<u8>>> {
     )
 }
 
-/// The HTTP ingest section.
-pub async fn http(dir: &Path, opts: &BenchOptions) -> BenchResult<Vec<Row>> {
-    let base = baseline::insert_rate(dir, &events(opts.ingest_events.min(100_000), 4)).await?;
-    let mut rows = vec![Row::new("baseline: plain SQLite insert loop", base, "events/s", None, "")];
+/// The HTTP ingest section; on PostgreSQL with one node and with two (one server per node on
+/// one database, the client connections split across them).
+pub async fn http(backend: &Backend, opts: &BenchOptions) -> BenchResult<Vec<Row>> {
+    let base =
+        backend.insert_rate("http-baseline", &events(opts.ingest_events.min(100_000), 4)).await?;
+    let mut rows = vec![Row::new(backend.baseline_name(), base, "events/s", None, "")];
     settle().await;
 
-    let srv = RunningServer::start(fresh_store(dir, "http-single.db").await?).await?;
-    let rate =
-        saturate(&srv, "/v1/events", bodies(50_000, 11), 1, opts.connections, opts.seconds).await?;
-    rows.push(Row::new(
-        format!("HTTP single-event ingest, {} connections", opts.connections),
-        rate,
-        "events/s",
-        Some(base),
-        ">= 20000",
-    ));
-    settle().await;
-    let target_rate = rate * 0.8;
-    let (mut samples, failures) =
-        fixed_rate_latency(&srv, opts.connections, target_rate, opts.seconds).await?;
-    let p = percentiles(&mut samples);
-    rows.push(Row::new(
-        format!("  at fixed {target_rate:.0}/s (80 %): p50"),
-        ms(p.p50),
-        "ms",
-        None,
-        "",
-    ));
-    rows.push(Row::new(
-        format!("  at fixed {target_rate:.0}/s (80 %): p99"),
-        ms(p.p99),
-        "ms",
-        None,
-        "<= 10 ms",
-    ));
-    if failures > 0 {
+    for &count in backend.node_counts() {
+        let suffix = backend.suffix(count);
+        let (_, nodes) = backend.fresh(&format!("http-single-{count}"), count).await?;
+        let servers = RunningServer::start_all(nodes).await?;
+        let rate =
+            saturate(&servers, "/v1/events", bodies(50_000, 11), 1, opts.connections, opts.seconds)
+                .await?;
         rows.push(Row::new(
-            "  at fixed rate: failed requests",
-            failures as f64,
-            "requests",
-            None,
-            "0",
+            format!("HTTP single-event ingest, {} connections{suffix}", opts.connections),
+            rate,
+            "events/s",
+            Some(base),
+            ">= 20000",
         ));
-    }
-    srv.stop().await;
-    settle().await;
+        settle().await;
+        let target_rate = rate * 0.8;
+        let (mut samples, failures) =
+            fixed_rate_latency(&servers, opts.connections, target_rate, opts.seconds).await?;
+        let p = percentiles(&mut samples);
+        rows.push(Row::new(
+            format!("  at fixed {target_rate:.0}/s (80 %): p50{suffix}"),
+            ms(p.p50),
+            "ms",
+            None,
+            "",
+        ));
+        rows.push(Row::new(
+            format!("  at fixed {target_rate:.0}/s (80 %): p99{suffix}"),
+            ms(p.p99),
+            "ms",
+            None,
+            "<= 10 ms",
+        ));
+        if failures > 0 {
+            rows.push(Row::new(
+                format!("  at fixed rate: failed requests{suffix}"),
+                failures as f64,
+                "requests",
+                None,
+                "0",
+            ));
+        }
+        RunningServer::stop_all(servers).await;
+        settle().await;
 
-    let srv = RunningServer::start(fresh_store(dir, "http-batch.db").await?).await?;
-    let rate = saturate(&srv, "/v1/events/batch", batch_bodies(), 1000, 4, opts.seconds).await?;
-    rows.push(Row::new(
-        "HTTP batched ingest, 1000/batch, 4 connections",
-        rate,
-        "events/s",
-        Some(base),
-        ">= 200000",
-    ));
-    srv.stop().await;
+        let (_, nodes) = backend.fresh(&format!("http-batch-{count}"), count).await?;
+        let servers = RunningServer::start_all(nodes).await?;
+        let rate =
+            saturate(&servers, "/v1/events/batch", batch_bodies(), 1000, 4, opts.seconds).await?;
+        rows.push(Row::new(
+            format!("HTTP batched ingest, 1000/batch, 4 connections{suffix}"),
+            rate,
+            "events/s",
+            Some(base),
+            backend.batched_http_target(),
+        ));
+        RunningServer::stop_all(servers).await;
+        settle().await;
+    }
     Ok(rows)
 }

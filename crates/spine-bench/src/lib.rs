@@ -3,8 +3,11 @@
 //!
 //! - [`data`]: a deterministic generator of realistic events.
 //! - [`measure`]: percentiles, rates and the report rows.
+//! - [`backend`]: which store the storage sections measure: SQLite files (the default) or fresh
+//!   databases on a PostgreSQL server (`--db postgres://...`), with one or two nodes.
 //! - [`baseline`]: the near-physical limit: a plain loop of SQLite inserts of the same rows into
 //!   the same schema, without spine's writer, idempotency or HTTP.
+//! - [`baseline_pg`]: the same for PostgreSQL: plain multi-row inserts of the store's rows.
 //! - [`ingest`]: in-process (through the store) and HTTP ingest, single and batched, and latency
 //!   at a fixed rate.
 //! - [`feed`]: first and deep feed pages at 1 or 10 million events.
@@ -12,16 +15,18 @@
 //!   (latency to the last subscriber, deliveries/s, memory per idle connection), beside nginx +
 //!   nchan.
 
+pub mod backend;
 pub mod baseline;
+pub mod baseline_pg;
 pub mod data;
 pub mod fanout;
 pub mod feed;
 pub mod ingest;
 pub mod measure;
 
+use backend::Backend;
 use measure::Row;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// What to run and how big.
@@ -37,6 +42,10 @@ pub struct BenchOptions {
     pub feed_events: usize,
     /// Where the benchmark databases go (a temporary directory by default).
     pub dir: Option<PathBuf>,
+    /// A PostgreSQL server (`postgres://user@host:port/db`): when set, the ingest, http and feed
+    /// sections measure the PostgreSQL store, in databases the harness creates on that server
+    /// and drops at the end. The fan-out section always runs on SQLite.
+    pub postgres: Option<String>,
     /// Timed requests per feed measurement.
     pub samples: usize,
     /// Which sections to run: `ingest`, `http`, `feed`, `fanout`. Empty runs all but `fanout`,
@@ -64,6 +73,7 @@ impl Default for BenchOptions {
             feed_events: 1_000_000,
             samples: 1000,
             dir: None,
+            postgres: None,
             only: Vec::new(),
             fanout_subscribers: vec![1000, 10_000],
             fanout_events: 200,
@@ -88,39 +98,35 @@ pub async fn run(opts: BenchOptions) -> Result<Vec<Row>, Box<dyn std::error::Err
     let tmp = tempfile::tempdir()?;
     let dir = opts.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
-    let mut rows = Vec::new();
-    measure::print_header();
-    if opts.wants("ingest") {
-        rows.extend(ingest::in_process(&dir, opts.ingest_events).await?);
-    }
-    if opts.wants("http") {
-        rows.extend(ingest::http(&dir, &opts).await?);
-    }
-    if opts.wants("feed") {
-        rows.extend(feed::run(&dir, opts.feed_events, opts.samples).await?);
-    }
-    if opts.wants("fanout") {
-        rows.extend(fanout::run(&dir, &opts).await?);
-    }
+    let backend = Backend::new(opts.postgres.as_deref(), &dir);
+    let rows = run_sections(&opts, &dir, &backend).await;
+    // Drop the PostgreSQL databases whether or not a section failed.
+    let dropped = backend.drop_databases().await;
+    let rows = rows?;
+    dropped?;
     Ok(rows)
 }
 
-/// Opens a fresh, migrated SQLite store at `dir/name`.
-pub(crate) async fn fresh_store(
+async fn run_sections(
+    opts: &BenchOptions,
     dir: &std::path::Path,
-    name: &str,
-) -> Result<Arc<spine_sqlite::SqliteStore>, spine_store::StoreError> {
-    let path = dir.join(name);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    backend: &Backend,
+) -> Result<Vec<Row>, Box<dyn std::error::Error + Send + Sync>> {
+    let mut rows = Vec::new();
+    measure::print_header();
+    if opts.wants("ingest") {
+        rows.extend(ingest::in_process(backend, opts.ingest_events).await?);
     }
-    let store = spine_sqlite::SqliteStore::open(
-        &format!("sqlite://{}", path.display()),
-        Default::default(),
-    )
-    .await?;
-    spine_store::Store::migrate(&store).await?;
-    Ok(Arc::new(store))
+    if opts.wants("http") {
+        rows.extend(ingest::http(backend, opts).await?);
+    }
+    if opts.wants("feed") {
+        rows.extend(feed::run(backend, opts.feed_events, opts.samples).await?);
+    }
+    if opts.wants("fanout") {
+        rows.extend(fanout::run(dir, opts).await?);
+    }
+    Ok(rows)
 }
 
 /// Sleeps briefly between sections so one section's background work (WAL checkpoints) does not

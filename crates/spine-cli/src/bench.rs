@@ -30,6 +30,11 @@ pub struct BenchArgs {
     /// Where to put the benchmark databases [default: a temporary directory].
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Measure the PostgreSQL store on this server instead of SQLite (ingest, http and feed
+    /// sections): `postgres://USER@HOST:PORT/DB`. The user must be able to create databases and
+    /// roles; the harness creates `spine_bench_*` databases there and drops them at the end.
+    #[arg(long, value_name = "URL")]
+    pub db: Option<String>,
     /// Sections to run: ingest, http, feed, fanout (comma-separated or repeated) [default: all
     /// but fanout, which starts nginx + nchan and 10,000 connections: name it to run it].
     #[arg(long, value_delimiter = ',')]
@@ -63,6 +68,14 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
     if args.subscribers.contains(&0) {
         return Err(CliError::new("--subscribers: each count must be at least 1"));
     }
+    if let Some(url) = &args.db {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(CliError::new(
+                "--db: the benchmark measures PostgreSQL there: give postgres://USER@HOST:PORT/DB \
+                 (SQLite databases go in --dir)",
+            ));
+        }
+    }
     let opts = spine_bench::BenchOptions {
         ingest_events: args.ingest_events.max(1000),
         seconds: args.seconds.max(1),
@@ -70,6 +83,7 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
         feed_events: if args.ten_million { 10_000_000 } else { args.feed_events.max(1000) },
         samples: args.samples.max(1),
         dir: args.dir,
+        postgres: args.db,
         only: args.only,
         fanout_subscribers: args.subscribers,
         fanout_events: args.fanout_events.max(1),

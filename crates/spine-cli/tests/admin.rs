@@ -141,11 +141,10 @@ fn bench_fanout_runs_at_a_tiny_size_and_every_subscriber_gets_every_event() {
     );
 }
 
-#[test]
-fn bench_runs_the_storage_sections_at_a_tiny_size_and_reports_rows() {
-    let s = Sandbox::new();
-    let dir = s.path("bench");
-    let out = s.run(&[
+/// Runs the storage sections (ingest, http, feed) at a tiny size with `extra` arguments; the
+/// report's rows, each checked to have a positive value.
+fn tiny_storage_bench(s: &Sandbox, extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec![
         "bench",
         "--only",
         "ingest,http,feed",
@@ -158,17 +157,31 @@ fn bench_runs_the_storage_sections_at_a_tiny_size_and_reports_rows() {
         "--feed-events",
         "3000",
         "--samples",
-        "20",
+        "10",
         "--json",
-        "--dir",
-        dir.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let out = s.run(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    let json_line = stdout.lines().last().unwrap();
-    let rows: serde_json::Value = serde_json::from_str(json_line).unwrap();
-    let names: Vec<&str> =
-        rows.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    let rows: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let rows = rows.as_array().unwrap().clone();
+    for r in &rows {
+        assert!(r["value"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    rows
+}
+
+fn row_names(rows: &[serde_json::Value]) -> Vec<&str> {
+    rows.iter().map(|r| r["name"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn bench_runs_the_storage_sections_at_a_tiny_size_and_reports_rows() {
+    let s = Sandbox::new();
+    let dir = s.path("bench");
+    let rows = tiny_storage_bench(&s, &["--dir", dir.to_str().unwrap()]);
+    let names = row_names(&rows);
     for expected in [
         "baseline: plain SQLite insert loop",
         "in-process ingest, batches of 1000",
@@ -177,9 +190,73 @@ fn bench_runs_the_storage_sections_at_a_tiny_size_and_reports_rows() {
         assert!(names.iter().any(|n| n.starts_with(expected)), "{expected} missing from {names:?}");
     }
     assert!(names.iter().any(|n| n.contains("deep (90 %)")), "{names:?}");
-    for r in rows.as_array().unwrap() {
-        assert!(r["value"].as_f64().unwrap() > 0.0, "{r}");
+}
+
+/// The bench databases on the server (`spine_bench_*`) and the fence roles with no database.
+async fn bench_leftovers(server: &str) -> (Vec<String>, Vec<String>) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(server).await.expect("connect to the test server");
+    let databases = sqlx::query_scalar(
+        "select datname::text from pg_database where left(datname, 12) = 'spine_bench_'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let orphan_roles = sqlx::query_scalar(
+        "select rolname::text from pg_roles r where left(rolname, 12) = 'spine_fence_'
+         and not exists (select from pg_database d
+                         where 'spine_fence_' || substr(md5(d.datname), 1, 20) = r.rolname)",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    (databases, orphan_roles)
+}
+
+/// The storage sections on PostgreSQL at a tiny size: every row (baselines, one and two nodes,
+/// every feed case) is reported, and the databases the harness created, with their fence roles,
+/// are gone afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_on_postgres_reports_every_row_and_drops_its_databases() {
+    let server = spine_postgres::testing::base_url();
+    let (databases_before, roles_before) = bench_leftovers(&server).await;
+    let s = Sandbox::new();
+    let rows = tiny_storage_bench(&s, &["--db", &server]);
+    let names = row_names(&rows);
+    let mut expected = vec![
+        "baseline: plain PostgreSQL insert loop".to_owned(),
+        "seeding 3000 events".to_owned(),
+        "feed page tag=billing, deep (90 %): p99".to_owned(),
+        "entity timeline, first page: p99".to_owned(),
+        "full-text q, first page: p99".to_owned(),
+        "baseline: the same first page as raw SQL: p99".to_owned(),
+    ];
+    for nodes in [", 1 node", ", 2 nodes"] {
+        for row in [
+            "in-process ingest, batches of 1000",
+            "in-process ingest, 256 tasks x single events",
+            "HTTP single-event ingest, 4 connections",
+            "HTTP batched ingest, 1000/batch, 4 connections",
+        ] {
+            expected.push(format!("{row}{nodes}"));
+        }
     }
+    for expected in &expected {
+        assert!(
+            names.iter().any(|n| n.starts_with(expected.as_str())),
+            "{expected} missing: {names:?}"
+        );
+    }
+    for nodes in [", 1 node", ", 2 nodes"] {
+        let p99 = format!("(80 %): p99{nodes}");
+        assert!(names.iter().any(|n| n.ends_with(&p99)), "{p99} missing: {names:?}");
+    }
+    let (databases, roles) = bench_leftovers(&server).await;
+    let new_databases: Vec<_> =
+        databases.iter().filter(|d| !databases_before.contains(d)).collect();
+    let new_roles: Vec<_> = roles.iter().filter(|r| !roles_before.contains(r)).collect();
+    assert!(new_databases.is_empty(), "left behind: {new_databases:?}");
+    assert!(new_roles.is_empty(), "fence roles left behind: {new_roles:?}");
 }
 
 #[test]

@@ -27,7 +27,7 @@ impl SpineChild {
     /// Creates `dir/fanout.db` with a tenant and a key, then starts `current_exe() serve` on it
     /// (logging to `dir/fanout-spine.log`) and reads the `listening on http://ADDR` line.
     pub async fn start(dir: &Path) -> BenchResult<Self> {
-        let store = crate::fresh_store(dir, "fanout.db").await?;
+        let store = crate::backend::fresh_sqlite(dir, "fanout.db").await?;
         let (_, key) =
             spine_server::provision::create_tenant_with_admin_key(store.as_ref(), "bench").await?;
         store.close().await;
