@@ -125,9 +125,13 @@ pub(crate) async fn listen(pool: PgPool, node: Uuid, writer: WriterHandle) {
                     Ok(wire) => writer.announce(wire.notice.into_notice()),
                     Err(e) => tracing::warn!(error = %e, "an unreadable notice from another node"),
                 },
-                // The connection dropped; `try_recv` reconnects on the next call, and what was
-                // sent in between is recovered by re-reading.
-                Ok(None) => writer.announce(Notice::Resync),
+                // The connection dropped. Not left to `try_recv`'s own reconnect: the resync
+                // must come after LISTEN is in place again, or a commit between the re-read and
+                // the LISTEN would go unnoticed; the outer loop listens anew, then resyncs.
+                Ok(None) => {
+                    tracing::info!("the listening connection dropped; reconnecting");
+                    break;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "the listening connection failed; reconnecting");
                     break;
