@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_row_security.sql")),
     (3, include_str!("../migrations/0003_timeline_indexes.sql")),
+    (4, include_str!("../migrations/0004_search_positions.sql")),
 ];
 
 /// The advisory lock key migrations serialise on (any constant; this one spells "spine-mg").

@@ -44,13 +44,15 @@ pub(crate) async fn page(pool: &PgPool, tenant: &TenantId, query: &FeedQuery) ->
     };
     let (occurred, seq) = if let Some(fts) = fts {
         // Matches come from `spine_search`, which runs as the table owner: under row-level
-        // security `@@` (not leakproof) could not use the GIN index (see migration 0002).
-        qb.push(" from events e where e.tenant = ")
-            .push_bind(tenant)
-            .push(" and e.seq in (select spine_search(plainto_tsquery('simple', ")
+        // security `@@` (not leakproof) could not use the GIN index (see migration 0002). It
+        // gives each match's time too, so the page is ordered and cut on its output and only
+        // the page's events are read.
+        qb.push(" from spine_search(plainto_tsquery('simple', ")
             .push_bind(fts)
-            .push(")))");
-        ("e.occurred_at", "e.seq")
+            .push(")) s join events e on e.tenant = ")
+            .push_bind(tenant)
+            .push(" and e.seq = s.seq where true");
+        ("s.occurred_at", "s.seq")
     } else if let Some(tag) = driving_tag {
         qb.push(" from event_tags t0 join events e on e.tenant = t0.tenant and e.seq = t0.seq where t0.tenant = ")
             .push_bind(tenant)
@@ -85,13 +87,13 @@ pub(crate) async fn page(pool: &PgPool, tenant: &TenantId, query: &FeedQuery) ->
                 .push(")");
         }
         (Order::Seq, Some(after)) => {
-            qb.push(" and e.seq > ").push_bind(after.seq.0);
+            qb.push(format_args!(" and {seq} > ")).push_bind(after.seq.0);
         }
         (_, None) => {}
     }
     match query.order {
         Order::Occurred => qb.push(format_args!(" order by {occurred} desc, {seq} desc")),
-        Order::Seq => qb.push(" order by e.seq"),
+        Order::Seq => qb.push(format_args!(" order by {seq}")),
     };
     qb.push(" limit ").push_bind(i64::from(limit) + 1);
 

@@ -104,7 +104,7 @@ async fn a_credential_of_one_tenant_cannot_see_another_even_through_unscoped_que
     // Search and the cross-tenant lookups go through the owner's functions, which apply the
     // same fence themselves.
     let search = "select e.tenant from events e
-                  where e.seq in (select spine_search(plainto_tsquery('simple', 'tenant')))";
+                  where e.seq in (select seq from spine_search(plainto_tsquery('simple', 'tenant')))";
     let seen = support::fenced_tenants(&store, &fenced, search).await.expect("search");
     assert!(!seen.is_empty() && seen.iter().all(|t| t == a.as_str()), "search saw {seen:?}");
     let raw = "select tenant from events where id in (select spine_taken_ids(array[]::bytea[]))";

@@ -581,6 +581,25 @@ pub async fn full_text_search_finds_words_and_survives_hostile_input(store: Db) 
         let got = walk(&store, &t, query(search(q), Order::Occurred, 10)).await;
         assert_eq!(ids(&got), vec![accented.id], "search {q:?}");
     }
+    // A word in many events: pages of 2 in both orders return each match once, in order, and
+    // other filters still apply.
+    let mut common = Vec::new();
+    for i in 0..7 {
+        let ty = if i % 2 == 0 { "report.ready" } else { "report.failed" };
+        let input = json!({"type": ty, "title": format!("Quarterly report {i}"),
+                           "occurred_at": format!("2026-01-0{}T10:00:00Z", 7 - i)});
+        common.push(append_one(&store, &t, input).await);
+    }
+    for order in [Order::Occurred, Order::Seq] {
+        let got = walk(&store, &t, query(search("quarterly report"), order, 2)).await;
+        assert_eq!(ids(&got), ids(&sorted(common.clone(), order)), "{order:?}");
+        let mut ready = search("report");
+        ready.types = vec![TypePattern::parse("report.ready").expect("type")];
+        let got = walk(&store, &t, query(ready, order, 2)).await;
+        let expected: Vec<Event> =
+            common.iter().filter(|e| e.event_type.as_str() == "report.ready").cloned().collect();
+        assert_eq!(ids(&got), ids(&sorted(expected, order)), "{order:?} with a type");
+    }
     assert!(walk(&store, &t, query(search("deploy soup"), Order::Seq, 10)).await.is_empty());
     assert!(walk(&store, &t, query(search("nothing"), Order::Seq, 10)).await.is_empty());
     for hostile in [
