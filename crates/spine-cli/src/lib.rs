@@ -157,7 +157,13 @@ pub fn main() -> ExitCode {
 /// Loads the settings, installs logging and runs the command.
 pub async fn run(cli: Cli) -> CliResult<()> {
     let settings = config::load(cli.global.config.as_ref(), &cli.overrides())?;
-    logging::init(&settings.log, settings.log_format)?;
+    // The benchmark's report goes to the terminal: at the default level, the servers and
+    // migrations it starts would interleave their INFO lines with its rows.
+    let log = match (&cli.command, settings.log.as_str()) {
+        (Command::Bench(_), "info") if cli.global.log.is_none() => "warn",
+        (_, log) => log,
+    };
+    logging::init(log, settings.log_format)?;
     match cli.command {
         Command::Serve(_) => serve::serve(&settings).await,
         Command::Migrate => serve::migrate(&settings).await,
