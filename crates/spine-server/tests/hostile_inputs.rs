@@ -117,6 +117,9 @@ fn cases(valid_key: &str) -> Vec<Case> {
         post_event("actor without id", with(ok.clone(), "actor", json!({"name": "Ana"})), 422),
         post_event("entity without type", with(ok.clone(), "entity", json!({"id": "1"})), 422),
         post_event("data not an object", with(ok.clone(), "data", json!([1, 2])), 422),
+        // PostgreSQL text cannot hold NUL: refused on every backend, never a 5xx.
+        post_event("NUL in a data value", with(ok.clone(), "data", json!({"x": "a\u{0}b"})), 422),
+        post_event("NUL in a data key", with(ok.clone(), "data", json!({"a\u{0}": 1})), 422),
         post_event(
             "data over 64 KiB",
             with(ok.clone(), "data", json!({"x": "y".repeat(70_000)})),
@@ -389,7 +392,17 @@ fn cases(valid_key: &str) -> Vec<Case> {
 
 #[tokio::test]
 async fn every_hostile_input_gets_its_problem_and_writes_nothing() {
-    let app = spawn_app().await;
+    every_hostile_input(&spawn_app().await).await;
+}
+
+/// The same inputs against a node on PostgreSQL, whose text columns refuse what SQLite keeps
+/// (NUL characters): still a 4xx problem and nothing written, never a 5xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_hostile_input_on_postgres_gets_its_problem_and_writes_nothing() {
+    every_hostile_input(&spawn_postgres_nodes(1, Default::default()).await[0]).await;
+}
+
+async fn every_hostile_input(app: &TestApp) {
     app.create_event(&app.a.ingest, &event("the only event")).await;
     let secret = app.store.server_secret().await.unwrap();
     let claims = |exp: i64| ViewerClaims {
@@ -460,7 +473,15 @@ async fn every_hostile_input_gets_its_problem_and_writes_nothing() {
 
 #[tokio::test]
 async fn hostile_full_text_queries_are_answered_not_crashed() {
-    let app = spawn_app().await;
+    hostile_full_text_queries(&spawn_app().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_full_text_queries_on_postgres_are_answered_not_crashed() {
+    hostile_full_text_queries(&spawn_postgres_nodes(1, Default::default()).await[0]).await;
+}
+
+async fn hostile_full_text_queries(app: &TestApp) {
     app.create_event(&app.a.ingest, &event("Update docs")).await;
     for q in [
         "\"",
