@@ -2,6 +2,7 @@
 //! condition is a bound parameter; user text never becomes SQL or tsquery syntax.
 
 use spine_core::{EventFilter, Scope, TypePattern};
+use spine_store::type_prefix;
 use sqlx::{Postgres, QueryBuilder};
 
 /// Appends ` and <conditions>` for a viewer scope.
@@ -77,7 +78,7 @@ fn push_types<'a>(qb: &mut QueryBuilder<'a, Postgres>, patterns: &'a [TypePatter
             qb.push(" or ");
         }
         first = false;
-        match prefix_upper_bound(prefix) {
+        match type_prefix::upper_bound(prefix) {
             Some(upper) => {
                 qb.push("(e.type collate \"C\" >= ")
                     .push_bind(prefix.as_str())
@@ -86,37 +87,13 @@ fn push_types<'a>(qb: &mut QueryBuilder<'a, Postgres>, patterns: &'a [TypePatter
                     .push(")");
             }
             None => {
-                qb.push("e.type like ").push_bind(like_prefix(prefix)).push(" escape '\\'");
+                qb.push("e.type like ")
+                    .push_bind(type_prefix::like_pattern(prefix))
+                    .push(" escape '\\'");
             }
         }
     }
     qb.push(")");
-}
-
-/// The smallest string greater than every string starting with `prefix`, when its last character
-/// can simply be incremented (always so for validated, ASCII type prefixes).
-fn prefix_upper_bound(prefix: &str) -> Option<String> {
-    let last = prefix.chars().last()?;
-    if !last.is_ascii() || last == '\u{7f}' {
-        return None;
-    }
-    let next = char::from(u8::try_from(u32::from(last) + 1).ok()?);
-    let mut upper = prefix[..prefix.len() - last.len_utf8()].to_owned();
-    upper.push(next);
-    Some(upper)
-}
-
-/// `prefix%` with LIKE's wildcards and the escape character escaped.
-fn like_prefix(prefix: &str) -> String {
-    let mut out = String::with_capacity(prefix.len() + 2);
-    for c in prefix.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
 }
 
 /// Turns user text into words for `plainto_tsquery('simple', ...)`, which reads any text as
@@ -143,13 +120,6 @@ pub(crate) fn fold_diacritics(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prefixes_become_ranges() {
-        assert_eq!(prefix_upper_bound("task.").as_deref(), Some("task/"));
-        assert_eq!(prefix_upper_bound(""), None);
-        assert_eq!(like_prefix("a_b%"), "a\\_b\\%%");
-    }
 
     #[test]
     fn search_words_drop_punctuation_and_control_characters() {

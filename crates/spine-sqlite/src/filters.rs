@@ -2,6 +2,7 @@
 //! condition is a bound parameter; user text never becomes SQL or FTS syntax.
 
 use spine_core::{EventFilter, Scope, TypePattern};
+use spine_store::type_prefix;
 use sqlx::{QueryBuilder, Sqlite};
 
 /// Appends ` and <conditions>` for a viewer scope.
@@ -78,7 +79,7 @@ fn push_types<'a>(qb: &mut QueryBuilder<'a, Sqlite>, patterns: &'a [TypePattern]
             qb.push(" or ");
         }
         first = false;
-        match prefix_upper_bound(prefix) {
+        match type_prefix::upper_bound(prefix) {
             Some(upper) => {
                 qb.push("(+e.type >= ")
                     .push_bind(prefix.as_str())
@@ -87,37 +88,13 @@ fn push_types<'a>(qb: &mut QueryBuilder<'a, Sqlite>, patterns: &'a [TypePattern]
                     .push(")");
             }
             None => {
-                qb.push("e.type like ").push_bind(like_prefix(prefix)).push(" escape '\\'");
+                qb.push("e.type like ")
+                    .push_bind(type_prefix::like_pattern(prefix))
+                    .push(" escape '\\'");
             }
         }
     }
     qb.push(")");
-}
-
-/// The smallest string greater than every string starting with `prefix`, when its last character
-/// can simply be incremented (always so for validated, ASCII type prefixes).
-fn prefix_upper_bound(prefix: &str) -> Option<String> {
-    let last = prefix.chars().last()?;
-    if !last.is_ascii() || last == '\u{7f}' {
-        return None;
-    }
-    let next = char::from(u8::try_from(u32::from(last) + 1).ok()?);
-    let mut upper = prefix[..prefix.len() - last.len_utf8()].to_owned();
-    upper.push(next);
-    Some(upper)
-}
-
-/// `prefix%` with LIKE's wildcards and the escape character escaped.
-fn like_prefix(prefix: &str) -> String {
-    let mut out = String::with_capacity(prefix.len() + 2);
-    for c in prefix.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
 }
 
 /// Turns user text into an FTS5 query that can never be a syntax error: every word (split at
@@ -137,13 +114,6 @@ pub(crate) fn fts_query(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prefixes_become_ranges() {
-        assert_eq!(prefix_upper_bound("task.").as_deref(), Some("task/"));
-        assert_eq!(prefix_upper_bound(""), None);
-        assert_eq!(like_prefix("a_b%"), "a\\_b\\%%");
-    }
 
     #[test]
     fn fts_queries_are_quoted_phrases() {

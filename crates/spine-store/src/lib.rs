@@ -5,6 +5,7 @@
 //!   does not compile.
 //! - [`StoreError`]: what can go wrong, knowing nothing of HTTP.
 //! - [`model`]: the records the trait speaks in (tenants, keys, pages, stats, outcomes).
+//! - [`type_prefix`]: `task.*` patterns as ranges or LIKE patterns, for the SQL backends.
 //! - [`group`]: group commit shared by the backends: the writer task and the plan of one
 //!   transaction (positions, idempotency judgement, summaries, rows).
 //! - [`conformance`]: the behaviour every backend must show, as async test cases; a backend's test
@@ -14,6 +15,7 @@ pub mod conformance;
 mod error;
 pub mod group;
 pub mod model;
+pub mod type_prefix;
 
 pub use error::StoreError;
 pub use model::*;
