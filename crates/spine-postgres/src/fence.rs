@@ -44,7 +44,7 @@ pub(crate) async fn begin<'a>(
     pool: &PgPool,
     tenants: impl IntoIterator<Item = &'a TenantId>,
 ) -> Result<Transaction<'static, Postgres>> {
-    Ok(pool.begin_with(begin_statement(tenants, Mode::ReadWrite)).await?)
+    begin_in(pool, tenants, Mode::ReadWrite).await
 }
 
 /// [`begin`] with a [`Mode`].
