@@ -29,7 +29,9 @@ impl Error {
     }
 
     /// Whether retrying later could help: the pool is closed or exhausted, the connection broke,
-    /// or the server shed the work (serialization failure, deadlock, shutdown, statement timeout).
+    /// or the server shed the work (serialization failure, deadlock, shutdown, statement timeout,
+    /// insufficient resources such as too many connections, or a database not accepting
+    /// connections for now).
     fn is_unavailable(&self) -> bool {
         match self {
             Error::Sql(
@@ -39,8 +41,11 @@ impl Error {
                 | sqlx::Error::Io(_),
             ) => true,
             Error::Sql(sqlx::Error::Database(db)) => db.code().is_some_and(|c| {
-                matches!(&*c, "40001" | "40P01" | "55P03" | "57014" | "57P01" | "57P02" | "57P03")
-                    || c.starts_with("08")
+                matches!(
+                    &*c,
+                    "40001" | "40P01" | "55000" | "55P03" | "57014" | "57P01" | "57P02" | "57P03"
+                ) || c.starts_with("08")
+                    || c.starts_with("53")
             }),
             _ => false,
         }
