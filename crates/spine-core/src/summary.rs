@@ -67,9 +67,42 @@ impl TypeInfo {
     }
 }
 
+/// One piece of a template: literal text, or the path inside a `{path}` placeholder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Piece<'a> {
+    Text(&'a str),
+    Placeholder(&'a str),
+}
+
+/// Splits a template into its pieces: a `{` opens a placeholder that runs to the next `}`; a `{`
+/// without a closing `}` is literal text. Validation, rendering and the fallback rule of
+/// [`summarize`] all read a template through this one function, so they agree on its placeholders.
+fn pieces(template: &str) -> Vec<Piece<'_>> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            break;
+        };
+        if open > 0 {
+            out.push(Piece::Text(&rest[..open]));
+        }
+        out.push(Piece::Placeholder(&after[..close]));
+        rest = &after[close + 1..];
+    }
+    if !rest.is_empty() {
+        out.push(Piece::Text(rest));
+    }
+    out
+}
+
 /// The `{path}` placeholders of a template.
 fn placeholders(template: &str) -> impl Iterator<Item = &str> {
-    template.split('{').skip(1).filter_map(|part| part.split_once('}').map(|(p, _)| p))
+    pieces(template).into_iter().filter_map(|piece| match piece {
+        Piece::Placeholder(path) => Some(path),
+        Piece::Text(_) => None,
+    })
 }
 
 /// Looks up a dotted path in the event's JSON form; names fall back to ids.
@@ -84,26 +117,40 @@ fn lookup(event: &Value, path: &str) -> Option<String> {
 }
 
 /// Renders `template` for `event`; unknown or missing values render as empty text.
+///
+/// This is the raw rendering: it may leave dangling text such as `completed ""` when a value is
+/// missing. Summaries should come from [`summarize`], which falls back to [`default_summary`].
 pub fn render_template(template: &str, event: &Event) -> String {
     let json = serde_json::to_value(event).unwrap_or(Value::Null);
+    render(template, &json, |_| {})
+}
+
+/// Renders `template` against the event's JSON form, calling `seen` with each placeholder's
+/// value (`None` when it has none), and strips control characters from the result.
+fn render(template: &str, json: &Value, mut seen: impl FnMut(Option<&str>)) -> String {
     let mut out = String::with_capacity(template.len() + 32);
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        match after.find('}') {
-            Some(close) => {
-                out.push_str(&lookup(&json, &after[..close]).unwrap_or_default());
-                rest = &after[close + 1..];
-            }
-            None => {
-                out.push_str(&rest[open..]);
-                rest = "";
+    for piece in pieces(template) {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Placeholder(path) => {
+                let value = lookup(json, path);
+                seen(value.as_deref());
+                out.push_str(value.as_deref().unwrap_or_default());
             }
         }
     }
-    out.push_str(rest);
     out.chars().filter(|c| !c.is_control()).take(1024).collect()
+}
+
+/// Whether a placeholder's value counts as a value: present, not null, and not blank once
+/// control characters (which rendering drops) are removed and whitespace is trimmed.
+fn has_text(value: Option<&str>) -> bool {
+    value.is_some_and(|v| !one_line(v).is_empty())
+}
+
+/// `s` trimmed and without control characters, as rendering treats values.
+fn one_line(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).collect::<String>().trim().to_owned()
 }
 
 /// The default one-line summary, e.g. `Ana created task "Update docs"`.
@@ -130,11 +177,19 @@ pub fn default_summary(e: &Event) -> String {
             }
         }
         Action::StateChanged => {
-            let state =
-                e.changes.iter().flatten().find(|c| c.field == "state").map(|c| match &c.new {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                });
+            // The new state is free JSON, not cleaned at validation: an empty, blank or null
+            // state reads as "changed the state of" rather than leaving `to ` dangling.
+            let state = e
+                .changes
+                .iter()
+                .flatten()
+                .find(|c| c.field == "state")
+                .and_then(|c| match &c.new {
+                    Value::Null => None,
+                    Value::String(s) => Some(one_line(s)),
+                    other => Some(other.to_string()),
+                })
+                .filter(|s| !s.is_empty());
             match state {
                 Some(s) => format!("{subject} moved {thing} to {s}"),
                 None => format!("{subject} changed the state of {thing}"),
@@ -147,18 +202,33 @@ pub fn default_summary(e: &Event) -> String {
     }
 }
 
-/// The summary for `event`: the registered template when there is one, else the default.
+/// The summary for `event`: the registered template when it renders completely, else the default.
+///
+/// The rule: a template is used only when **every** placeholder in it has a value. A placeholder
+/// has no value when its path is missing from the event, is `null`, or is an empty string after
+/// trimming (control characters, which rendering drops, do not count). `{x.name}` falls back to
+/// `{x.id}` first, so an actor or entity without a name but with an id counts as present. If any
+/// placeholder has no value, the template is not used at all and [`default_summary`] is returned
+/// instead: dropping just the empty part would leave half-sentences such as ` created task ""`,
+/// while the default summary always reads naturally. The result is trimmed, and a template that
+/// renders to blank text also gives the default. [`render_template`] remains available for the
+/// raw rendering.
+///
+/// For example, with the template `{actor.name} created task "{entity.name}"`, an event with an
+/// actor `{"id": "u1", "name": "Ana"}` and no entity gets the default summary (`Ana: <title>`
+/// for a `custom` event), never `Ana created task ""`.
 pub fn summarize(event: &Event, info: Option<&TypeInfo>) -> String {
-    match info.and_then(|i| i.summary_template.as_deref()) {
-        Some(t) => {
-            let rendered = render_template(t, event);
-            if rendered.trim().is_empty() {
-                default_summary(event)
-            } else {
-                rendered
-            }
-        }
-        None => default_summary(event),
+    let Some(template) = info.and_then(|i| i.summary_template.as_deref()) else {
+        return default_summary(event);
+    };
+    let json = serde_json::to_value(event).unwrap_or(Value::Null);
+    let mut complete = true;
+    let rendered = render(template, &json, |value| complete &= has_text(value));
+    let rendered = rendered.trim();
+    if complete && !rendered.is_empty() {
+        rendered.to_owned()
+    } else {
+        default_summary(event)
     }
 }
 
@@ -168,6 +238,7 @@ mod tests {
     use crate::ids::{Seq, TenantId};
     use crate::input::{EventInput, EventLimits};
     use crate::time::Timestamp;
+    use proptest::prelude::*;
     use serde_json::json;
     use uuid::Uuid;
 
@@ -205,6 +276,236 @@ mod tests {
             render_template("{actor.name} completed \"{entity.name}\" ({data.points} pts){", &e),
             "u7 completed \"Ship\" (3 pts){"
         );
+    }
+
+    const CREATED: &str = "{actor.name} created task \"{entity.name}\"";
+
+    fn typed(template: &str) -> TypeInfo {
+        TypeInfo { summary_template: Some(template.into()), ..Default::default() }
+    }
+
+    /// The newcomer case: the template needs an actor and an entity; whatever is missing, the
+    /// summary never reads ` created task ""`.
+    #[test]
+    fn template_with_missing_actor_or_entity_falls_back_to_the_default() {
+        let info = typed(CREATED);
+        let ana = json!({"id": "u1", "name": "Ana"});
+        let task = json!({"type": "task", "id": "7", "name": "Update docs"});
+
+        let neither =
+            event(json!({"type": "task.created", "action": "created", "title": "New task"}));
+        assert_eq!(render_template(CREATED, &neither), " created task \"\"");
+        assert_eq!(summarize(&neither, Some(&info)), "New task");
+
+        let actor_only = event(json!({"type": "task.created", "action": "created",
+            "title": "New task", "actor": ana}));
+        assert_eq!(summarize(&actor_only, Some(&info)), "Ana: New task");
+
+        let entity_only = event(json!({"type": "task.created", "action": "created",
+            "title": "New task", "entity": task}));
+        assert_eq!(summarize(&entity_only, Some(&info)), "Someone created task \"Update docs\"");
+
+        let both = event(json!({"type": "task.created", "action": "created",
+            "title": "New task", "actor": ana, "entity": task}));
+        assert_eq!(summarize(&both, Some(&info)), "Ana created task \"Update docs\"");
+    }
+
+    /// Names fall back to ids before the rule applies: an id alone counts as a value.
+    #[test]
+    fn names_missing_but_ids_present_still_use_the_template() {
+        let e = event(json!({"type": "task.created", "action": "created", "title": "x",
+            "actor": {"id": "u1"}, "entity": {"type": "task", "id": "7"}}));
+        assert_eq!(summarize(&e, Some(&typed(CREATED))), "u1 created task \"7\"");
+    }
+
+    #[test]
+    fn missing_null_or_blank_data_falls_back_to_the_default() {
+        let info = typed("{actor.name} completed \"{entity.name}\" ({data.points} pts)");
+        let base = json!({"type": "task.completed", "title": "Done", "actor": {"id": "u1", "name": "Ana"},
+            "entity": {"type": "task", "id": "7", "name": "Ship"}});
+        let with = |data: Value| {
+            let mut body = base.clone();
+            body["data"] = data;
+            event(body)
+        };
+        for data in [
+            Value::Null,
+            json!({"other": 1}),
+            json!({"points": null}),
+            json!({"points": ""}),
+            json!({"points": "  "}),
+            json!({"points": "\u{7}"}),
+        ] {
+            let e = with(data.clone());
+            assert_eq!(summarize(&e, Some(&info)), "Ana: Done", "data {data}");
+        }
+        assert_eq!(
+            summarize(&with(json!({"points": 3})), Some(&info)),
+            "Ana completed \"Ship\" (3 pts)"
+        );
+        assert_eq!(
+            summarize(&with(json!({"points": 0})), Some(&info)),
+            "Ana completed \"Ship\" (0 pts)"
+        );
+    }
+
+    #[test]
+    fn summaries_are_trimmed_and_blank_renderings_use_the_default() {
+        let e = event(json!({"type": "a.b", "title": "Built", "data": {"v": "  v2 "}}));
+        assert_eq!(summarize(&e, Some(&typed("{data.v} shipped"))), "v2  shipped");
+        assert_eq!(summarize(&e, Some(&typed("\u{7}"))), "Built");
+        assert_eq!(summarize(&e, None), "Built");
+    }
+
+    /// A state that is blank or null reads as "changed the state of", not `to ` with nothing.
+    #[test]
+    fn default_summary_of_a_blank_state() {
+        for new in [json!(""), json!(" \n"), Value::Null] {
+            let e = event(json!({"type": "task.moved", "action": "state_changed", "title": "x",
+                "entity": {"type": "task", "id": "1"},
+                "changes": [{"field": "state", "old": "open", "new": new}]}));
+            assert_eq!(default_summary(&e), "Someone changed the state of task \"1\"");
+        }
+    }
+
+    /// Validation and rendering read placeholders the same way: `{x{actor.name}` is one
+    /// placeholder, `x{actor.name`, which is refused, not a valid `{actor.name}`.
+    #[test]
+    fn validation_and_rendering_agree_on_placeholders() {
+        assert!(typed("{x{actor.name}").validate().is_err());
+        assert!(typed("{{actor.name}}").validate().is_err());
+        assert!(typed("{actor.name} done {").validate().is_ok());
+        let e = event(json!({"type": "a.b", "title": "t", "actor": {"id": "u1"}}));
+        assert_eq!(summarize(&e, Some(&typed("{actor.name} done {"))), "u1 done {");
+    }
+
+    /// What the generated events hold for `data.x`.
+    #[derive(Debug, Clone)]
+    enum DataX {
+        NoData,
+        Other,
+        Null,
+        Empty,
+        Blank,
+        Control,
+        Text(String),
+        Number(i64),
+    }
+
+    /// Templates a tenant might register, quoting placeholders or not.
+    const TEMPLATES: &[&str] = &[
+        CREATED,
+        "{actor.name} completed \"{entity.name}\" ({data.x} pts)",
+        "\"{title}\" by {actor.id}",
+        "{entity.type} \"{entity.name}\" is now {data.x}",
+        "Deploy of {data.x} finished",
+        "{actor.name}: {title}",
+        "{title}",
+        "Build {source.object_id} done",
+        "{action} {entity.type} {entity.id} ({priority})",
+        "Nothing to fill",
+    ];
+
+    fn arb_name() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9]([A-Za-z0-9 ]{0,10}[A-Za-z0-9])?"
+    }
+
+    fn arb_data() -> impl Strategy<Value = DataX> {
+        prop_oneof![
+            Just(DataX::NoData),
+            Just(DataX::Other),
+            Just(DataX::Null),
+            Just(DataX::Empty),
+            Just(DataX::Blank),
+            Just(DataX::Control),
+            arb_name().prop_map(DataX::Text),
+            any::<i64>().prop_map(DataX::Number),
+        ]
+    }
+
+    /// What a placeholder should show, worked out from the inputs rather than the event's JSON.
+    fn expected_value(
+        path: &str,
+        actor: Option<&(String, Option<String>)>,
+        entity: Option<&(String, String, Option<String>)>,
+        data: &DataX,
+        title: &str,
+        action: &str,
+    ) -> Option<String> {
+        match path {
+            "actor.id" => actor.map(|a| a.0.clone()),
+            "actor.name" => actor.map(|a| a.1.clone().unwrap_or_else(|| a.0.clone())),
+            "entity.type" => entity.map(|e| e.0.clone()),
+            "entity.id" => entity.map(|e| e.1.clone()),
+            "entity.name" => entity.map(|e| e.2.clone().unwrap_or_else(|| e.1.clone())),
+            "data.x" => match data {
+                DataX::Text(t) => Some(t.clone()),
+                DataX::Number(n) => Some(n.to_string()),
+                _ => None,
+            },
+            "title" => Some(title.to_owned()),
+            "action" => Some(action.to_owned()),
+            "priority" => Some("normal".to_owned()),
+            _ => None,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn summaries_never_dangle(
+            template in prop::sample::select(TEMPLATES),
+            actor in prop::option::of(("[a-z0-9]{1,8}", prop::option::of(arb_name()))),
+            entity in prop::option::of(("[a-z]{1,8}", "[a-z0-9]{1,8}", prop::option::of(arb_name()))),
+            data in arb_data(),
+            title in arb_name(),
+            action in prop::sample::select(Action::NAMES),
+            state in prop_oneof![Just(json!("done")), Just(json!("")), Just(json!(" ")), Just(Value::Null)],
+        ) {
+            let mut body = json!({"type": "task.any", "action": action, "title": title});
+            if let Some((id, name)) = &actor {
+                body["actor"] = json!({"id": id});
+                if let Some(n) = name { body["actor"]["name"] = json!(n); }
+            }
+            if let Some((kind, id, name)) = &entity {
+                body["entity"] = json!({"type": kind, "id": id});
+                if let Some(n) = name { body["entity"]["name"] = json!(n); }
+            }
+            body["data"] = match &data {
+                DataX::NoData => Value::Null,
+                DataX::Other => json!({"y": 1}),
+                DataX::Null => json!({"x": null}),
+                DataX::Empty => json!({"x": ""}),
+                DataX::Blank => json!({"x": "   "}),
+                DataX::Control => json!({"x": "\u{1b}"}),
+                DataX::Text(t) => json!({"x": t}),
+                DataX::Number(n) => json!({"x": n}),
+            };
+            if matches!(action, "updated" | "state_changed") {
+                body["changes"] = json!([{"field": "state", "old": "open", "new": state}]);
+            }
+            let e = event(body);
+            let summary = summarize(&e, Some(&typed(template)));
+
+            prop_assert!(!summary.is_empty());
+            prop_assert_eq!(summary.trim(), summary.as_str());
+            if template.contains("\"{") {
+                prop_assert!(!summary.contains("\"\""), "{:?}", summary);
+            }
+            let values: Option<Vec<String>> = placeholders(template)
+                .map(|p| expected_value(p, actor.as_ref(), entity.as_ref(), &data, &title, action))
+                .collect();
+            match values {
+                Some(values) => {
+                    let mut full = template.to_owned();
+                    for (path, value) in placeholders(template).zip(values) {
+                        full = full.replacen(&format!("{{{path}}}"), &value, 1);
+                    }
+                    prop_assert_eq!(&summary, &full);
+                    prop_assert_eq!(&summary, &render_template(template, &e));
+                }
+                None => prop_assert_eq!(&summary, &default_summary(&e)),
+            }
+        }
     }
 
     #[test]
