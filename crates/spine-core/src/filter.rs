@@ -129,10 +129,53 @@ pub struct EventFilter {
     pub q: Option<String>,
     /// Only events the requesting user has not read.
     pub unread: bool,
+    /// Only events above the requesting user's seen watermark.
+    pub unseen: bool,
+    /// `Some(true)`: only events the user archived; `Some(false)`: only the others; `None`:
+    /// both (viewer tokens default to `Some(false)`).
+    pub archived: Option<bool>,
+}
+
+/// Parses a `true`/`false` query value.
+fn flag(value: &str) -> Result<bool, String> {
+    match value {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err("must be true or false".to_owned()),
+    }
 }
 
 impl EventFilter {
-    /// Whether the event passes every filter except `q` and `unread`, which need the store.
+    /// Whether a filter needs to know the requesting user (`unread`, `unseen`, `archived`).
+    pub fn needs_user(&self) -> Option<&'static str> {
+        if self.unread {
+            Some("unread")
+        } else if self.unseen {
+            Some("unseen")
+        } else if self.archived.is_some() {
+            Some("archived")
+        } else {
+            None
+        }
+    }
+
+    /// The filter a live stream applies. Events arriving live are new, so `archived=false` and
+    /// `unseen=true` hold for them and are dropped; `archived=true` would match none and is
+    /// refused (archived events are read from the feed).
+    pub fn live(mut self) -> Result<Self, ValidationErrors> {
+        if self.archived == Some(true) {
+            return Err(ValidationErrors::single(
+                "archived",
+                "streams deliver new events, which are never archived; read archived events from the feed",
+            ));
+        }
+        self.archived = None;
+        self.unseen = false;
+        Ok(self)
+    }
+
+    /// Whether the event passes every filter except `q`, `unread`, `unseen` and `archived`,
+    /// which need the store.
     pub fn matches(&self, e: &Event) -> bool {
         (self.types.is_empty() || self.types.iter().any(|p| p.matches(&e.event_type)))
             && self.action.is_none_or(|a| a == e.action)
@@ -169,13 +212,9 @@ impl EventFilter {
             "until" => self.until = Some(Timestamp::parse(value)?),
             "correlation_id" => self.correlation_id = Some(text(value)?),
             "q" => self.q = Some(text(value)?),
-            "unread" => {
-                self.unread = match value {
-                    "true" | "1" => true,
-                    "false" | "0" => false,
-                    _ => return Err("must be true or false".to_owned()),
-                }
-            }
+            "unread" => self.unread = flag(value)?,
+            "unseen" => self.unseen = flag(value)?,
+            "archived" => self.archived = Some(flag(value)?),
             _ => return Ok(false),
         }
         Ok(true)

@@ -11,6 +11,7 @@
 //! - [`filter`]: feed filters, viewer scopes and the two orders; `matches` for live delivery.
 //! - [`cursor`]: opaque, signed keyset cursors.
 //! - [`token`]: signed, expiring, scoped viewer tokens.
+//! - [`session`]: one-time sign-in codes and Activity Center sessions.
 //! - [`summary`]: registered type presentation and the summary renderer.
 //! - [`validation`]: the field-level error list every validator returns.
 
@@ -22,6 +23,7 @@ pub mod filter;
 pub mod idempotency;
 pub mod ids;
 pub mod input;
+pub mod session;
 pub mod summary;
 pub mod text;
 pub mod time;

@@ -11,7 +11,9 @@
 //!   idempotency judgement, summaries, `unnest` inserts.
 //! - `filters`: how feed filters and viewer scopes become SQL conditions.
 //! - `query`: feed pages, single events and the head position.
-//! - `read_state`: per-user watermark plus exceptions, and exact unread counts.
+//! - `read_state`: per-user read watermark plus exceptions, seen watermark, archived events,
+//!   and exact unread and unseen counts.
+//! - `sessions`: one-time sign-in codes and Activity Center sessions.
 //! - `stats`: counts, grouped or not.
 //! - `purge`: removing a tenant's oldest events behind a raised horizon.
 //! - `admin`: tenants, API keys, registered types and the server secret.
@@ -36,6 +38,7 @@ mod notify;
 mod purge;
 mod query;
 mod read_state;
+mod sessions;
 mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -43,11 +46,11 @@ mod writer;
 
 use async_trait::async_trait;
 use error::Error;
-use spine_core::{Event, EventType, NewEvent, Scope, Seq, TenantId, TypeInfo, UserId};
+use spine_core::{Event, EventType, NewEvent, Scope, Seq, TenantId, Timestamp, TypeInfo, UserId};
 use spine_store::{
-    ApiKeyInfo, ApiKeyRecord, AppendOutcome, FeedQuery, ImportOutcome, NewApiKey, Notice, Page,
-    PurgeOutcome, ReadChange, ReadMarks, ReadNotice, Stats, StatsQuery, Store, StoreError,
-    StoreResult, Tenant,
+    ApiKeyInfo, ApiKeyRecord, AppendOutcome, FeedQuery, ImportOutcome, NewApiKey, NewSecret,
+    NewSessionSecret, Notice, Page, PurgeOutcome, ReadChange, ReadMarks, ReadNotice, ReadState,
+    Redeemed, SecretRecord, Sessions, Stats, StatsQuery, Store, StoreError, StoreResult, Tenant,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
@@ -257,6 +260,30 @@ impl Store for PgStore {
         Ok(query::head(&self.pool, tenant).await?)
     }
 
+    async fn put_type(
+        &self,
+        tenant: &TenantId,
+        event_type: &EventType,
+        info: &TypeInfo,
+    ) -> StoreResult<()> {
+        Ok(admin::put_type(&self.pool, tenant, event_type, info).await?)
+    }
+
+    async fn get_type(
+        &self,
+        tenant: &TenantId,
+        event_type: &EventType,
+    ) -> StoreResult<Option<TypeInfo>> {
+        Ok(admin::get_type(&self.pool, tenant, event_type).await?)
+    }
+
+    async fn list_types(&self, tenant: &TenantId) -> StoreResult<Vec<(EventType, TypeInfo)>> {
+        Ok(admin::list_types(&self.pool, tenant).await?)
+    }
+}
+
+#[async_trait]
+impl ReadState for PgStore {
     async fn mark_read(
         &self,
         tenant: &TenantId,
@@ -300,24 +327,67 @@ impl Store for PgStore {
         Ok(read_state::unread_count(&self.pool, tenant, user, scope).await?)
     }
 
-    async fn put_type(
+    async fn mark_seen(
         &self,
         tenant: &TenantId,
-        event_type: &EventType,
-        info: &TypeInfo,
-    ) -> StoreResult<()> {
-        Ok(admin::put_type(&self.pool, tenant, event_type, info).await?)
+        user: &UserId,
+        through: Option<Seq>,
+    ) -> StoreResult<Seq> {
+        let watermark = read_state::mark_seen(&self.pool, tenant, user, through).await?;
+        self.announce_read(tenant, user, ReadChange::Seen(watermark)).await;
+        Ok(watermark)
     }
 
-    async fn get_type(
+    async fn unseen_count(
         &self,
         tenant: &TenantId,
-        event_type: &EventType,
-    ) -> StoreResult<Option<TypeInfo>> {
-        Ok(admin::get_type(&self.pool, tenant, event_type).await?)
+        user: &UserId,
+        scope: Option<&Scope>,
+    ) -> StoreResult<u64> {
+        Ok(read_state::unseen_count(&self.pool, tenant, user, scope).await?)
     }
 
-    async fn list_types(&self, tenant: &TenantId) -> StoreResult<Vec<(EventType, TypeInfo)>> {
-        Ok(admin::list_types(&self.pool, tenant).await?)
+    async fn set_archived(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        id: Uuid,
+        scope: Option<&Scope>,
+        archived: bool,
+    ) -> StoreResult<bool> {
+        let Some(seq) =
+            read_state::set_archived(&self.pool, tenant, user, id, scope, archived).await?
+        else {
+            return Ok(false);
+        };
+        self.announce_read(tenant, user, ReadChange::Archived { id, seq, archived }).await;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl Sessions for PgStore {
+    async fn create_signin_code(&self, tenant: &TenantId, code: NewSecret) -> StoreResult<()> {
+        Ok(sessions::create_signin_code(&self.pool, tenant, code).await?)
+    }
+
+    async fn redeem_signin_code(
+        &self,
+        tenant: &TenantId,
+        code_id: &str,
+        secret_hash: &[u8],
+        now: Timestamp,
+        session: NewSessionSecret,
+    ) -> StoreResult<Redeemed> {
+        Ok(sessions::redeem_signin_code(&self.pool, tenant, code_id, secret_hash, now, session)
+            .await?)
+    }
+
+    async fn find_session(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<SecretRecord>> {
+        Ok(sessions::find_session(&self.pool, tenant, id).await?)
+    }
+
+    async fn delete_session(&self, tenant: &TenantId, id: &str) -> StoreResult<bool> {
+        Ok(sessions::delete_session(&self.pool, tenant, id).await?)
     }
 }

@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_row_security.sql")),
     (3, include_str!("../migrations/0003_timeline_indexes.sql")),
     (4, include_str!("../migrations/0004_search_positions.sql")),
+    (5, include_str!("../migrations/0005_inbox.sql")),
 ];
 
 /// The advisory lock key migrations serialise on (any constant; this one spells "spine-mg").

@@ -37,6 +37,8 @@ enum WireNotice {
     Commit { tenant: TenantId, head: Seq },
     ReadEvent { tenant: TenantId, user: UserId, id: Uuid, seq: Seq },
     ReadThrough { tenant: TenantId, user: UserId, seq: Seq },
+    SeenThrough { tenant: TenantId, user: UserId, seq: Seq },
+    Archived { tenant: TenantId, user: UserId, id: Uuid, seq: Seq, archived: bool },
     Purged { tenant: TenantId, horizon: Seq },
 }
 
@@ -51,6 +53,16 @@ impl WireNotice {
                 ReadChange::Through(seq) => {
                     Self::ReadThrough { tenant: r.tenant.clone(), user: r.user.clone(), seq }
                 }
+                ReadChange::Seen(seq) => {
+                    Self::SeenThrough { tenant: r.tenant.clone(), user: r.user.clone(), seq }
+                }
+                ReadChange::Archived { id, seq, archived } => Self::Archived {
+                    tenant: r.tenant.clone(),
+                    user: r.user.clone(),
+                    id,
+                    seq,
+                    archived,
+                },
             },
             Notice::Purged { tenant, horizon } => {
                 Self::Purged { tenant: tenant.clone(), horizon: *horizon }
@@ -68,6 +80,14 @@ impl WireNotice {
             Self::ReadThrough { tenant, user, seq } => {
                 Notice::Read(ReadNotice { tenant, user, change: ReadChange::Through(seq) })
             }
+            Self::SeenThrough { tenant, user, seq } => {
+                Notice::Read(ReadNotice { tenant, user, change: ReadChange::Seen(seq) })
+            }
+            Self::Archived { tenant, user, id, seq, archived } => Notice::Read(ReadNotice {
+                tenant,
+                user,
+                change: ReadChange::Archived { id, seq, archived },
+            }),
             Self::Purged { tenant, horizon } => Notice::Purged { tenant, horizon },
         }
     }
@@ -158,8 +178,18 @@ mod tests {
             }),
             Notice::Read(ReadNotice {
                 tenant: tenant.clone(),
-                user,
+                user: user.clone(),
                 change: ReadChange::Through(Seq(5)),
+            }),
+            Notice::Read(ReadNotice {
+                tenant: tenant.clone(),
+                user: user.clone(),
+                change: ReadChange::Seen(Seq(6)),
+            }),
+            Notice::Read(ReadNotice {
+                tenant: tenant.clone(),
+                user,
+                change: ReadChange::Archived { id: Uuid::now_v7(), seq: Seq(4), archived: true },
             }),
             Notice::Purged { tenant, horizon: Seq(2) },
         ];

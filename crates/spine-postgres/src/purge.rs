@@ -62,11 +62,12 @@ pub(crate) async fn purge(pool: &PgPool, tenant: &TenantId, through: Seq) -> Res
         removed += u64::try_from(count).unwrap_or(0);
     }
     let mut tx = fence::begin(pool, [tenant]).await?;
-    sqlx::query("delete from read_marks where tenant = $1 and seq <= $2")
-        .bind(tenant.as_str())
-        .bind(horizon)
-        .execute(&mut *tx)
-        .await?;
+    for sql in [
+        "delete from read_marks where tenant = $1 and seq <= $2",
+        "delete from archived_events where tenant = $1 and seq <= $2",
+    ] {
+        sqlx::query(sql).bind(tenant.as_str()).bind(horizon).execute(&mut *tx).await?;
+    }
     tx.commit().await?;
     Ok((removed, Seq(horizon)))
 }

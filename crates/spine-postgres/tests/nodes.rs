@@ -5,7 +5,9 @@ use spine_postgres::testing as support;
 use serde_json::json;
 use spine_core::input::{EventInput, EventLimits};
 use spine_core::{NewEvent, Order, Seq, TenantId, UserId};
-use spine_store::{AppendOutcome, CommitNotice, FeedQuery, Notice, ReadChange, ReadNotice, Store};
+use spine_store::{
+    AppendOutcome, CommitNotice, FeedQuery, Notice, ReadChange, ReadNotice, ReadState, Store,
+};
 use uuid::Uuid;
 
 fn event(title: &str, key: Option<&str>) -> NewEvent {

@@ -1,6 +1,6 @@
 //! Authentication and authorization (SPEC section 4): the `Principal` extractor (API key or
-//! viewer token from `Authorization: Bearer`), role checks, the short-lived key cache, and the
-//! refusal of credentials sent in the URL.
+//! viewer token from `Authorization: Bearer`, or an Activity Center session cookie), role
+//! checks, the short-lived key cache, and the refusal of credentials sent in the URL.
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -8,6 +8,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use spine_core::apikey::{self, ApiKey};
+use spine_core::session::{SecretKind, TenantSecret};
 use spine_core::token::{self, TokenError, ViewerClaims};
 use spine_core::{Role, Scope, TenantId, Timestamp, UserId};
 use spine_store::ApiKeyRecord;
@@ -17,6 +18,15 @@ use std::time::{Duration, Instant};
 
 /// The header naming the end user when a read or admin key acts for one.
 pub const USER_HEADER: &str = "x-spine-user";
+
+/// The cookie holding an Activity Center session.
+pub const SESSION_COOKIE: &str = "spine_session";
+
+/// The header a session-authenticated request must carry to change anything. Browsers send a
+/// custom header cross-origin only after a CORS preflight that Spine never grants for it, so a
+/// page on another site cannot make a signed-in browser act (the `SameSite=Strict` cookie is
+/// the first fence, this the second).
+pub const CSRF_HEADER: &str = "x-spine-csrf";
 
 /// Query parameter names that look like credentials and are refused anywhere.
 const CREDENTIAL_PARAMS: &[&str] =
@@ -41,6 +51,17 @@ pub enum Credential {
         /// When the token stops being valid, Unix seconds (long-lived streams check it).
         expires_at: i64,
     },
+    /// An Activity Center session (a cookie) acting for one user with a key's role.
+    Session {
+        /// The session's public id (safe to log).
+        id: String,
+        /// The signed-in user.
+        user: UserId,
+        /// `read` or `admin`.
+        role: Role,
+        /// When the session ends, Unix seconds.
+        expires_at: i64,
+    },
 }
 
 /// An authenticated caller. Only this type produces a `TenantId` from a request.
@@ -56,10 +77,20 @@ impl Principal {
     /// Requires an API key allowed to act as `role` (viewer tokens never are).
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
         match &self.credential {
-            Credential::Key { role: have, .. } if have.allows(role) => Ok(()),
+            Credential::Key { role: have, .. } | Credential::Session { role: have, .. }
+                if have.allows(role) =>
+            {
+                Ok(())
+            }
             Credential::Key { role: have, .. } => Err(ApiError::Forbidden(format!(
                 "this {} key may not do this; it needs the {} role",
                 have.as_str(),
+                role.as_str()
+            ))),
+            Credential::Session { role: have, .. } => Err(ApiError::Forbidden(format!(
+                "this {} session may not do this; it needs the {} role (spine open --role {})",
+                have.as_str(),
+                role.as_str(),
                 role.as_str()
             ))),
             Credential::Viewer { .. } => {
@@ -72,7 +103,7 @@ impl Principal {
     pub fn require_reader(&self) -> Result<(), ApiError> {
         match &self.credential {
             Credential::Viewer { .. } => Ok(()),
-            Credential::Key { .. } => self.require(Role::Read),
+            Credential::Key { .. } | Credential::Session { .. } => self.require(Role::Read),
         }
     }
 
@@ -80,22 +111,31 @@ impl Principal {
     pub fn scope(&self) -> Option<&Scope> {
         match &self.credential {
             Credential::Viewer { scope, .. } => Some(scope),
+            Credential::Key { .. } | Credential::Session { .. } => None,
+        }
+    }
+
+    /// When the credential stops being valid, Unix seconds; `None` for keys, which do not expire.
+    pub fn expires_at(&self) -> Option<i64> {
+        match &self.credential {
+            Credential::Viewer { expires_at, .. } | Credential::Session { expires_at, .. } => {
+                Some(*expires_at)
+            }
             Credential::Key { .. } => None,
         }
     }
 
-    /// Whether the credential has expired by `now` (viewer tokens only; keys do not expire).
+    /// Whether the credential has expired by `now`.
     pub fn expired(&self, now: Timestamp) -> bool {
-        match &self.credential {
-            Credential::Viewer { expires_at, .. } => now.as_unix_seconds() >= *expires_at,
-            Credential::Key { .. } => false,
-        }
+        self.expires_at().is_some_and(|at| now.as_unix_seconds() >= at)
     }
 
     /// The end user: the viewer token's, or a key's `X-Spine-User` header.
     pub fn user(&self, headers: &HeaderMap) -> Result<Option<UserId>, ApiError> {
         match &self.credential {
-            Credential::Viewer { user, .. } => Ok(Some(user.clone())),
+            Credential::Viewer { user, .. } | Credential::Session { user, .. } => {
+                Ok(Some(user.clone()))
+            }
             Credential::Key { .. } => match headers.get(USER_HEADER) {
                 None => Ok(None),
                 Some(v) => {
@@ -187,7 +227,55 @@ impl KeyCache {
 }
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    if !headers.contains_key(header::AUTHORIZATION) {
+        if let Some(session) = session_cookie(headers) {
+            return authenticate_session(state, session).await;
+        }
+    }
     authenticate_presented(state, bearer(headers)?).await
+}
+
+/// The session cookie's value, if the request carries one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim_matches('"'))
+        .filter(|value| !value.is_empty())
+}
+
+/// Authenticates an Activity Center session cookie.
+async fn authenticate_session(state: &AppState, presented: &str) -> Result<Principal, ApiError> {
+    let signed_out = || {
+        ApiError::Unauthorized(
+            "you are signed out: sign in again with a link from spine open".into(),
+        )
+    };
+    let session = TenantSecret::parse(SecretKind::Session, presented).ok_or_else(signed_out)?;
+    let record = state
+        .store
+        .find_session(&session.tenant, &session.id)
+        .await?
+        .filter(|r| session.matches(&r.secret_hash))
+        .ok_or_else(signed_out)?;
+    if record.expires_at <= Timestamp::now() {
+        return Err(ApiError::Unauthorized(
+            "the session has expired: sign in again with a link from spine open".into(),
+        ));
+    }
+    Ok(Principal {
+        tenant: record.tenant,
+        credential: Credential::Session {
+            id: record.id,
+            user: record.user,
+            role: record.role,
+            expires_at: record.expires_at.as_unix_seconds(),
+        },
+    })
 }
 
 /// Authenticates a stream request: the `Authorization` header when present, otherwise a viewer
@@ -198,7 +286,7 @@ pub async fn authenticate_stream(
     headers: &HeaderMap,
     pairs: &[(String, String)],
 ) -> Result<Principal, ApiError> {
-    if headers.contains_key(header::AUTHORIZATION) {
+    if headers.contains_key(header::AUTHORIZATION) || session_cookie(headers).is_some() {
         return authenticate(state, headers).await;
     }
     match pairs.iter().find(|(k, _)| k == "token") {
@@ -254,8 +342,19 @@ impl FromRequestParts<AppState> for Principal {
         let principal = authenticate(state, &parts.headers).await?;
         let span = tracing::Span::current();
         span.record("tenant", principal.tenant.as_str());
-        if let Credential::Key { id, .. } = &principal.credential {
-            span.record("key_id", id.as_str());
+        match &principal.credential {
+            Credential::Key { id, .. } => {
+                span.record("key_id", id.as_str());
+            }
+            Credential::Session { id, .. } => {
+                span.record("session_id", id.as_str());
+                if !parts.method.is_safe() && !parts.headers.contains_key(CSRF_HEADER) {
+                    return Err(ApiError::Forbidden(format!(
+                        "a signed-in browser must send the {CSRF_HEADER} header to change anything"
+                    )));
+                }
+            }
+            Credential::Viewer { .. } => {}
         }
         Ok(principal)
     }

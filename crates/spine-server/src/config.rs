@@ -44,6 +44,11 @@ pub struct ServerConfig {
     /// How long shutdown waits for in-flight requests and stream goodbyes before dropping the
     /// connections left (a client that stopped reading would otherwise hold it forever).
     pub shutdown_grace: Duration,
+    /// How long an Activity Center session lasts after sign-in (it does not slide).
+    pub session_ttl: Duration,
+    /// The base URL people and providers reach this installation at (`https://spine.example.com`);
+    /// it marks the session cookie `Secure` when it is `https`. `None`: the request's own.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -65,6 +70,8 @@ impl Default for ServerConfig {
             ws_max_subscriptions: 32,
             stream_keep_alive: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(10),
+            session_ttl: Duration::from_secs(12 * 3600),
+            public_url: None,
         }
     }
 }
@@ -88,6 +95,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("ws_max_subscriptions", &self.ws_max_subscriptions)
             .field("stream_keep_alive", &self.stream_keep_alive)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("session_ttl", &self.session_ttl)
+            .field("public_url", &self.public_url)
             .finish()
     }
 }

@@ -49,6 +49,7 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         request_id = %id,
         tenant = tracing::field::Empty,
         key_id = tracing::field::Empty,
+        session_id = tracing::field::Empty,
     );
     let refused = match query_pairs(req.uri()) {
         Err(e) => Some(e),
@@ -106,7 +107,12 @@ fn as_problem(response: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+    // Pages for people (the sign-in answers) are HTML on purpose.
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem || is_page {
         return response;
     }
     let (mut parts, _) = response.into_parts();

@@ -3,7 +3,7 @@
 //! the route handlers carry their own `#[utoipa::path]`.
 
 use crate::error::{FieldErrorSchema, Problem};
-use crate::routes::{admin, events, feed, ops, read_state, stream};
+use crate::routes::{admin, events, feed, ops, read_state, session, stream};
 use crate::state::AppState;
 use axum::Router;
 use serde::{Deserialize, Serialize};
@@ -342,11 +342,13 @@ impl Modify for Security {
         events::create_event, events::create_batch,
         feed::list_events, feed::get_event, feed::timeline, feed::stats,
         read_state::mark_read, read_state::read_all, read_state::unread_count,
+        read_state::seen, read_state::archive, read_state::unarchive,
+        session::whoami, session::signout,
         admin::create_key, admin::list_keys, admin::revoke_key, admin::create_viewer_token,
-        admin::put_type, admin::get_type, admin::list_types, admin::create_tenant,
+        admin::put_type, admin::preview_type, admin::get_type, admin::list_types, admin::create_tenant,
         stream::stream,
         stream::ws,
-        ops::healthz, ops::readyz, ops::prometheus, ops::landing,
+        ops::healthz, ops::readyz, ops::prometheus,
     ),
     components(schemas(Problem, FieldErrorSchema, EventSchema, EventInputSchema)),
     modifiers(&Security),
@@ -356,6 +358,7 @@ impl Modify for Security {
         (name = "read state", description = "Per-user read state"),
         (name = "live", description = "Live delivery (Server-Sent Events)"),
         (name = "admin", description = "Tenant administration"),
+        (name = "sign-in", description = "Activity Center sessions"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

@@ -1,18 +1,53 @@
-//! Creating tenants and keys. Used by `POST /v1/tenants` and `POST /v1/keys`, and by the CLI
-//! (`spine tenant create`, `spine key create`) directly on the database.
+//! Creating tenants, keys and sign-in codes. Used by `POST /v1/tenants` and `POST /v1/keys`,
+//! and by the CLI (`spine tenant create`, `spine key create`, `spine open`) directly on the
+//! database.
 
 use spine_core::apikey::{ApiKey, RANDOM_BYTES};
-use spine_core::{Role, TenantId};
-use spine_store::{NewApiKey, Store, StoreError, Tenant};
+use spine_core::session::{self, SecretKind, TenantSecret};
+use spine_core::{Role, TenantId, Timestamp, UserId};
+use spine_store::{NewApiKey, NewSecret, Store, StoreError, Tenant};
+
+/// Fresh random bytes for a secret.
+///
+/// Panics only if the operating system's random source fails, which leaves no safe way on.
+fn random<const N: usize>() -> [u8; N] {
+    let mut random = [0u8; N];
+    #[allow(clippy::expect_used)]
+    getrandom::fill(&mut random).expect("the operating system's random source failed");
+    random
+}
+
+/// A fresh sign-in code or session secret for `tenant`.
+pub fn generate_secret(kind: SecretKind, tenant: TenantId) -> TenantSecret {
+    TenantSecret::from_random(kind, tenant, &random::<{ session::RANDOM_BYTES }>())
+}
+
+/// Creates a one-time sign-in code for `user` with `role` (`read` or `admin`), valid for
+/// `ttl_seconds`; returns the code's text (shown once, never stored) and when it expires.
+/// `StoreError::NotFound` when the tenant does not exist.
+pub async fn create_signin_code(
+    store: &dyn Store,
+    tenant: &TenantId,
+    user: UserId,
+    role: Role,
+    ttl_seconds: i64,
+) -> Result<(String, Timestamp), StoreError> {
+    if store.get_tenant(tenant).await?.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    let code = generate_secret(SecretKind::SignIn, tenant.clone());
+    let expires_at = Timestamp::now().plus_seconds(ttl_seconds);
+    let record =
+        NewSecret { id: code.id.clone(), secret_hash: code.secret_hash(), user, role, expires_at };
+    store.create_signin_code(tenant, record).await?;
+    Ok((code.expose(), expires_at))
+}
 
 /// A fresh key: the plaintext (shown once, never stored) and the record to store.
 ///
 /// Panics only if the operating system's random source fails, which leaves no safe way on.
 pub fn generate_key(role: Role, name: Option<String>) -> (String, NewApiKey) {
-    let mut random = [0u8; RANDOM_BYTES];
-    #[allow(clippy::expect_used)]
-    getrandom::fill(&mut random).expect("the operating system's random source failed");
-    let key = ApiKey::from_random(&random);
+    let key = ApiKey::from_random(&random::<RANDOM_BYTES>());
     let record = NewApiKey { id: key.id.clone(), secret_hash: key.secret_hash(), role, name };
     (key.expose(), record)
 }

@@ -8,7 +8,9 @@
 //! - `batch`: one group commit: positions, idempotency judgement, summaries, multi-row inserts.
 //! - `filters`: how feed filters and viewer scopes become SQL conditions.
 //! - `query`: feed pages, single events and the head position.
-//! - `read_state`: per-user watermark plus exceptions, and exact unread counts.
+//! - `read_state`: per-user read watermark plus exceptions, seen watermark, archived events,
+//!   and exact unread and unseen counts.
+//! - `sessions`: one-time sign-in codes and Activity Center sessions.
 //! - `stats`: counts, grouped or not.
 //! - `purge`: removing a tenant's oldest events behind a raised horizon.
 //! - `admin`: tenants, API keys, registered types and the server secret.
@@ -26,16 +28,17 @@ mod migrate;
 mod purge;
 mod query;
 mod read_state;
+mod sessions;
 mod stats;
 mod writer;
 
 use async_trait::async_trait;
 use error::Error;
-use spine_core::{Event, EventType, NewEvent, Scope, Seq, TenantId, TypeInfo, UserId};
+use spine_core::{Event, EventType, NewEvent, Scope, Seq, TenantId, Timestamp, TypeInfo, UserId};
 use spine_store::{
-    ApiKeyInfo, ApiKeyRecord, AppendOutcome, FeedQuery, ImportOutcome, NewApiKey, Notice, Page,
-    PurgeOutcome, ReadChange, ReadMarks, ReadNotice, Stats, StatsQuery, Store, StoreError,
-    StoreResult, Tenant,
+    ApiKeyInfo, ApiKeyRecord, AppendOutcome, FeedQuery, ImportOutcome, NewApiKey, NewSecret,
+    NewSessionSecret, Notice, Page, PurgeOutcome, ReadChange, ReadMarks, ReadNotice, ReadState,
+    Redeemed, SecretRecord, Sessions, Stats, StatsQuery, Store, StoreError, StoreResult, Tenant,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -277,6 +280,30 @@ impl Store for SqliteStore {
         Ok(query::head(&self.inner.reads, tenant).await?)
     }
 
+    async fn put_type(
+        &self,
+        tenant: &TenantId,
+        event_type: &EventType,
+        info: &TypeInfo,
+    ) -> StoreResult<()> {
+        Ok(admin::put_type(&self.inner.admin, tenant, event_type, info).await?)
+    }
+
+    async fn get_type(
+        &self,
+        tenant: &TenantId,
+        event_type: &EventType,
+    ) -> StoreResult<Option<TypeInfo>> {
+        Ok(admin::get_type(&self.inner.reads, tenant, event_type).await?)
+    }
+
+    async fn list_types(&self, tenant: &TenantId) -> StoreResult<Vec<(EventType, TypeInfo)>> {
+        Ok(admin::list_types(&self.inner.reads, tenant).await?)
+    }
+}
+
+#[async_trait]
+impl ReadState for SqliteStore {
     async fn mark_read(
         &self,
         tenant: &TenantId,
@@ -321,25 +348,68 @@ impl Store for SqliteStore {
         Ok(read_state::unread_count(&self.inner.reads, tenant, user, scope).await?)
     }
 
-    async fn put_type(
+    async fn mark_seen(
         &self,
         tenant: &TenantId,
-        event_type: &EventType,
-        info: &TypeInfo,
-    ) -> StoreResult<()> {
-        Ok(admin::put_type(&self.inner.admin, tenant, event_type, info).await?)
+        user: &UserId,
+        through: Option<Seq>,
+    ) -> StoreResult<Seq> {
+        let watermark = read_state::mark_seen(&self.inner.admin, tenant, user, through).await?;
+        self.announce_read(tenant, user, ReadChange::Seen(watermark));
+        Ok(watermark)
     }
 
-    async fn get_type(
+    async fn unseen_count(
         &self,
         tenant: &TenantId,
-        event_type: &EventType,
-    ) -> StoreResult<Option<TypeInfo>> {
-        Ok(admin::get_type(&self.inner.reads, tenant, event_type).await?)
+        user: &UserId,
+        scope: Option<&Scope>,
+    ) -> StoreResult<u64> {
+        Ok(read_state::unseen_count(&self.inner.reads, tenant, user, scope).await?)
     }
 
-    async fn list_types(&self, tenant: &TenantId) -> StoreResult<Vec<(EventType, TypeInfo)>> {
-        Ok(admin::list_types(&self.inner.reads, tenant).await?)
+    async fn set_archived(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        id: Uuid,
+        scope: Option<&Scope>,
+        archived: bool,
+    ) -> StoreResult<bool> {
+        let admin = &self.inner.admin;
+        let Some(seq) = read_state::set_archived(admin, tenant, user, id, scope, archived).await?
+        else {
+            return Ok(false);
+        };
+        self.announce_read(tenant, user, ReadChange::Archived { id, seq, archived });
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl Sessions for SqliteStore {
+    async fn create_signin_code(&self, tenant: &TenantId, code: NewSecret) -> StoreResult<()> {
+        Ok(sessions::create_signin_code(&self.inner.admin, tenant, code).await?)
+    }
+
+    async fn redeem_signin_code(
+        &self,
+        tenant: &TenantId,
+        code_id: &str,
+        secret_hash: &[u8],
+        now: Timestamp,
+        session: NewSessionSecret,
+    ) -> StoreResult<Redeemed> {
+        let admin = &self.inner.admin;
+        Ok(sessions::redeem_signin_code(admin, tenant, code_id, secret_hash, now, session).await?)
+    }
+
+    async fn find_session(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<SecretRecord>> {
+        Ok(sessions::find_session(&self.inner.reads, tenant, id).await?)
+    }
+
+    async fn delete_session(&self, tenant: &TenantId, id: &str) -> StoreResult<bool> {
+        Ok(sessions::delete_session(&self.inner.admin, tenant, id).await?)
     }
 }
 

@@ -10,6 +10,7 @@ use sqlx::{Connection, SqlitePool};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_horizons.sql")),
+    (3, include_str!("../migrations/0003_inbox.sql")),
 ];
 
 /// The version this build needs.

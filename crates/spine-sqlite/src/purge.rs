@@ -11,7 +11,7 @@ use sqlx::{Connection, SqlitePool};
 const CHUNK: i64 = 5_000;
 
 /// Raises the horizon to `through` (clamped to the head; never lowered) and removes the tenant's
-/// events at or below it with their tags, search entries and read marks. Returns the events
+/// events at or below it with their tags, search entries, read marks and archive marks. Returns the events
 /// removed and the horizon.
 pub(crate) async fn purge(
     pool: &SqlitePool,
@@ -65,11 +65,12 @@ pub(crate) async fn purge(
         tx.commit().await?;
         removed += seqs.len() as u64;
     }
-    sqlx::query("delete from read_marks where tenant = ? and seq <= ?")
-        .bind(tenant.as_str())
-        .bind(horizon)
-        .execute(&mut *conn)
-        .await?;
+    for sql in [
+        "delete from read_marks where tenant = ? and seq <= ?",
+        "delete from archived_events where tenant = ? and seq <= ?",
+    ] {
+        sqlx::query(sql).bind(tenant.as_str()).bind(horizon).execute(&mut *conn).await?;
+    }
     Ok((removed, Seq(horizon)))
 }
 

@@ -6,7 +6,9 @@
 
 use crate::error::Result;
 use crate::filters::{fts_query, push_filter, push_scope};
-use crate::read_state::{push_is_read, push_unread};
+use crate::read_state::{
+    push_archived, push_is_archived, push_is_read, push_is_seen, push_unread, push_unseen,
+};
 use spine_core::{Cursor, Event, EventFilter, Order, Scope, Seq, TenantId};
 use spine_store::{FeedItem, FeedQuery, Page};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
@@ -29,7 +31,11 @@ pub(crate) async fn page(pool: &SqlitePool, tenant: &TenantId, query: &FeedQuery
     if let Some(user) = &query.user {
         qb.push(", ");
         push_is_read(&mut qb, tenant, user.as_str());
-        qb.push(" as is_read");
+        qb.push(" as is_read, ");
+        push_is_seen(&mut qb, tenant, user.as_str());
+        qb.push(" as is_seen, ");
+        push_is_archived(&mut qb, tenant, user.as_str());
+        qb.push(" as is_archived");
     }
 
     // What drives the walk. A full-text query: its matches (usually few), sorted afterwards.
@@ -68,8 +74,16 @@ pub(crate) async fn page(pool: &SqlitePool, tenant: &TenantId, query: &FeedQuery
     }
     push_filter(&mut qb, filter);
     push_scope(&mut qb, query.scope.as_ref());
-    if let (true, Some(user)) = (filter.unread, &query.user) {
-        push_unread(&mut qb, tenant, user.as_str());
+    if let Some(user) = &query.user {
+        if filter.unread {
+            push_unread(&mut qb, tenant, user.as_str());
+        }
+        if filter.unseen {
+            push_unseen(&mut qb, tenant, user.as_str());
+        }
+        if let Some(archived) = filter.archived {
+            push_archived(&mut qb, tenant, user.as_str(), archived);
+        }
     }
     match (query.order, query.after) {
         (Order::Occurred, Some(after)) => {
@@ -94,11 +108,12 @@ pub(crate) async fn page(pool: &SqlitePool, tenant: &TenantId, query: &FeedQuery
     let mut items = Vec::with_capacity(rows.len());
     for row in &rows {
         let event: Event = serde_json::from_str(row.try_get::<&str, _>("body")?)?;
-        let read = match query.user {
-            Some(_) => Some(row.try_get::<bool, _>("is_read")?),
-            None => None,
+        let flag = |name: &str| match query.user {
+            Some(_) => row.try_get::<bool, _>(name).map(Some),
+            None => Ok(None),
         };
-        items.push(FeedItem { event, read });
+        let (read, seen, archived) = (flag("is_read")?, flag("is_seen")?, flag("is_archived")?);
+        items.push(FeedItem { event, read, seen, archived });
     }
     let more = items.len() > limit as usize;
     items.truncate(limit as usize);

@@ -1,5 +1,6 @@
 //! Read state per (tenant, user) (SPEC section 3): "read through seq N" in `read_watermarks`
-//! plus individually read positions above N in `read_marks`. Never a flag on the event.
+//! plus individually read positions above N in `read_marks`; "seen through seq N" in
+//! `seen_watermarks`; archived positions in `archived_events`. Never a flag on the event.
 
 use crate::error::Result;
 use crate::filters::push_scope;
@@ -8,9 +9,21 @@ use spine_store::ReadMarks;
 use sqlx::{Connection, QueryBuilder, Sqlite, SqlitePool};
 use uuid::Uuid;
 
-/// The user's watermark as a scalar subquery (0 when the user never read anything).
+/// The user's read watermark as a scalar subquery (0 when the user never read anything).
 fn push_watermark<'a>(qb: &mut QueryBuilder<'a, Sqlite>, tenant: &'a str, user: &'a str) {
-    qb.push("coalesce((select w.through_seq from read_watermarks w where w.tenant = ")
+    push_watermark_of(qb, "read_watermarks", tenant, user);
+}
+
+/// The user's watermark in `table` as a scalar subquery (0 when there is none).
+fn push_watermark_of<'a>(
+    qb: &mut QueryBuilder<'a, Sqlite>,
+    table: &'static str,
+    tenant: &'a str,
+    user: &'a str,
+) {
+    qb.push("coalesce((select w.through_seq from ")
+        .push(table)
+        .push(" w where w.tenant = ")
         .push_bind(tenant)
         .push(" and w.user_id = ")
         .push_bind(user)
@@ -33,6 +46,43 @@ pub(crate) fn push_is_read<'a>(qb: &mut QueryBuilder<'a, Sqlite>, tenant: &'a st
     qb.push(" or ");
     push_marked(qb, tenant, user);
     qb.push(")");
+}
+
+/// A boolean expression: has the user seen event `e` (is it at or below the seen watermark)?
+pub(crate) fn push_is_seen<'a>(qb: &mut QueryBuilder<'a, Sqlite>, tenant: &'a str, user: &'a str) {
+    qb.push("(e.seq <= ");
+    push_watermark_of(qb, "seen_watermarks", tenant, user);
+    qb.push(")");
+}
+
+/// Appends ` and <event e is above the user's seen watermark>`.
+pub(crate) fn push_unseen<'a>(qb: &mut QueryBuilder<'a, Sqlite>, tenant: &'a str, user: &'a str) {
+    qb.push(" and e.seq > ");
+    push_watermark_of(qb, "seen_watermarks", tenant, user);
+}
+
+/// A boolean expression: has the user archived event `e`?
+pub(crate) fn push_is_archived<'a>(
+    qb: &mut QueryBuilder<'a, Sqlite>,
+    tenant: &'a str,
+    user: &'a str,
+) {
+    qb.push("exists (select 1 from archived_events a where a.tenant = ")
+        .push_bind(tenant)
+        .push(" and a.user_id = ")
+        .push_bind(user)
+        .push(" and a.seq = e.seq)");
+}
+
+/// Appends ` and <event e is (not) archived by the user>`.
+pub(crate) fn push_archived<'a>(
+    qb: &mut QueryBuilder<'a, Sqlite>,
+    tenant: &'a str,
+    user: &'a str,
+    archived: bool,
+) {
+    qb.push(if archived { " and " } else { " and not " });
+    push_is_archived(qb, tenant, user);
 }
 
 /// Appends ` and <event e is unread by the user>`, written as a range above the watermark so the
@@ -149,7 +199,94 @@ pub(crate) async fn unread_count(
         QueryBuilder::new("select count(*) from events e where e.tenant = ");
     qb.push_bind(tenant.as_str());
     push_unread(&mut qb, tenant.as_str(), user.as_str());
+    push_archived(&mut qb, tenant.as_str(), user.as_str(), false);
     push_scope(&mut qb, scope);
     let count: i64 = qb.build_query_scalar().fetch_one(pool).await?;
     Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// The user's exact unseen count within `scope` (archived events excepted).
+pub(crate) async fn unseen_count(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    user: &UserId,
+    scope: Option<&Scope>,
+) -> Result<u64> {
+    let mut qb: QueryBuilder<'_, Sqlite> =
+        QueryBuilder::new("select count(*) from events e where e.tenant = ");
+    qb.push_bind(tenant.as_str());
+    push_unseen(&mut qb, tenant.as_str(), user.as_str());
+    push_archived(&mut qb, tenant.as_str(), user.as_str(), false);
+    push_scope(&mut qb, scope);
+    let count: i64 = qb.build_query_scalar().fetch_one(pool).await?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// Moves the seen watermark to `through` (default and at most: the head; never back).
+pub(crate) async fn mark_seen(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    user: &UserId,
+    through: Option<Seq>,
+) -> Result<Seq> {
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin_with("begin immediate").await?;
+    let head: i64 =
+        sqlx::query_scalar(crate::query::HEAD).bind(tenant.as_str()).fetch_one(&mut *tx).await?;
+    let target = through.map_or(head, |t| t.0.clamp(0, head));
+    let watermark: i64 = sqlx::query_scalar(
+        "insert into seen_watermarks as w (tenant, user_id, through_seq) values (?, ?, ?)
+         on conflict (tenant, user_id)
+         do update set through_seq = max(w.through_seq, excluded.through_seq)
+         returning through_seq",
+    )
+    .bind(tenant.as_str())
+    .bind(user.as_str())
+    .bind(target)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Seq(watermark))
+}
+
+/// Archives or unarchives one event for the user; its position, or `None` when it is not in
+/// the tenant and scope.
+pub(crate) async fn set_archived(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    user: &UserId,
+    id: Uuid,
+    scope: Option<&Scope>,
+    archived: bool,
+) -> Result<Option<Seq>> {
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin_with("begin immediate").await?;
+    let mut qb: QueryBuilder<'_, Sqlite> =
+        QueryBuilder::new("select e.seq from events e where e.id = ");
+    qb.push_bind(id.as_bytes().as_slice()).push(" and e.tenant = ").push_bind(tenant.as_str());
+    push_scope(&mut qb, scope);
+    let Some(seq) = qb.build_query_scalar::<i64>().fetch_optional(&mut *tx).await? else {
+        return Ok(None);
+    };
+    if archived {
+        sqlx::query(
+            "insert or ignore into archived_events (tenant, user_id, seq, archived_at)
+             values (?, ?, ?, ?)",
+        )
+        .bind(tenant.as_str())
+        .bind(user.as_str())
+        .bind(seq)
+        .bind(spine_core::Timestamp::now().as_micros())
+        .execute(&mut *tx)
+        .await?;
+    } else {
+        sqlx::query("delete from archived_events where tenant = ? and user_id = ? and seq = ?")
+            .bind(tenant.as_str())
+            .bind(user.as_str())
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Some(Seq(seq)))
 }

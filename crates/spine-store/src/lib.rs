@@ -5,6 +5,8 @@
 //!   does not compile.
 //! - [`StoreError`]: what can go wrong, knowing nothing of HTTP.
 //! - [`model`]: the records the trait speaks in (tenants, keys, pages, stats, outcomes).
+//! - `read_state`: [`ReadState`], per-user read, seen and archived state.
+//! - `sessions`: [`Sessions`], one-time sign-in codes and Activity Center sessions.
 //! - [`type_prefix`]: `task.*` patterns as ranges or LIKE patterns, for the SQL backends.
 //! - [`group`]: group commit shared by the backends: the writer task and the plan of one
 //!   transaction (positions, idempotency judgement, summaries, rows).
@@ -15,22 +17,27 @@ pub mod conformance;
 mod error;
 pub mod group;
 pub mod model;
+mod read_state;
+mod sessions;
 pub mod type_prefix;
 
 pub use error::StoreError;
 pub use model::*;
+pub use read_state::{ReadChange, ReadMarks, ReadNotice, ReadState};
+pub use sessions::{NewSecret, NewSessionSecret, Redeemed, SecretRecord, Sessions};
 
 use async_trait::async_trait;
-use spine_core::{Event, EventType, NewEvent, Scope, Seq, TenantId, TypeInfo, UserId};
+use spine_core::{Event, EventType, NewEvent, Scope, Seq, TenantId, TypeInfo};
 use uuid::Uuid;
 
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A Spine backend. Implementations are cheap to share (`Arc<dyn Store>`) and safe to call from
+/// A Spine backend: the event log and its administration, plus one trait per further
+/// capability ([`ReadState`], [`Sessions`]). Implementations are cheap to share (`Arc<dyn Store>`) and safe to call from
 /// many tasks at once; writes are group-committed inside the implementation.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: ReadState + Sessions + Send + Sync + 'static {
     /// Applies pending migrations; idempotent.
     async fn migrate(&self) -> StoreResult<()>;
 
@@ -108,43 +115,6 @@ pub trait Store: Send + Sync + 'static {
     /// re-read). A receiver that lags loses notices, not events: its owner re-reads `head`, the
     /// horizon and the log.
     fn notices(&self) -> tokio::sync::broadcast::Receiver<Notice>;
-
-    /// Marks one event read for a user; `false` if the event is not in the tenant and scope.
-    /// Announces [`Notice::Read`].
-    async fn mark_read(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        id: Uuid,
-        scope: Option<&Scope>,
-    ) -> StoreResult<bool>;
-
-    /// Marks everything through `through` (default: the head) read; returns the new watermark.
-    /// Announces [`Notice::Read`].
-    async fn mark_all_read(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        through: Option<Seq>,
-    ) -> StoreResult<Seq>;
-
-    /// The user's read state above `after`: the watermark and the individually read positions
-    /// above both, in order. Live readers start from it and follow [`Notice::Read`] to decide
-    /// read flags in memory.
-    async fn read_marks(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        after: Seq,
-    ) -> StoreResult<ReadMarks>;
-
-    /// The user's exact unread count within `scope`.
-    async fn unread_count(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        scope: Option<&Scope>,
-    ) -> StoreResult<u64>;
 
     /// Registers or replaces a type's presentation.
     async fn put_type(

@@ -1,10 +1,10 @@
 //! The records the `Store` trait speaks in.
 
+use crate::ReadNotice;
 use serde::Serialize;
 use spine_core::{
     Cursor, Event, EventFilter, Order, Role, Scope, Seq, TenantId, Timestamp, UserId,
 };
-use uuid::Uuid;
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -115,6 +115,10 @@ pub struct FeedItem {
     pub event: Event,
     /// `Some(read)` when the query named a user.
     pub read: Option<bool>,
+    /// `Some(seen)` (at or below the user's seen watermark) when the query named a user.
+    pub seen: Option<bool>,
+    /// `Some(archived)` when the query named a user.
+    pub archived: Option<bool>,
 }
 
 /// A page of the feed.
@@ -223,40 +227,6 @@ pub enum Notice {
     /// Notices from other nodes may have been missed (the connection carrying them dropped and
     /// came back): re-read every watched tenant's head, horizon and read state.
     Resync,
-}
-
-/// A change of one user's read state, for that user's live streams (`event: read`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadNotice {
-    /// The tenant.
-    pub tenant: TenantId,
-    /// Whose read state changed.
-    pub user: UserId,
-    /// What changed.
-    pub change: ReadChange,
-}
-
-/// What a read-state change did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadChange {
-    /// One event was marked read.
-    Event {
-        /// The event.
-        id: Uuid,
-        /// Its position.
-        seq: Seq,
-    },
-    /// Everything through this position is read (the watermark).
-    Through(Seq),
-}
-
-/// A user's read state above a position (see [`crate::Store::read_marks`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReadMarks {
-    /// Everything at or below this position is read.
-    pub through: Seq,
-    /// Positions above `through` (and above the asked position) read one by one, ascending.
-    pub marked: Vec<Seq>,
 }
 
 /// The answer of [`crate::Store::purge`].

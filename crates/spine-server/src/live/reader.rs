@@ -13,7 +13,7 @@
 use super::hub::{ReadWake, Wakeups};
 use super::tail::{self, Activity, Delivery, Tail};
 use super::{DELIVERIES, DISCONNECTS, LAG_SECONDS};
-use crate::auth::{Credential, Principal};
+use crate::auth::Principal;
 use spine_core::{Cursor, EventFilter, Order, Seq, TenantId, Timestamp, UserId};
 use spine_store::{FeedQuery, ReadChange, ReadMarks, ReadNotice, Store, StoreError};
 use std::collections::{BTreeSet, VecDeque};
@@ -117,9 +117,12 @@ pub enum Output {
     End(End),
 }
 
-/// The body of a read-state change message.
+/// The body of a read-state change message; [`ReadOut::message`] names its kind.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ReadOut {
+    /// Which message this is: `read`, `seen` or `archive`.
+    #[serde(skip)]
+    pub kind: ReadKind,
     /// Whose read state changed.
     pub user_id: String,
     /// The event marked read.
@@ -128,22 +131,39 @@ pub struct ReadOut {
     /// Its position.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq: Option<i64>,
-    /// Everything through this position is read.
+    /// Everything through this position is read (`read`) or seen (`seen`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub through_seq: Option<i64>,
+    /// The event was archived (`true`) or unarchived (`false`) (`archive`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archived: Option<bool>,
     /// Changes were missed: re-read the read state (unread count, flags).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub resync: bool,
+}
+
+/// The kinds of read-state message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReadKind {
+    /// Read marks and the read watermark, and resyncs (which cover every kind).
+    #[default]
+    Read,
+    /// The seen watermark.
+    Seen,
+    /// An event archived or unarchived.
+    Archive,
 }
 
 impl ReadOut {
     /// The message for `user` of one hub wake-up, if it concerns them.
     pub fn of(user: &UserId, wake: &ReadWake) -> Option<Self> {
         let out = Self {
+            kind: ReadKind::Read,
             user_id: user.as_str().to_owned(),
             event_id: None,
             seq: None,
             through_seq: None,
+            archived: None,
             resync: false,
         };
         match wake {
@@ -158,6 +178,25 @@ fn change(out: ReadOut, notice: &ReadNotice) -> ReadOut {
     match notice.change {
         ReadChange::Event { id, seq } => ReadOut { event_id: Some(id), seq: Some(seq.0), ..out },
         ReadChange::Through(seq) => ReadOut { through_seq: Some(seq.0), ..out },
+        ReadChange::Seen(seq) => ReadOut { kind: ReadKind::Seen, through_seq: Some(seq.0), ..out },
+        ReadChange::Archived { id, seq, archived } => ReadOut {
+            kind: ReadKind::Archive,
+            event_id: Some(id),
+            seq: Some(seq.0),
+            archived: Some(archived),
+            ..out
+        },
+    }
+}
+
+impl ReadOut {
+    /// The message name: the SSE `event:` and the WebSocket `type`.
+    pub fn message(&self) -> &'static str {
+        match self.kind {
+            ReadKind::Read => "read",
+            ReadKind::Seen => "seen",
+            ReadKind::Archive => "archive",
+        }
     }
 }
 
@@ -514,6 +553,8 @@ impl ReadState {
                 self.through = self.through.max(seq);
                 self.forget_through(self.through);
             }
+            // Seen and archived state are not read flags: live events carry only `read`.
+            ReadChange::Seen(_) | ReadChange::Archived { .. } => {}
         }
     }
 
@@ -525,16 +566,12 @@ impl ReadState {
 
 /// When the credential expires, as an instant to sleep until; `None` for API keys.
 pub fn expiry_of(principal: &Principal) -> Option<Instant> {
-    match &principal.credential {
-        Credential::Viewer { expires_at, .. } => {
-            // In microseconds plus a millisecond, so that on waking the token has expired by
-            // `Principal::expired` (whole seconds) and a loop checking it does not spin.
-            let end = expires_at.saturating_mul(1_000_000);
-            let left = end.saturating_sub(Timestamp::now().as_micros()).saturating_add(1_000);
-            Some(Instant::now() + Duration::from_micros(u64::try_from(left).unwrap_or(0)))
-        }
-        Credential::Key { .. } => None,
-    }
+    let expires_at = principal.expires_at()?;
+    // In microseconds plus a millisecond, so that on waking the credential has expired by
+    // `Principal::expired` (whole seconds) and a loop checking it does not spin.
+    let end = expires_at.saturating_mul(1_000_000);
+    let left = end.saturating_sub(Timestamp::now().as_micros()).saturating_add(1_000);
+    Some(Instant::now() + Duration::from_micros(u64::try_from(left).unwrap_or(0)))
 }
 
 fn reset(reason: ResetReason, head: Seq, horizon: Seq) -> Output {

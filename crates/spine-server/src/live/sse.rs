@@ -40,7 +40,7 @@ fn message(output: Output) -> Option<Message> {
                 .event("activity")
                 .data(activity.json()),
         ),
-        Output::Read(read) => Message::default().event("read").json_data(&read).ok(),
+        Output::Read(read) => Message::default().event(read.message()).json_data(&read).ok(),
         Output::Reset { reason, position, horizon } => {
             let body = serde_json::json!({
                 "reason": reason.code(),

@@ -40,7 +40,7 @@ pub struct Delivery {
 impl Delivery {
     /// Encodes `item`.
     pub fn new(item: FeedItem) -> Result<Self, serde_json::Error> {
-        let item = FeedItemOut { event: item.event, read: item.read };
+        let item = FeedItemOut { event: item.event, read: item.read, seen: None, archived: None };
         let json = serde_json::to_string(&item)?;
         Ok(Self { item, json })
     }
@@ -355,7 +355,7 @@ mod tests {
 
     fn delivery(seq: i64, kind: &str) -> Delivery {
         let event = input(kind).commit(tenant(), Seq(seq), Timestamp::now(), "s".into());
-        Delivery::new(FeedItem { event, read: None }).unwrap()
+        Delivery::new(FeedItem { event, read: None, seen: None, archived: None }).unwrap()
     }
 
     fn seqs(slice: &Slice) -> Vec<i64> {
@@ -413,7 +413,12 @@ mod tests {
         for read in [true, false] {
             let activity = Activity { delivery: shared.clone(), read: Some(read) };
             let got: serde_json::Value = serde_json::from_str(&activity.json()).unwrap();
-            let item = FeedItemOut { event: shared.item.event.clone(), read: Some(read) };
+            let item = FeedItemOut {
+                event: shared.item.event.clone(),
+                read: Some(read),
+                seen: None,
+                archived: None,
+            };
             assert_eq!(got, serde_json::to_value(&item).unwrap());
         }
         let plain = Activity { delivery: shared.clone(), read: None };

@@ -188,7 +188,7 @@ impl Session {
                     };
                     let Some(user) = self.user.as_ref() else { continue };
                     let Some(read) = ReadOut::of(user, &wake) else { continue };
-                    text(with_type("read", json!(read)))
+                    text(with_type(read.message(), json!(read)))
                 }
                 Step::KeepAlive => Message::Ping(Default::default()),
                 Step::Shutdown => return Close::With(CLOSE_RESTART, RESTART),
@@ -331,11 +331,17 @@ impl Session {
         }
         let strs = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         let req = FeedRequest::from_pairs(strs, self.state.config.page, &[])?;
-        if req.filter.unread && self.user.is_none() {
+        if let (Some(field), None) = (req.filter.needs_user(), &self.user) {
             let message = "needs a user: use a viewer token or send the X-Spine-User header";
-            return Err(ValidationErrors::single("filter.unread", message));
+            return Err(ValidationErrors::single(format!("filter.{field}"), message));
         }
-        Ok(req.filter)
+        req.filter.live().map_err(|e| {
+            ValidationErrors(
+                e.0.into_iter()
+                    .map(|f| spine_core::FieldError { field: format!("filter.{}", f.field), ..f })
+                    .collect(),
+            )
+        })
     }
 
     /// One subscription's output as a message. A subscription that ends is forgotten; an
@@ -352,7 +358,7 @@ impl Session {
                     activity.json()
                 ))
             }
-            Output::Read(read) => text(with_type("read", json!(read))),
+            Output::Read(read) => text(with_type(read.message(), json!(read))),
             Output::Reset { reason, position, horizon } => text(json!({
                 "type": "reset", "id": id, "reason": reason.code(), "position": position,
                 "horizon": horizon,

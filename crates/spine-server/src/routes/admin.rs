@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/viewer-tokens", post(create_viewer_token))
         .route("/v1/types", get(list_types))
         .route("/v1/types/{type}", get(get_type).put(put_type))
+        .route("/v1/types/{type}/preview", post(preview_type))
         .route("/v1/tenants", post(create_tenant))
 }
 
@@ -218,6 +219,83 @@ pub struct TypeEntry {
 pub struct TypeList {
     /// By type.
     pub items: Vec<TypeEntry>,
+}
+
+/// The body of `POST /v1/types/{type}/preview`: a presentation to try, unsaved.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewInput {
+    /// The template to render, e.g. `{actor.name} completed "{entity.name}"`.
+    pub summary_template: Option<String>,
+}
+
+/// The answer of a preview.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Preview {
+    /// The summary the template gives (the default summary when a placeholder has no value).
+    pub summary: String,
+    /// The event it was rendered for: the tenant's newest of the type; `null` for a sample.
+    #[schema(value_type = Option<String>)]
+    pub event_id: Option<uuid::Uuid>,
+}
+
+/// Renders a summary template against the tenant's newest event of the type (or a sample
+/// event), so an admin sees what a template gives before saving it.
+#[utoipa::path(post, path = "/v1/types/{type}/preview", tag = "admin",
+    params(("type" = String, Path, description = "Event type, e.g. task.created")),
+    request_body = PreviewInput,
+    responses(
+        (status = 200, description = "The rendered summary", body = Preview),
+        (status = 422, description = "Invalid template", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn preview_type(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(event_type): Path<String>,
+    Json(input, _): Json<PreviewInput>,
+) -> Result<axum::Json<Preview>, ApiError> {
+    principal.require(Role::Admin)?;
+    let event_type = EventType::parse(&event_type).map_err(|m| ApiError::invalid("type", m))?;
+    let info = TypeInfo { summary_template: input.summary_template, ..TypeInfo::default() };
+    info.validate()?;
+    let query = spine_store::FeedQuery {
+        filter: spine_core::EventFilter {
+            types: vec![spine_core::TypePattern::Exact(event_type.clone())],
+            ..Default::default()
+        },
+        limit: 1,
+        ..Default::default()
+    };
+    let newest = state.store.query(&principal.tenant, &query).await?.items.pop();
+    let (event, event_id) = match newest {
+        Some(item) => {
+            let id = item.event.id;
+            (item.event, Some(id))
+        }
+        None => (sample_event(&principal.tenant, &event_type)?, None),
+    };
+    let summary = spine_core::summary::summarize(&event, Some(&info));
+    Ok(axum::Json(Preview { summary, event_id }))
+}
+
+/// A made-up event of `event_type` with every common field, for previews of unused types.
+fn sample_event(tenant: &TenantId, event_type: &EventType) -> Result<spine_core::Event, ApiError> {
+    let input: spine_core::EventInput = serde_json::from_value(serde_json::json!({
+        "type": event_type.as_str(),
+        "action": "created",
+        "title": "Update the onboarding guide",
+        "actor": {"id": "ana", "name": "Ana", "kind": "user"},
+        "entity": {"type": "task", "id": "T-1", "name": "Update the onboarding guide"},
+    }))
+    .map_err(|e| {
+        tracing::error!(error = %e, "the sample event does not parse");
+        ApiError::Internal
+    })?;
+    let new = input
+        .validate(uuid::Uuid::now_v7(), None, &spine_core::input::EventLimits::default())
+        .map_err(ApiError::from)?;
+    Ok(new.commit(tenant.clone(), spine_core::Seq(0), Timestamp::now(), String::new()))
 }
 
 fn parse_type(t: &str) -> Result<EventType, ApiError> {

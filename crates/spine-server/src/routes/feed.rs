@@ -33,6 +33,12 @@ pub struct FeedItemOut {
     /// Whether the requesting user has read it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read: Option<bool>,
+    /// Whether the requesting user has seen it (it is at or below their seen watermark).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seen: Option<bool>,
+    /// Whether the requesting user archived it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archived: Option<bool>,
 }
 
 /// A page of the feed.
@@ -52,11 +58,15 @@ async fn page(
 ) -> Result<FeedPage, ApiError> {
     principal.require_reader()?;
     let user = principal.user(headers)?;
-    if req.filter.unread && user.is_none() {
+    if let (Some(field), None) = (req.filter.needs_user(), &user) {
         return Err(ApiError::InvalidQuery(ValidationErrors::single(
-            "unread",
+            field,
             "needs a user: use a viewer token or send the X-Spine-User header",
         )));
+    }
+    // A viewer's feed hides what the viewer archived unless asked (`archived=true`).
+    if principal.scope().is_some() && req.filter.archived.is_none() {
+        req.filter.archived = Some(false);
     }
     let after = match req.cursor.take() {
         None => None,
@@ -78,7 +88,12 @@ async fn page(
         items: page
             .items
             .into_iter()
-            .map(|i| FeedItemOut { event: i.event, read: i.read })
+            .map(|i| FeedItemOut {
+                event: i.event,
+                read: i.read,
+                seen: i.seen,
+                archived: i.archived,
+            })
             .collect(),
         next_cursor: page.next.map(|c| c.encode(&state.secret, &principal.tenant)),
     })
@@ -148,7 +163,7 @@ pub async fn get_event(
             Some(page.items.first().is_none_or(|i| i.event.id != event.id))
         }
     };
-    Ok(Json(FeedItemOut { event, read }))
+    Ok(Json(FeedItemOut { event, read, seen: None, archived: None }))
 }
 
 /// An entity's events, with the feed's filters and paging.

@@ -6,14 +6,18 @@
 //! - [`read_state`]: mark read, mark all read, unread count.
 //! - [`stream`]: `GET /v1/stream`, live events as Server-Sent Events.
 //! - [`admin`]: keys, viewer tokens, types, tenants.
-//! - [`ops`]: health, readiness, metrics, the landing page.
+//! - [`ops`]: health, readiness, metrics.
+//! - [`session`]: signing in to the Activity Center (one-time codes, the session cookie).
+//! - [`ui`]: the Activity Center and `<spine-feed>`, static files embedded in the binary.
 
 pub mod admin;
 pub mod events;
 pub mod feed;
 pub mod ops;
 pub mod read_state;
+pub mod session;
 pub mod stream;
+pub mod ui;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -32,6 +36,8 @@ pub fn router() -> Router<AppState> {
         .merge(stream::router())
         .merge(admin::router())
         .merge(ops::router())
+        .merge(session::router())
+        .merge(ui::router())
 }
 
 /// The decoded query pairs of a URI, in order (repeated keys kept).

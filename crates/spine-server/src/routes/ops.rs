@@ -1,11 +1,11 @@
-//! Operations: liveness, readiness, Prometheus metrics, and the landing page at `/`.
+//! Operations: liveness, readiness and Prometheus metrics.
 
 use crate::error::{ApiError, Problem};
 use crate::metrics;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -13,7 +13,6 @@ use serde::Serialize;
 /// The operations routes.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(landing))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(prometheus))
@@ -63,32 +62,4 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
     responses((status = 200, description = "Prometheus metrics", content_type = "text/plain", body = String)))]
 pub async fn prometheus() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], metrics::render())
-}
-
-const LANDING: &str = r#"<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Spine</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}
-code{background:#f3f3f3;padding:0 .25rem}a{color:#0b5cad}</style></head>
-<body>
-<h1>Spine</h1>
-<p>An activity event service: it records what happens in a product as an immutable,
-tenant-isolated log and serves it back as feeds, timelines and stats.</p>
-<ul>
-<li><a href="/docs">API documentation</a> (Swagger UI)</li>
-<li><a href="/openapi.json">OpenAPI document</a></li>
-<li><a href="/healthz">/healthz</a> and <a href="/readyz">/readyz</a></li>
-</ul>
-<p>The built-in Activity Center (live feed, read state, admin pages) is coming; until then, use
-the API with a key sent as <code>Authorization: Bearer spk_...</code>.</p>
-</body>
-</html>
-"#;
-
-/// A small landing page pointing at the documentation.
-#[utoipa::path(get, path = "/", tag = "operations",
-    responses((status = 200, description = "Landing page", content_type = "text/html", body = String)))]
-pub async fn landing() -> Html<&'static str> {
-    Html(LANDING)
 }

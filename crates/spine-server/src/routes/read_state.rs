@@ -1,5 +1,5 @@
 //! Per-user read state (SPEC section 3): mark one event read, mark everything read through a
-//! position, and the exact unread count. The user comes from a viewer token or, for read and
+//! position, the seen watermark, archiving, and the exact unread and unseen counts. The user comes from a viewer token or, for read and
 //! admin keys, the `X-Spine-User` header.
 
 use super::Path;
@@ -21,6 +21,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/events/{id}/read", post(mark_read))
         .route("/v1/read-all", post(read_all))
         .route("/v1/unread-count", get(unread_count))
+        .route("/v1/seen", post(seen))
+        .route("/v1/events/{id}/archive", post(archive))
+        .route("/v1/events/{id}/unarchive", post(unarchive))
 }
 
 /// The answer of `POST /v1/events/{id}/read`.
@@ -53,8 +56,20 @@ pub struct Watermark {
 /// The answer of `GET /v1/unread-count`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UnreadCount {
-    /// Events within scope the user has not read.
+    /// Events within scope the user has not read (archived ones excepted).
     pub unread: u64,
+    /// Events within scope above the user's seen watermark (archived ones excepted).
+    pub unseen: u64,
+}
+
+/// The answer of `POST /v1/events/{id}/archive` and `.../unarchive`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Archived {
+    /// The event.
+    #[schema(value_type = String)]
+    pub id: Uuid,
+    /// Whether it is archived for the user now.
+    pub archived: bool,
 }
 
 /// Marks one event read for the user.
@@ -123,6 +138,89 @@ pub async fn unread_count(
 ) -> Result<Json<UnreadCount>, ApiError> {
     principal.require_reader()?;
     let user = principal.require_user(&headers)?;
-    let unread = state.store.unread_count(&principal.tenant, &user, principal.scope()).await?;
-    Ok(Json(UnreadCount { unread }))
+    let (tenant, scope) = (&principal.tenant, principal.scope());
+    let unread = state.store.unread_count(tenant, &user, scope).await?;
+    let unseen = state.store.unseen_count(tenant, &user, scope).await?;
+    Ok(Json(UnreadCount { unread, unseen }))
+}
+
+/// Moves the user's seen watermark: opening a feed marks what it showed as seen.
+#[utoipa::path(post, path = "/v1/seen", tag = "read state",
+    request_body(content = Option<ReadAllInput>, description = "Optional; empty means through the newest event"),
+    params(("X-Spine-User" = Option<String>, Header, description = "The user, with a read or admin key")),
+    responses(
+        (status = 200, description = "The new seen watermark", body = Watermark),
+        (status = 400, description = "No user given", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn seen(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    OptionalJson(input): OptionalJson<ReadAllInput>,
+) -> Result<Json<Watermark>, ApiError> {
+    principal.require_reader()?;
+    let user = principal.require_user(&headers)?;
+    if input.through_seq.is_some_and(|s| s.0 < 0) {
+        return Err(ApiError::invalid("through_seq", "must be a non-negative integer"));
+    }
+    let through_seq = state.store.mark_seen(&principal.tenant, &user, input.through_seq).await?;
+    Ok(Json(Watermark { through_seq }))
+}
+
+/// Archives an event for the user: it leaves their feed (`archived=false`, the viewer default)
+/// and their counts, and shows under `archived=true`.
+#[utoipa::path(post, path = "/v1/events/{id}/archive", tag = "read state",
+    params(("id" = String, Path, description = "Event id"),
+        ("X-Spine-User" = Option<String>, Header, description = "The user, with a read or admin key")),
+    responses(
+        (status = 200, description = "Archived", body = Archived),
+        (status = 400, description = "No user given", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event in this tenant and scope", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn archive(
+    state: State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    id: Path<String>,
+) -> Result<Json<Archived>, ApiError> {
+    set_archived(state, principal, headers, id, true).await
+}
+
+/// Brings an archived event back into the user's feed.
+#[utoipa::path(post, path = "/v1/events/{id}/unarchive", tag = "read state",
+    params(("id" = String, Path, description = "Event id"),
+        ("X-Spine-User" = Option<String>, Header, description = "The user, with a read or admin key")),
+    responses(
+        (status = 200, description = "Unarchived", body = Archived),
+        (status = 400, description = "No user given", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event in this tenant and scope", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn unarchive(
+    state: State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    id: Path<String>,
+) -> Result<Json<Archived>, ApiError> {
+    set_archived(state, principal, headers, id, false).await
+}
+
+async fn set_archived(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    archived: bool,
+) -> Result<Json<Archived>, ApiError> {
+    principal.require_reader()?;
+    let user = principal.require_user(&headers)?;
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
+    let scope = principal.scope();
+    if !state.store.set_archived(&principal.tenant, &user, id, scope, archived).await? {
+        return Err(ApiError::NotFound);
+    }
+    Ok(Json(Archived { id, archived }))
 }

@@ -55,12 +55,13 @@ pub async fn stream(
         return Err(invalid("order", "streams deliver in seq order"));
     }
     let user = principal.user(&headers)?;
-    if req.filter.unread && user.is_none() {
+    if let (Some(field), None) = (req.filter.needs_user(), &user) {
         return Err(invalid(
-            "unread",
+            field,
             "needs a user: use a viewer token or send the X-Spine-User header",
         ));
     }
+    let filter = req.filter.live().map_err(ApiError::InvalidQuery)?;
     let resume = match headers.get("last-event-id") {
         Some(v) => Some(v.to_str().ok().and_then(|s| Seq::parse(s).ok()).ok_or_else(|| {
             ApiError::BadRequest("the Last-Event-ID header must be a non-negative integer".into())
@@ -70,7 +71,7 @@ pub async fn stream(
     let permit = state.live.limits.acquire(&principal.tenant)?;
     // Subscribed before the reader reads the head, so a commit in between still wakes it.
     let wakeups = state.live.hub.subscribe(&principal.tenant);
-    let subscription = Subscription { principal, filter: req.filter, user, resume };
+    let subscription = Subscription { principal, filter, user, resume };
     let reader = Reader::start(reader_context(&state), subscription, wakeups, true).await?;
     let keep_alive = KeepAlive::new().interval(state.config.stream_keep_alive);
     Ok(Sse::new(sse::messages(reader, permit)).keep_alive(keep_alive).into_response())
