@@ -79,6 +79,22 @@ export function filtersToApiParams(filters) {
   return params;
 }
 
+/**
+ * The API parameters for <spine-feed>'s `filter` attribute. Paging and position belong to the
+ * element, so they are taken out; dates become instants; archived items stay hidden unless
+ * asked for. Anything else goes to the server as written (the API has filters this page's
+ * form does not offer), and the server explains what it does not accept.
+ */
+export function embedParams(filter) {
+  const params = new URLSearchParams(filter ?? '');
+  for (const key of ['cursor', 'limit', 'order', 'after', 'token']) params.delete(key);
+  for (const key of ['since', 'until']) {
+    if (params.has(key)) params.set(key, toInstant(params.get(key), key === 'until'));
+  }
+  if (!params.has('archived')) params.set('archived', 'false');
+  return params;
+}
+
 /** Whether any filter narrows the feed (the Archived switch is a view, not a filter). */
 export function hasFilters(filters) {
   return filtersToParams({ ...filters, archived: null }).toString() !== '';
