@@ -19,6 +19,11 @@ use spine_core::{
     Event, EventFilter, EventType, NewEvent, Order, Priority, Role, Scope, Seq, TenantId,
     Timestamp, TypeInfo, TypePattern, UserId,
 };
+mod inbox;
+mod sessions;
+
+pub use inbox::*;
+pub use sessions::*;
 use std::any::Any;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -83,6 +88,12 @@ macro_rules! conformance_tests {
             appending_wakes_commit_subscribers_with_tenant_and_head,
             read_state_changes_are_announced,
             purge_removes_events_through_a_position_and_raises_the_horizon,
+            seen_is_a_per_user_watermark_with_exact_counts,
+            archive_hides_per_user_and_unarchive_restores,
+            seen_and_archive_changes_are_announced,
+            signin_codes_are_spent_once_for_a_session,
+            sessions_are_found_and_deleted,
+            concurrent_redemptions_sign_in_once,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
