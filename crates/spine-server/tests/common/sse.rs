@@ -24,6 +24,15 @@ pub async fn open(
     if let Some(key) = key {
         req = req.bearer_auth(key);
     }
+    open_request(req, headers).await
+}
+
+/// Opens a stream at `path` with only `headers` (a session cookie, say).
+pub async fn open_with(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Messages {
+    open_request(app.client.get(app.url(path)), headers).await
+}
+
+async fn open_request(mut req: reqwest::RequestBuilder, headers: &[(&str, &str)]) -> Messages {
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
