@@ -79,7 +79,7 @@ pub struct Settings {
 
 /// The keys above, so an unrelated `SPINE_*` variable (such as `SPINE_CONFIG`) is not mistaken
 /// for a setting and rejected as unknown.
-const KEYS: &[&str] = &[
+pub(crate) const KEYS: &[&str] = &[
     "listen",
     "db",
     "admin_token",

@@ -13,11 +13,11 @@ use std::time::Duration;
 /// Arguments of `spine emit`.
 #[derive(Debug, Args)]
 pub struct EmitArgs {
-    /// Server URL [env: SPINE_URL] [default: http://127.0.0.1:7070]
-    #[arg(long, value_name = "URL")]
+    /// Server URL [default: http://127.0.0.1:7070]
+    #[arg(long, env = "SPINE_URL", value_name = "URL")]
     pub url: Option<String>,
     /// Ingest API key (prefer the SPINE_KEY variable: flags show in process lists)
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, env = "SPINE_KEY", hide_env_values = true, value_name = "KEY")]
     pub key: Option<String>,
     /// Read NDJSON events from stdin (the default when --type and --title are absent)
     #[arg(long)]

@@ -15,10 +15,10 @@ use tokio::net::TcpListener;
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on, `host:port` (port 0 picks a free one) [default: 127.0.0.1:7070]
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, env = "SPINE_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
-    /// Browser origin allowed by CORS; repeat for several
-    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    /// Browser origin allowed by CORS; repeat for several (comma-separated in the variable)
+    #[arg(long = "cors-origin", env = "SPINE_CORS_ORIGINS", value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
 }
 

@@ -22,11 +22,11 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Arguments of `spine tail`.
 #[derive(Debug, Args)]
 pub struct TailArgs {
-    /// Server URL [env: SPINE_URL] [default: http://127.0.0.1:7070]
-    #[arg(long, value_name = "URL")]
+    /// Server URL [default: http://127.0.0.1:7070]
+    #[arg(long, env = "SPINE_URL", value_name = "URL")]
     pub url: Option<String>,
     /// Read or admin API key, or a viewer token (prefer the SPINE_KEY variable)
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, env = "SPINE_KEY", hide_env_values = true, value_name = "KEY")]
     pub key: Option<String>,
     /// Only this event type; `task.*` for a prefix; repeat for several
     #[arg(long = "type", value_name = "TYPE")]
