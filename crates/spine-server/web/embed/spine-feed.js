@@ -16,8 +16,7 @@ import { createApi, loadTypes } from './lib/api.js';
 import { Feed } from './lib/feed.js';
 import { h, replace } from './lib/dom.js';
 import { createStatusIndicator, createUnreadBadge, showToast } from './lib/indicators.js';
-import { embedParams } from './lib/query.js';
-import { templateLink } from './lib/links.js';
+import { embedParams, templateLink } from './lib/attributes.js';
 import { refreshDelay } from './lib/token.js';
 
 const SCRIPT_ORIGIN = new URL(import.meta.url).origin;

@@ -1,9 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  relativeTime, dayLabel, dayKey, exactDateTime, dataRows, changeRows, formatValue, toMillis,
-  priorityBadge,
-} from '../embed/lib/format.js';
+import { relativeTime, dayLabel, dayKey, exactDateTime, toMillis, priorityBadge } from '../embed/lib/format.js';
+import { dataRows, changeRows, formatValue } from '../ui/values.js';
 
 // A fixed local "now": 30 November 2026, 15:00.
 const now = new Date(2026, 10, 30, 15, 0, 0).getTime();

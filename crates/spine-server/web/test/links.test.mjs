@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { entityPath, eventPath, filterPath, templateLink } from '../embed/lib/links.js';
-import { embedParams } from '../embed/lib/query.js';
+import { entityPath, eventPath, filterPath } from '../embed/lib/links.js';
+import { embedParams, templateLink } from '../embed/lib/attributes.js';
 
 test('Activity Center paths encode what they carry', () => {
   assert.equal(entityPath({ type: 'task', id: 'T-1' }), '/entities/task/T-1');

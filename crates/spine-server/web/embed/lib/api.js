@@ -26,11 +26,8 @@ export class ApiError extends Error {
 }
 
 /**
- * @param {object} o
- * @param {string} [o.base]  the server's origin; '' for the page's own
- * @param {() => string} [o.token]  a viewer token to send as a bearer; none: the session cookie
- * @param {(error: ApiError) => void} [o.onUnauthorized]  told about every 401 before it throws
- * @param {typeof fetch} [o.fetch]
+ * `base`: the server's origin ('' for the page's own). `token()`: a viewer token to send as a
+ * bearer; without it, the session cookie. `onUnauthorized(error)` hears every 401 first.
  */
 export function createApi({ base = '', token = null, onUnauthorized = null, fetch = globalThis.fetch } = {}) {
   const root = base.replace(/\/+$/, '');

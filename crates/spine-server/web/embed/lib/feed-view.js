@@ -7,14 +7,9 @@ import { h, srOnly } from './dom.js';
 import { createIcon, iconName } from './icons.js';
 import { dayKey, dayLabel, exactDateTime, priorityBadge, relativeTime, toMillis } from './format.js';
 
-/**
- * @typedef {object} ViewContext
- * @property {Map<string, object>} types  registered type info by type
- * @property {{entity?: Function, actor?: Function, tag?: Function}} links  each returns an href
- *   for its value, or null to show it as plain text
- * @property {boolean} archivedView  items offer "Unarchive" rather than "Archive"
- * @property {string} heading  the tag of day headings ("h2", "h3")
- */
+// The view's context: types (registered info by type), links ({entity, actor, tag}: each
+// returns an href for its value, or null to show it as text), archivedView (items offer
+// "Unarchive" rather than "Archive"), heading (the tag of day headings).
 
 /** "#2f9e44" when it is one, else null: colours go into CSS, so only this shape is let in. */
 export function safeColor(color) {
@@ -107,10 +102,7 @@ export class FeedView {
   #groups = new Map();
   #items = new Map();
 
-  /**
-   * @param {ViewContext} ctx
-   * @param {{open: (id: string) => void, action: (id: string) => void}} on
-   */
+  /** `on.open(id)` opens an item; `on.action(id)` archives or unarchives it. */
   constructor(ctx, on) {
     this.#ctx = ctx;
     this.element = h('div', { class: 'feed-days', part: 'list' });

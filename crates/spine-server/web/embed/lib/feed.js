@@ -11,19 +11,10 @@ import { LiveConnection } from './live.js';
 const TIME_REFRESH_MS = 30_000;
 const ANNOUNCE_EVERY_MS = 10_000;
 
-/**
- * @typedef {object} FeedHooks
- * @property {(counts: {unread: number, unseen: number}) => void} [unread]
- * @property {(state: string) => void} [status]  the live connection's state
- * @property {(detail: string) => void} [expired]  the stream's credential expired
- * @property {(event: object) => void} [open]  an item was opened (already marked read)
- * @property {(event: object) => void} [activity]  a live event that was not shown before
- * @property {(event: object, undo: () => Promise<void>) => void} [archived]
- * @property {(error: Error) => void} [failure]  an action failed (mark read, archive, ...)
- * @property {(text: string) => void} [announce]  for a polite live region
- * @property {() => Node} [empty]  what an empty feed shows
- * @property {(error: Error, retry: () => void) => Node} [error]  what a failed load shows
- */
+// Hooks (all optional): unread({unread, unseen}), status(liveState), expired(detail),
+// open(event) (already marked read), activity(event) (live, not shown before),
+// archived(event, undo), failure(error) (an action failed), announce(text) (for a polite live
+// region), loaded(items), empty() -> Node, error(error, retry) -> Node.
 
 export class Feed {
   model;
@@ -48,20 +39,12 @@ export class Feed {
   };
 
   /**
-   * @param {object} o
-   * @param {HTMLElement} o.root  where the list, its messages and "Load more" go
-   * @param {ReturnType<import('./api.js').createApi>} o.api
-   * @param {(params: URLSearchParams) => Promise<{items: object[], next_cursor: string|null}>} o.fetchPage
-   * @param {URLSearchParams} o.params  the API filters (without limit and cursor)
-   * @param {Promise<Map>|Map} o.types
-   * @param {object} [o.links]  see FeedView's ViewContext
-   * @param {boolean} [o.archivedView]
-   * @param {boolean} [o.markSeen]  post what this feed shows as seen
-   * @param {boolean} [o.acceptJoins]  show events archived or unarchived elsewhere that join
-   *   this view; only right when the view has no filters the page cannot check
-   * @param {number} [o.limit]
-   * @param {string} [o.heading]  tag for day headings
-   * @param {FeedHooks} [o.hooks]
+   * Options: root (element for the list, its messages and "Load more"), api, fetchPage(params)
+   * (a page of the feed or a timeline), params (API filters, no limit or cursor), streamParams
+   * (when the stream's differ: a timeline's entity is in its path), types (Map or its promise),
+   * links (see FeedView), archivedView, markSeen (post what it shows as seen), acceptJoins (show
+   * events archived or unarchived elsewhere; only right without filters the page cannot check),
+   * limit, heading (tag of day headings), hooks.
    */
   constructor(o) {
     this.#o = { limit: 30, links: {}, hooks: {}, heading: 'h2', ...o };
@@ -87,7 +70,7 @@ export class Feed {
   async start() {
     const generation = ++this.#generation;
     this.#live?.stop();
-    this.#showMessage('Loading activity…', 'status');
+    this.#show('status', h('p', {}, 'Loading activity…'));
     this.#more.hidden = true;
     this.refreshUnread();
     if (!this.#timers.length) {
@@ -107,6 +90,7 @@ export class Feed {
     this.view.clear();
     for (const item of this.model.reset(page)) this.view.place(item, null);
     this.#afterChange();
+    this.#hooks.loaded?.(this.model.items);
     this.#markSeen();
     this.#startLive(this.model.maxSeq());
   }
@@ -169,10 +153,13 @@ export class Feed {
     this.#hooks.open?.(item);
   }
 
-  /** Archives an item (or, in the Archived view, puts it back in the feed). */
+  /**
+   * Archives an item (or, in the Archived view, puts it back in the feed). Resolves to whether
+   * it worked; a failure puts the item back and goes to the `failure` hook.
+   */
   async toggleArchive(id) {
     const item = this.model.get(id);
-    if (!item) return;
+    if (!item) return false;
     const archiving = !this.#o.archivedView;
     this.#take(id);
     try {
@@ -180,7 +167,7 @@ export class Feed {
     } catch (error) {
       this.#putBack(item);
       this.#hooks.failure?.(error);
-      return;
+      return false;
     }
     item.archived = archiving;
     this.#unreadSoon();
@@ -191,6 +178,7 @@ export class Feed {
       this.#unreadSoon();
     };
     this.#hooks.archived?.(item, undo);
+    return true;
   }
 
   /** Marks everything read for this user, not only what this feed shows. */
@@ -225,7 +213,7 @@ export class Feed {
     const api = this.#o.api;
     const hooks = this.#hooks;
     this.#live = new LiveConnection({
-      url: (seq) => api.streamUrl(this.#o.params, seq),
+      url: (seq) => api.streamUrl(this.#o.streamParams ?? this.#o.params, seq),
       probe: () => api.unreadCount().then((counts) => hooks.unread?.(counts)),
       on: {
         activity: (event) => this.#onActivity(event),
@@ -355,31 +343,23 @@ export class Feed {
   }
 
   #afterChange() {
-    if (this.model.size === 0) this.#showEmpty();
+    if (this.model.size === 0) this.#show('status', this.#hooks.empty?.() ?? h('p', {}, 'No activity yet.'));
     else this.#message.hidden = true;
     this.#more.hidden = !this.model.hasMore;
   }
 
-  #showMessage(text, role) {
-    this.#message.setAttribute('role', role);
-    replace(this.#message, h('p', {}, text));
-    this.#message.hidden = false;
-  }
-
-  #showEmpty() {
-    this.#message.setAttribute('role', 'status');
-    replace(this.#message, this.#hooks.empty?.() ?? h('p', {}, 'No activity yet.'));
-    this.#message.hidden = false;
-  }
-
   #showError(error) {
     this.view.clear();
-    this.#message.setAttribute('role', 'alert');
     const retry = () => this.start();
-    replace(this.#message, this.#hooks.error?.(error, retry) ?? [
+    this.#show('alert', this.#hooks.error?.(error, retry) ?? [
       h('p', {}, error.message),
       h('button', { type: 'button', class: 'button', onclick: retry }, 'Retry'),
     ]);
+  }
+
+  #show(role, content) {
+    this.#message.setAttribute('role', role);
+    replace(this.#message, content);
     this.#message.hidden = false;
   }
 }

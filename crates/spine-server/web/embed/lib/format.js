@@ -60,43 +60,6 @@ export function exactDateTime(date) {
   return Number.isNaN(d.getTime()) ? '' : exactTime.format(d);
 }
 
-/** How one JSON value reads in a table cell: strings as they are, the rest as JSON. */
-export function formatValue(value) {
-  if (value === undefined) return '—';
-  if (typeof value === 'string') return value;
-  return JSON.stringify(value);
-}
-
-/**
- * Rows for showing an event's `data` as a key/value table: a nested object becomes a row with
- * its key and no value, followed by its own rows one level deeper; arrays stay on one line as
- * JSON because they rarely read well as rows.
- * @returns {{key: string, value: string|null, depth: number}[]}
- */
-export function dataRows(data, depth = 0) {
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) return [];
-  const rows = [];
-  for (const [key, value] of Object.entries(data)) {
-    if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-      rows.push({ key, value: null, depth });
-      rows.push(...dataRows(value, depth + 1));
-    } else {
-      rows.push({ key, value: formatValue(value), depth });
-    }
-  }
-  return rows;
-}
-
-/** An event's `changes` as {field, old, new} strings; a missing side reads as "—". */
-export function changeRows(changes) {
-  if (!Array.isArray(changes)) return [];
-  return changes.map((c) => ({
-    field: String(c?.field ?? ''),
-    old: formatValue(c?.old),
-    new: formatValue(c?.new),
-  }));
-}
-
 /** "Urgent" for a priority worth a badge (high, urgent); null for the rest. */
 export function priorityBadge(priority) {
   if (priority === 'urgent') return 'Urgent';

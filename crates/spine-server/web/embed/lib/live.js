@@ -21,20 +21,11 @@ export function backoffDelay(attempt, random = Math.random) {
   return Math.min(MAX_DELAY, Math.round(base * (0.8 + 0.4 * random())));
 }
 
-/**
- * @typedef {object} LiveHandlers
- * @property {(event: object) => void} [activity]
- * @property {(data: object) => void} [read]
- * @property {(data: object) => void} [seen]
- * @property {(data: object) => void} [archive]
- * @property {(data: object) => void} [reset]   reload the list from its first page
- * @property {(state: string) => void} [status]
- * @property {(detail: string) => void} [expired]  token or session expired; the stream stops
- * @property {(error: object) => void} [unauthorized]  the probe was refused; the stream stops
- * @property {() => void} [reopened]  live again after an interruption: refetch what a stream
- *   does not replay (the unread count)
- */
-
+// Handlers (`on`, all optional): activity(event), read(data), seen(data), archive(data),
+// reset(data) (reload the list from its first page), status(state), expired(detail) (token or
+// session expired: the stream stops), unauthorized(error) (the probe was refused: it stops),
+// reopened() (live again after an interruption: refetch what a stream does not replay, such
+// as the unread count).
 export class LiveConnection {
   #url;
   #on;
@@ -54,11 +45,9 @@ export class LiveConnection {
   };
 
   /**
-   * @param {object} o
-   * @param {(after: number|null) => string} o.url  the stream URL resuming after a seq
-   * @param {LiveHandlers} o.on
-   * @param {() => Promise<unknown>} [o.probe]  asked before reopening a closed stream: a
-   *   rejection with status 401 ends the stream (signed out), any other keeps backing off
+   * `url(after)` builds the stream URL resuming after a seq. `probe`, when given, is asked
+   * before reopening a closed stream: a rejection with status 401 ends the stream (signed
+   * out); any other failure keeps backing off.
    */
   constructor({ url, on = {}, probe = null, EventSource = globalThis.EventSource,
     timers = globalThis, random = Math.random }) {

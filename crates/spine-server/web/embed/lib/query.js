@@ -11,23 +11,10 @@ const FLAGS = ['unread', 'unseen'];
 
 export const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
 
-/**
- * @typedef {object} Filters
- * @property {string[]} type      event types, exact or a prefix such as "task.*"
- * @property {string[]} tag       every tag must match
- * @property {string} actor
- * @property {string} entity_type
- * @property {string} entity_id
- * @property {string} priority
- * @property {string} since       a date ("2026-11-23") from a date input, or RFC 3339
- * @property {string} until       likewise; a date means "through the end of that day"
- * @property {string} q           full-text search
- * @property {boolean} unread
- * @property {boolean} unseen
- * @property {boolean|null} archived  null: not said (the feed then asks for unarchived items)
- */
+// Filters: {type: [], tag: [] (each must match), actor, entity_type, entity_id, priority,
+// since, until (a date from a date input, or RFC 3339; a date `until` includes its day), q,
+// unread, unseen (booleans), archived (true, false, or null when not said)}.
 
-/** @returns {Filters} */
 export function emptyFilters() {
   return {
     type: [], tag: [], actor: '', entity_type: '', entity_id: '', priority: '',
@@ -39,7 +26,6 @@ export function emptyFilters() {
  * Filters from a query string ("?type=task.*&tag=a"), a URLSearchParams or a plain object.
  * Parameters the feed does not know are dropped: the API refuses unknown ones (422), and a
  * stray `utm_source` in a bookmarked URL should not break the page.
- * @returns {Filters}
  */
 export function parseFilters(input) {
   const params = input instanceof URLSearchParams ? input : new URLSearchParams(input ?? '');
@@ -76,22 +62,6 @@ export function filtersToApiParams(filters) {
   const params = filtersToParams({ ...filters, archived: filters.archived === true });
   if (filters.since) params.set('since', toInstant(filters.since, false));
   if (filters.until) params.set('until', toInstant(filters.until, true));
-  return params;
-}
-
-/**
- * The API parameters for <spine-feed>'s `filter` attribute. Paging and position belong to the
- * element, so they are taken out; dates become instants; archived items stay hidden unless
- * asked for. Anything else goes to the server as written (the API has filters this page's
- * form does not offer), and the server explains what it does not accept.
- */
-export function embedParams(filter) {
-  const params = new URLSearchParams(filter ?? '');
-  for (const key of ['cursor', 'limit', 'order', 'after', 'token']) params.delete(key);
-  for (const key of ['since', 'until']) {
-    if (params.has(key)) params.set(key, toInstant(params.get(key), key === 'until'));
-  }
-  if (!params.has('archived')) params.set('archived', 'false');
   return params;
 }
 

@@ -1,0 +1,43 @@
+// The admin pages (`/admin`, `/admin/keys`, `/admin/tokens`, `/admin/types`), for admin
+// sessions only. Loaded on first visit, so the feed's first view does not carry them.
+
+import { h } from '../embed/lib/dom.js';
+import { showAdminOnly } from './states.js';
+import * as keys from './admin-keys.js';
+import * as tokens from './admin-tokens.js';
+import * as types from './admin-types.js';
+
+const SECTIONS = [
+  { path: 'keys', title: 'API keys', about: 'Keys for your backend to post events (ingest), read feeds (read) or manage Spine (admin).', module: keys },
+  { path: 'tokens', title: 'Viewer tokens', about: 'Short-lived browser tokens for <spine-feed>, narrowed to one user and a scope.', module: tokens },
+  { path: 'types', title: 'Event types', about: 'Labels, icons, colours and summary templates for the feed.', module: types },
+];
+
+export function mount(container, app, [section]) {
+  const page = { key: location.pathname + location.search, dispose() {} };
+  if (app.session.role !== 'admin') {
+    showAdminOnly(container, app.session);
+    return page;
+  }
+  const current = SECTIONS.find((s) => s.path === section);
+  document.title = `${current?.title ?? 'Admin'} · Spine`;
+  const tabs = h('nav', { class: 'tabs', 'aria-label': 'Admin' }, h('ul', {},
+    SECTIONS.map((s) => h('li', {}, h('a', {
+      href: `/admin/${s.path}`, 'aria-current': s === current ? 'page' : null,
+    }, s.title)))));
+  const body = h('div', { class: 'admin-body' });
+  container.replaceChildren(h('div', { class: 'page admin-page' },
+    h('div', { class: 'page-head' }, h('h1', {}, current ? current.title : 'Admin')),
+    tabs,
+    body));
+
+  if (!current) {
+    body.append(h('ul', { class: 'admin-overview' }, SECTIONS.map((s) => h('li', {},
+      h('h2', {}, h('a', { href: `/admin/${s.path}` }, s.title)),
+      h('p', {}, s.about)))));
+    return page;
+  }
+  const dispose = current.module.mount(body, app);
+  page.dispose = () => dispose?.();
+  return page;
+}

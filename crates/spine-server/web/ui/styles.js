@@ -1,0 +1,22 @@
+// Stylesheets the feed's first view does not need, added to the page when a module that
+// needs them is first loaded. A <link> to our own origin is what the page's CSP allows.
+
+const loading = new Map();
+
+/** Adds the stylesheet once; resolves when it has loaded (or failed: the page still works). */
+export function loadStyles(href) {
+  if (!loading.has(href)) {
+    loading.set(href, new Promise((resolve) => {
+      const link = document.createElement('link');
+      link.rel = 'stylesheet';
+      link.href = href;
+      link.addEventListener('load', resolve, { once: true });
+      link.addEventListener('error', resolve, { once: true });
+      document.head.append(link);
+    }));
+  }
+  return loading.get(href);
+}
+
+/** The styles of the detail, entity and admin pages. */
+export const pageStyles = () => loadStyles('/ui/pages.css');
