@@ -75,6 +75,11 @@ pub struct Settings {
     pub ws_max_subscriptions: usize,
     /// Seconds between keep-alives on idle streams.
     pub stream_keep_alive_seconds: u64,
+    /// The base URL people and providers reach the server at (sign-in links; an `https` URL
+    /// marks the session cookie `Secure`); unset: `http://` plus `listen`.
+    pub public_url: Option<String>,
+    /// How long an Activity Center session lasts after sign-in, in seconds.
+    pub session_ttl_seconds: u64,
 }
 
 /// The keys above, so an unrelated `SPINE_*` variable (such as `SPINE_CONFIG`) is not mistaken
@@ -109,6 +114,8 @@ pub(crate) const KEYS: &[&str] = &[
     "stream_tail_events",
     "ws_max_subscriptions",
     "stream_keep_alive_seconds",
+    "public_url",
+    "session_ttl_seconds",
 ];
 
 impl Default for Settings {
@@ -144,6 +151,8 @@ impl Default for Settings {
             stream_tail_events: 10_000,
             ws_max_subscriptions: 32,
             stream_keep_alive_seconds: 15,
+            public_url: None,
+            session_ttl_seconds: 12 * 3600,
         }
     }
 }
@@ -169,6 +178,15 @@ impl Settings {
         }
         if self.max_batch_events == 0 {
             problems.push("max_batch_events must be at least 1");
+        }
+        if self.session_ttl_seconds == 0 {
+            problems.push("session_ttl_seconds must be at least 1");
+        }
+        if self.public_url.as_deref().is_some_and(|u| {
+            !(u.starts_with("http://") || u.starts_with("https://"))
+                || u.contains(char::is_whitespace)
+        }) {
+            problems.push("public_url must be an http:// or https:// URL");
         }
         if self.stream_max_lag_seconds == 0 || self.stream_keep_alive_seconds == 0 {
             problems

@@ -1,17 +1,23 @@
 //! `spine demo`: a server with a `demo` tenant, seeded history and live generated activity, for a
 //! first look. It uses its own database (`./spine-data/demo.db`) unless `--db` is given, and on a
-//! restart reuses the tenant and its events, minting fresh keys.
+//! restart reuses the tenant and its events. Its main line is a one-time sign-in URL that lands
+//! the visitor in the Activity Center, signed in. Each run revokes the previous run's keys
+//! before minting fresh ones (their secrets were shown once), so keys never pile up, and a run
+//! that cannot listen creates nothing.
 
 use crate::config::Settings;
 use crate::demo_data::{Rng, World};
 use crate::error::{CliError, CliResult};
+use crate::open::signin_url;
 use crate::serve::{bind, server_config, shutdown_signal};
 use crate::store::open_store;
 use clap::Args;
 use serde_json::Value;
 use spine_core::input::EventLimits;
-use spine_core::{EventInput, EventType, NewEvent, Role, Seq, TenantId, Timestamp, TypeInfo};
-use spine_server::provision::{create_tenant_with_admin_key, generate_key};
+use spine_core::{
+    EventInput, EventType, NewEvent, Role, Seq, TenantId, Timestamp, TypeInfo, UserId,
+};
+use spine_server::provision::generate_key;
 use spine_store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +25,15 @@ use std::time::Duration;
 
 /// The demo's database when `--db` is not given.
 pub const DEMO_DB: &str = "sqlite://./spine-data/demo.db";
+
+/// The user the demo's sign-in link signs in (an admin, so every page is there to see).
+const DEMO_USER: &str = "ana";
+
+/// How long the demo's sign-in link works.
+const DEMO_LINK_TTL_SECONDS: i64 = 3600;
+
+/// Names the demo's keys carry, so a later run can revoke them.
+const KEY_NAME_PREFIX: &str = "demo ";
 
 /// Stories played into an empty demo tenant (about 1.5 events each), over the last three days.
 const SEED_STORIES: u64 = 220;
@@ -41,6 +56,12 @@ struct DemoKeys {
 /// Runs the demo until Ctrl-C or SIGTERM.
 pub async fn run(_args: DemoArgs, settings: &Settings, db_flag: Option<&str>) -> CliResult<()> {
     let db = db_flag.unwrap_or(DEMO_DB);
+    // The port first: a run that cannot serve must not create keys or seed anything.
+    let (listener, addr) = bind(&settings.listen).await.map_err(|e| {
+        CliError::new(format!(
+            "{e}\n(is another spine demo running? pick another port with --listen 127.0.0.1:7071)"
+        ))
+    })?;
     let opened = open_store(db, settings).await?;
     let store = opened.store.clone();
     let tenant = TenantId::parse("demo").map_err(CliError::new)?;
@@ -52,9 +73,12 @@ pub async fn run(_args: DemoArgs, settings: &Settings, db_flag: Option<&str>) ->
         let n = seed(store.as_ref(), &tenant, &mut world).await?;
         tracing::info!(events = n, "seeded the demo tenant");
     }
-    let (listener, addr) = bind(&settings.listen).await?;
     let total = store.head(&tenant).await?;
-    print_banner(addr, db, total, &keys);
+    let base = browser_base(addr);
+    let user = UserId::parse(DEMO_USER).map_err(CliError::new)?;
+    let ttl = DEMO_LINK_TTL_SECONDS;
+    let (link, _) = signin_url(store.as_ref(), &base, &tenant, user, Role::Admin, ttl).await?;
+    print_banner(&base, &link, db, total, &keys);
     let live = tokio::spawn(live_activity(store.clone(), tenant, world));
     let served =
         spine_server::run(listener, store, server_config(settings), shutdown_signal()).await;
@@ -63,22 +87,27 @@ pub async fn run(_args: DemoArgs, settings: &Settings, db_flag: Option<&str>) ->
     served.map_err(|e| CliError::new(format!("server: {e}")))
 }
 
-/// Creates the `demo` tenant on first run; mints fresh read, ingest (and, on a restart, admin)
-/// keys every run, since earlier keys were shown only once.
+/// Creates the `demo` tenant on first run; revokes the keys of earlier runs (their secrets were
+/// shown once and are gone) and mints fresh read, ingest and admin keys.
 async fn ensure_tenant(store: &dyn Store, tenant: &TenantId) -> CliResult<DemoKeys> {
-    let admin = match store.get_tenant(tenant).await? {
-        None => create_tenant_with_admin_key(store, tenant.as_str()).await?.1,
-        Some(_) => mint(store, tenant, Role::Admin).await?,
-    };
+    if store.get_tenant(tenant).await?.is_none() {
+        store.create_tenant(tenant, "Demo").await?;
+    }
+    for key in store.list_keys(tenant).await? {
+        let from_a_demo = key.name.as_deref().is_some_and(|n| n.starts_with(KEY_NAME_PREFIX));
+        if from_a_demo && key.revoked_at.is_none() {
+            store.revoke_key(tenant, &key.id).await?;
+        }
+    }
     Ok(DemoKeys {
         read: mint(store, tenant, Role::Read).await?,
         ingest: mint(store, tenant, Role::Ingest).await?,
-        admin,
+        admin: mint(store, tenant, Role::Admin).await?,
     })
 }
 
 async fn mint(store: &dyn Store, tenant: &TenantId, role: Role) -> CliResult<String> {
-    let (key, new_key) = generate_key(role, Some(format!("demo {}", role.as_str())));
+    let (key, new_key) = generate_key(role, Some(format!("{KEY_NAME_PREFIX}{}", role.as_str())));
     store.create_key(tenant, new_key).await?;
     Ok(key)
 }
@@ -107,7 +136,7 @@ pub fn demo_types() -> Vec<(&'static str, TypeInfo)> {
             "task.state_changed",
             t(
                 "Task moved",
-                "arrow-right",
+                "zap",
                 "#7c3aed",
                 false,
                 "{actor.name} moved \"{entity.name}\" to {data.state}",
@@ -117,7 +146,7 @@ pub fn demo_types() -> Vec<(&'static str, TypeInfo)> {
             "task.completed",
             t(
                 "Task completed",
-                "check-circle",
+                "check",
                 "#16a34a",
                 false,
                 "{actor.name} completed \"{entity.name}\"",
@@ -127,7 +156,7 @@ pub fn demo_types() -> Vec<(&'static str, TypeInfo)> {
             "comment.created",
             t(
                 "Comment",
-                "message-square",
+                "message",
                 "#64748b",
                 false,
                 "{actor.name} commented on \"{entity.name}\"",
@@ -135,7 +164,7 @@ pub fn demo_types() -> Vec<(&'static str, TypeInfo)> {
         ),
         (
             "lead.high_intent",
-            t("High-intent lead", "flame", "#ea580c", true, "{entity.name} is showing high intent"),
+            t("High-intent lead", "star", "#ea580c", true, "{entity.name} is showing high intent"),
         ),
         (
             "deploy.succeeded",
@@ -151,7 +180,7 @@ pub fn demo_types() -> Vec<(&'static str, TypeInfo)> {
             "deploy.failed",
             t(
                 "Deploy failed",
-                "alert-triangle",
+                "alert",
                 "#dc2626",
                 true,
                 "Deploy of {entity.name} {data.version} failed",
@@ -165,7 +194,7 @@ pub fn demo_types() -> Vec<(&'static str, TypeInfo)> {
             "agent.tool_call",
             t(
                 "Agent tool call",
-                "terminal",
+                "bot",
                 "#9333ea",
                 false,
                 "{actor.name} ran {data.tool} on {data.target}",
@@ -173,7 +202,7 @@ pub fn demo_types() -> Vec<(&'static str, TypeInfo)> {
         ),
         (
             "invoice.paid",
-            t("Invoice paid", "credit-card", "#15803d", false, "{entity.name} paid an invoice"),
+            t("Invoice paid", "dollar", "#15803d", false, "{entity.name} paid an invoice"),
         ),
     ]
 }
@@ -224,18 +253,26 @@ async fn live_activity(store: Arc<dyn Store>, tenant: TenantId, mut world: World
     }
 }
 
-fn print_banner(addr: SocketAddr, db: &str, events: Seq, keys: &DemoKeys) {
-    // 0.0.0.0 is where the server listens, not an address a browser can open.
+/// The server's URL as a browser on this machine opens it (0.0.0.0 is where the server
+/// listens, not an address a browser can open).
+fn browser_base(addr: SocketAddr) -> String {
     let host = if addr.ip().is_unspecified() {
         SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
     } else {
         addr
     };
-    let base = format!("http://{host}");
+    format!("http://{host}")
+}
+
+fn print_banner(base: &str, link: &str, db: &str, events: Seq, keys: &DemoKeys) {
     let example = r#"{"type":"task.created","action":"created","title":"Hello from curl","actor":{"id":"you","name":"You"},"entity":{"type":"task","id":"T-1","name":"Try spine"}}"#;
     println!("Spine demo is running (tenant \"demo\", {events} events, database {db}).");
     println!();
-    println!("  Open          {base}/");
+    println!("  Open          {link}");
+    println!(
+        "                (signs you in as {DEMO_USER}, an admin; the link works once, for an hour:"
+    );
+    println!("                 spine open --tenant demo --user {DEMO_USER} --role admin --db {db} makes another)");
     println!("  API docs      {base}/docs");
     println!();
     println!("  Read key      {}", keys.read);
@@ -260,6 +297,16 @@ mod tests {
         for (name, info) in demo_types() {
             assert!(EventType::parse(name).is_ok(), "{name}");
             assert!(info.validate().is_ok(), "{name}: {:?}", info.validate());
+        }
+    }
+
+    /// The Activity Center draws icons from its own set; a name outside it would show a dot.
+    #[test]
+    fn demo_icons_are_in_the_activity_centers_icon_set() {
+        let icons = include_str!("../../spine-server/web/embed/lib/icons.js");
+        for (name, info) in demo_types() {
+            let icon = info.icon.unwrap_or_default();
+            assert!(icons.contains(&format!("\n  {icon}: [")), "{name}: icon {icon} is not drawn");
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`key`]: `spine key create|list|revoke`, directly on the database.
 //! - [`emit`], [`emit_stream`] and [`problem`]: `spine emit`, posting events to a running server (one from flags, or
 //!   NDJSON from stdin in batches), and the readable form of the server's problems.
+//! - [`open`]: `spine open`, a one-time sign-in URL for the Activity Center.
 //! - [`tail`]: `spine tail`, the live stream in the terminal, resuming across reconnects.
 //! - [`transfer`]: `spine export` / `spine import`, NDJSON in commit order, in constant memory.
 //! - [`demo`] and [`demo_data`]: `spine demo`, a server with a seeded tenant and live activity.
@@ -26,6 +27,7 @@ pub mod emit_stream;
 pub mod error;
 pub mod key;
 pub mod logging;
+pub mod open;
 pub mod problem;
 pub mod purge;
 pub mod serve;
@@ -102,6 +104,8 @@ pub enum Command {
     Import(transfer::ImportArgs),
     /// Remove a tenant's events through a position (directly on the database)
     Purge(purge::PurgeArgs),
+    /// Print a one-time sign-in URL for the Activity Center (directly on the database)
+    Open(open::OpenArgs),
     /// Run a server with a seeded demo tenant and live generated activity
     #[command(arg = demo_db_arg())]
     Demo(demo::DemoArgs),
@@ -257,6 +261,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Export(args) => transfer::export(args, &settings).await,
         Command::Import(args) => transfer::import(args, &settings).await,
         Command::Purge(args) => purge::run(args, &settings).await,
+        Command::Open(args) => open::run(args, &settings).await,
         // The demo keeps its own database unless `--db` is given on the command line: a `db`
         // from spine.toml or SPINE_DB names the real one, which the demo must not seed.
         Command::Demo(args) => demo::run(args, &settings, cli.global.db.as_deref()).await,
@@ -303,7 +308,7 @@ mod tests {
     /// demo never reads SPINE_DB, see `demo_db_arg`), the benchmark's `--db` (a PostgreSQL server
     /// to measure, not the setting) and the demo's `--listen`, which is defined in demo.rs.
     const WITHOUT_VARIABLE: &[(&str, &str)] =
-        &[("demo", "db"), ("bench", "db"), ("demo", "listen")];
+        &[("demo", "db"), ("bench", "db"), ("demo", "listen"), ("open", "url")];
 
     #[test]
     fn serve_help_names_its_variables() {

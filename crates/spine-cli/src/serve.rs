@@ -38,6 +38,8 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
         stream_tail_events: settings.stream_tail_events,
         ws_max_subscriptions: settings.ws_max_subscriptions,
         stream_keep_alive: Duration::from_secs(settings.stream_keep_alive_seconds),
+        session_ttl: Duration::from_secs(settings.session_ttl_seconds),
+        public_url: settings.public_url.clone(),
         ..ServerConfig::default()
     }
 }

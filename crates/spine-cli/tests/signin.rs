@@ -1,0 +1,151 @@
+//! `spine open` and `spine demo` with the real binary: a one-time sign-in URL made on the
+//! database, exchanged in a running server for a session; the demo's sign-in line, key reuse
+//! across runs, and a busy port that creates nothing.
+
+mod common;
+
+use common::{assert_clean_failure, assert_success, text, Sandbox, Server};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn spine_open_prints_a_link_that_signs_in_once() {
+    let sandbox = Sandbox::new();
+    let db = sandbox.db("spine.db");
+    assert_success(&sandbox.run(&["tenant", "create", "acme", "--db", &db]));
+    let server = Server::start(&sandbox, &db);
+    let out = sandbox.json(&[
+        "open",
+        "--tenant",
+        "acme",
+        "--user",
+        "ana",
+        "--role",
+        "admin",
+        "--json",
+        "--url",
+        &server.url,
+        "--db",
+        &db,
+    ]);
+    let url = out["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("{}/signin?code=ssi_acme.", server.url)), "{url}");
+    assert_eq!((&out["user_id"], &out["role"]), (&Value::from("ana"), &Value::from("admin")));
+    let r = http().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let me: Value = http()
+        .get(format!("{}/v1/session", server.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((&me["tenant"], &me["role"]), (&Value::from("acme"), &Value::from("admin")));
+    assert_eq!(http().get(&url).send().await.unwrap().status(), 410, "the link works once");
+
+    // Plain output: the URL alone on stdout, built from the listen address by default.
+    let out = sandbox.run(&["open", "--tenant", "acme", "--user", "ben", "--db", &db]);
+    assert_success(&out);
+    let line = text(&out.stdout);
+    assert!(line.trim().starts_with("http://127.0.0.1:7070/signin?code=ssi_acme."), "{line}");
+    assert_eq!(line.lines().count(), 1);
+}
+
+#[test]
+fn spine_open_refuses_what_it_cannot_do() {
+    let sandbox = Sandbox::new();
+    let db = sandbox.db("spine.db");
+    assert_success(&sandbox.run(&["tenant", "create", "acme", "--db", &db]));
+    let err = assert_clean_failure(
+        &sandbox.run(&["open", "--tenant", "nobody", "--user", "ana", "--db", &db]),
+    );
+    assert!(err.contains("nobody"), "{err}");
+    let out = sandbox
+        .run(&["open", "--tenant", "acme", "--user", "ana", "--role", "ingest", "--db", &db]);
+    assert!(!out.status.success() && text(&out.stderr).contains("read or admin"));
+    let err = assert_clean_failure(&sandbox.run(&[
+        "open",
+        "--tenant",
+        "acme",
+        "--user",
+        "ana",
+        "--ttl-seconds",
+        "0",
+        "--db",
+        &db,
+    ]));
+    assert!(err.contains("--ttl-seconds"), "{err}");
+}
+
+/// Starts `spine demo` and returns it with the lines it printed up to its sign-in line.
+fn start_demo(sandbox: &Sandbox, db: &str, listen: &str) -> (Child, Vec<String>) {
+    let mut child = sandbox
+        .command(&["demo", "--listen", listen, "--db", db])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.contains("Press Ctrl-C");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    (child, printed)
+}
+
+fn key_count(sandbox: &Sandbox, db: &str, active: bool) -> usize {
+    let keys = sandbox.json(&["key", "list", "--tenant", "demo", "--json", "--db", db]);
+    keys.as_array().unwrap().iter().filter(|k| k["revoked_at"].is_null() == active).count()
+}
+
+#[tokio::test]
+async fn the_demo_signs_the_visitor_in_and_reuses_its_keys_across_runs() {
+    let sandbox = Sandbox::new();
+    let db = sandbox.db("demo.db");
+    let (mut demo, printed) = start_demo(&sandbox, &db, "127.0.0.1:0");
+    let open = printed.iter().find(|l| l.trim_start().starts_with("Open")).expect("an Open line");
+    let url = open.split_whitespace().nth(1).unwrap().to_owned();
+    assert!(url.contains("/signin?code=ssi_demo."), "{printed:?}");
+    let r = http().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the demo's link signs in");
+    demo.kill().unwrap();
+    demo.wait().unwrap();
+    assert_eq!(key_count(&sandbox, &db, true), 3);
+
+    let (mut again, _) = start_demo(&sandbox, &db, "127.0.0.1:0");
+    again.kill().unwrap();
+    again.wait().unwrap();
+    assert_eq!(key_count(&sandbox, &db, true), 3, "one read, ingest and admin key at a time");
+    assert_eq!(key_count(&sandbox, &db, false), 3, "the previous run's keys are revoked");
+}
+
+#[test]
+fn a_demo_that_cannot_listen_creates_nothing() {
+    let sandbox = Sandbox::new();
+    let db = sandbox.db("demo.db");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let err = assert_clean_failure(&sandbox.run(&["demo", "--listen", &addr, "--db", &db]));
+    assert!(err.contains("--listen"), "says which flag picks another port: {err}");
+    assert!(!sandbox.path("demo.db").exists(), "no database, no keys");
+}
