@@ -201,6 +201,44 @@ pub fn demo_types() -> Vec<(&'static str, TypeInfo)> {
             ),
         ),
         (
+            "task.updated",
+            t("Task updated", "edit", "#0284c7", false, "{actor.name} updated \"{entity.name}\""),
+        ),
+        (
+            "lead.created",
+            t("New lead", "users", "#c2410c", false, "{actor.name} added lead {entity.name}"),
+        ),
+        (
+            "lead.stage_changed",
+            t(
+                "Lead stage",
+                "zap",
+                "#b45309",
+                false,
+                "{actor.name} moved {entity.name} to {data.state}",
+            ),
+        ),
+        (
+            "deploy.started",
+            t(
+                "Deploy started",
+                "clock",
+                "#0f766e",
+                false,
+                "{actor.name} started deploying {entity.name} {data.version}",
+            ),
+        ),
+        (
+            "call.completed",
+            t(
+                "Call ended",
+                "phone",
+                "#0e7490",
+                false,
+                "{actor.name} finished a call with {entity.name} ({data.duration_s} s)",
+            ),
+        ),
+        (
             "invoice.paid",
             t("Invoice paid", "dollar", "#15803d", false, "{entity.name} paid an invoice"),
         ),
@@ -291,6 +329,22 @@ fn print_banner(base: &str, link: &str, db: &str, events: Seq, keys: &DemoKeys) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every type the generator emits is registered, so each has its label, icon and colour.
+    #[test]
+    fn every_generated_type_is_registered() {
+        let registered: Vec<&str> = demo_types().iter().map(|(name, _)| *name).collect();
+        let mut world = World::new(Rng::from_clock(), 0);
+        for _ in 0..2000 {
+            for event in world.step(Timestamp::now()) {
+                let event_type = event["type"].as_str().unwrap_or_default().to_owned();
+                assert!(
+                    registered.contains(&event_type.as_str()),
+                    "{event_type} is not registered"
+                );
+            }
+        }
+    }
 
     #[test]
     fn demo_types_are_valid() {
