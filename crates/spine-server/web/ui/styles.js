@@ -3,7 +3,10 @@
 
 const loading = new Map();
 
-/** Adds the stylesheet once; resolves when it has loaded (or failed: the page still works). */
+/**
+ * Adds the stylesheet once; resolves when it has loaded, failed, or taken more than two
+ * seconds: a page shown a little plain beats a page not shown.
+ */
 export function loadStyles(href) {
   if (!loading.has(href)) {
     loading.set(href, new Promise((resolve) => {
@@ -12,6 +15,7 @@ export function loadStyles(href) {
       link.href = href;
       link.addEventListener('load', resolve, { once: true });
       link.addEventListener('error', resolve, { once: true });
+      setTimeout(resolve, 2000);
       document.head.append(link);
     }));
   }
