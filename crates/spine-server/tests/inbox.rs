@@ -88,11 +88,8 @@ async fn seen_and_archive_refuse_what_they_cannot_do() {
         assert!(body.to_string().contains("needs a user"), "{filter}: {body}");
     }
     let r = app.req(Method::GET, "/v1/events?archived=maybe", &app.a.read);
-    assert_problem(
-        r.header("x-spine-user", "ana").send().await.unwrap(),
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    assert_problem(r.header("x-spine-user", "ana").send().await.unwrap(), StatusCode::BAD_REQUEST)
+        .await;
     let r = app.req(Method::GET, "/v1/stream?archived=true", &app.a.read);
     let body = assert_problem(
         r.header("x-spine-user", "ana").send().await.unwrap(),
