@@ -113,7 +113,7 @@ export function renderEvent(event, types, app) {
     ['Actor', event.actor && [
       event.actor.name || event.actor.id,
       event.actor.name && h('span', { class: 'muted' }, ` (${event.actor.id})`),
-      event.actor.kind && h('span', { class: 'feed-kind' }, event.actor.kind),
+      event.actor.kind && [' ', h('span', { class: 'feed-kind' }, event.actor.kind)],
       ' ', h('a', { href: filterPath('actor', event.actor.id) }, 'All activity by this actor'),
     ]],
     ['Entity', event.entity && [
@@ -132,6 +132,7 @@ export function renderEvent(event, types, app) {
     ['Correlation id', event.correlation_id && h('code', {}, event.correlation_id)],
     ['Causation id', event.causation_id && h('code', {}, event.causation_id)],
     ['Idempotency key', event.idempotency_key && h('code', {}, event.idempotency_key)],
+    // A single event may come without the user's seen and archived flags; absent is unknown.
     ['Read', yesNo(event.read)],
     ['Seen', yesNo(event.seen)],
     ['Archived', yesNo(event.archived)],
@@ -215,5 +216,6 @@ function timeValue(iso) {
 }
 
 function yesNo(value) {
+  if (typeof value !== 'boolean') return null;
   return value ? 'Yes' : 'No';
 }
