@@ -1,0 +1,71 @@
+// An automated accessibility check (axe-core) of the feed and entity pages in both colour
+// schemes, no console errors, and the README's screenshots (feed, light and dark).
+
+import { after, before, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import {
+  browser, checkedPage, eventually, installation, postEvent, problemsOf, screenshotDir, Server,
+  signinUrl, api,
+} from './harness.mjs';
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+let install;
+let server;
+let chromium;
+
+before(async () => {
+  install = await installation();
+  server = await Server.start(install);
+  chromium = await browser();
+  const types = {
+    'task.created': { label: 'Task created', icon: 'plus', color: '#2563eb', summary_template: '{actor.name} created "{entity.name}"' },
+    'deploy.failed': { label: 'Deploy failed', icon: 'alert', color: '#dc2626', important: true },
+    'call.inbound': { label: 'Inbound call', icon: 'phone', color: '#0891b2' },
+  };
+  for (const [type, info] of Object.entries(types)) {
+    const r = await api(server, install.admin, 'PUT', `/v1/types/${type}`, info);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
+  const task = { type: 'task', id: 'T-7', name: 'Ship the Activity Center' };
+  await postEvent(server, install, { type: 'call.inbound', title: 'Call from Globex', tags: ['calls'], actor: { id: 'telephony', name: 'Telephony', kind: 'system' } });
+  await postEvent(server, install, { type: 'task.created', action: 'created', title: 'Ship it', entity: task, tags: ['ui'], priority: 'high' });
+  await postEvent(server, install, { type: 'deploy.failed', title: 'Deploy of api v2.4 failed', priority: 'urgent', tags: ['deploys'], actor: { id: 'ci', name: 'CI', kind: 'service' } });
+  await postEvent(server, install, { type: 'agent.tool_call', title: 'Edit src/feed.js', entity: task, actor: { id: 'claude', name: 'Coding agent', kind: 'agent' } });
+});
+
+after(async () => {
+  await chromium?.close();
+  await server?.stop();
+  install?.cleanup();
+});
+
+/** axe's serious and critical violations on the page, as readable lines. */
+async function violations(page) {
+  await page.addScriptTag({ path: AXE });
+  const result = await page.evaluate(async () => globalThis.axe.run(document, { resultTypes: ['violations'] }));
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+for (const colorScheme of ['light', 'dark']) {
+  it(`the feed and entity pages have no serious accessibility violations (${colorScheme})`, async () => {
+    // axe is injected as a script, which the pages' content security policy would refuse.
+    const context = await chromium.newContext({ colorScheme, bypassCSP: true, viewport: { width: 1200, height: 860 } });
+    const page = await checkedPage(context);
+    await page.goto(await signinUrl(install, server, 'ana', 'admin'));
+    await page.waitForURL(`${server.url}/`);
+    await eventually('the feed', async () => (await page.locator('.feed-item').count()) === 4);
+    await page.locator('.live-status[data-state="live"]').waitFor();
+    await page.screenshot({ path: join(screenshotDir(), `feed-${colorScheme}.png`) });
+    assert.deepEqual(await violations(page), [], 'feed page');
+
+    await page.goto(`${server.url}/entities/task/T-7`);
+    await eventually('the timeline', async () => (await page.locator('.feed-item').count()) === 2);
+    assert.deepEqual(await violations(page), [], 'entity page');
+    assert.deepEqual(problemsOf(page), []);
+    await context.close();
+  });
+}
