@@ -50,9 +50,14 @@ const app = {
   /** Shows an event over the current list, with its own URL, without leaving the list. */
   async openEvent(event) {
     history.pushState({ overlay: true }, '', eventPath(event.id));
-    (await loadDetail()).openDialog(app, event.id, event, () => {
-      if (history.state?.overlay) history.back();
-    });
+    try {
+      (await loadDetail()).openDialog(app, event.id, event, () => {
+        if (history.state?.overlay) history.back();
+      });
+    } catch {
+      history.back();
+      app.toast("The event could not be opened: Spine can't be reached.");
+    }
   },
   /** The feed on screen, if the page has one. */
   get feed() {
@@ -102,7 +107,8 @@ async function route() {
   const path = location.pathname;
   const eventMatch = /^\/events\/([^/]+)\/?$/.exec(path);
   if (eventMatch && history.state?.overlay && current?.hostsOverlay) {
-    (await loadDetail()).openDialog(app, decodeURIComponent(eventMatch[1]), null, () => history.back());
+    const module = await loadDetail().catch(() => null);
+    module?.openDialog(app, decodeURIComponent(eventMatch[1]), null, () => history.back());
     return;
   }
   detailLoaded?.closeDialog();
