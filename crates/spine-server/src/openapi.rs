@@ -180,6 +180,9 @@ pub struct FeedPageSchema {
     pub items: Vec<EventSchema>,
     /// For `cursor=`; null on the last page.
     pub next_cursor: Option<String>,
+    /// First pages only: the tenant's head read before the page; open a stream with
+    /// `after=position` to miss nothing that commits meanwhile.
+    pub position: Option<i64>,
 }
 
 /// One group's count.

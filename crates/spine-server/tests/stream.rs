@@ -199,3 +199,29 @@ async fn the_openapi_document_describes_the_stream() {
         assert!(params.contains(&name), "{name} in {params:?}");
     }
 }
+
+/// A first feed page carries the head read before it; a stream opened after it delivers what
+/// committed in between, even into an empty, filtered view. Later pages carry no position.
+#[tokio::test]
+async fn a_first_page_position_lets_a_stream_miss_nothing_committed_since() {
+    let app = spawn_app().await;
+    let first = app.create_event(&app.a.ingest, &event("before")).await;
+    let (_, page) = app.get_json("/v1/events?type=deploy.done", &app.a.read).await;
+    assert_eq!(page["items"], json!([]));
+    assert_eq!(page["position"], first["seq"]);
+    let between = json!({"type": "deploy.done", "title": "committed between page and stream"});
+    let between = app.create_event(&app.a.ingest, &between).await;
+    let after = page["position"].as_i64().unwrap().to_string();
+    let path = format!("/v1/stream?type=deploy.done&after={after}");
+    let mut stream = open(&app, &path, Some(&app.a.read), &[]).await;
+    let (seq, body) = next_activity(&mut stream).await;
+    assert_eq!((json!(seq), &body["id"]), (between["seq"].clone(), &between["id"]));
+
+    app.create_event(&app.a.ingest, &event("more")).await;
+    let (_, page) = app.get_json("/v1/events?limit=1", &app.a.read).await;
+    assert!(page["position"].is_i64());
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, next_page) =
+        app.get_json(&format!("/v1/events?limit=1&cursor={cursor}"), &app.a.read).await;
+    assert!(next_page.get("position").is_none(), "{next_page}");
+}

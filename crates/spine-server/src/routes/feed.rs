@@ -48,6 +48,11 @@ pub struct FeedPage {
     pub items: Vec<FeedItemOut>,
     /// Pass as `cursor=` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+    /// On a first page (no `cursor`): the tenant's head, read before the page. A live stream
+    /// opened with `after=position` delivers everything this page may lack (and perhaps some
+    /// of what it holds: dedupe by id), so a client never misses what commits in between.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<i64>,
 }
 
 async fn page(
@@ -83,8 +88,14 @@ async fn page(
         limit: req.limit,
         user,
     };
+    // Read before the page, so everything at or below it is visible to the page's query.
+    let position = match query.after {
+        None => Some(state.store.head(&principal.tenant).await?.0),
+        Some(_) => None,
+    };
     let page = state.store.query(&principal.tenant, &query).await?;
     Ok(FeedPage {
+        position,
         items: page
             .items
             .into_iter()

@@ -92,7 +92,9 @@ export class Feed {
     this.#afterChange();
     this.#hooks.loaded?.(this.model.items);
     this.#markSeen();
-    this.#startLive(this.model.maxSeq());
+    // The head read before the page: the stream then delivers whatever committed while the
+    // page was on its way (duplicates of what the page holds are dropped by id).
+    this.#startLive(Number.isInteger(page.position) ? page.position : this.model.maxSeq());
   }
 
   /** Stops the stream and the timers; the feed's DOM stays as it is. */
