@@ -160,18 +160,21 @@ impl EventFilter {
     }
 
     /// The filter a live stream applies. Events arriving live are new, so `archived=false` and
-    /// `unseen=true` hold for them and are dropped; `archived=true` would match none and is
-    /// refused (archived events are read from the feed).
-    pub fn live(mut self) -> Result<Self, ValidationErrors> {
-        if self.archived == Some(true) {
-            return Err(ValidationErrors::single(
-                "archived",
-                "streams deliver new events, which are never archived; read archived events from the feed",
-            ));
+    /// `unseen=true` hold for every one of them and are dropped; `archived=true` holds for none
+    /// of them, and is kept: such a stream (an archive view's) delivers only the user's read,
+    /// seen and archive messages (see [`EventFilter::delivers_activity`]).
+    pub fn live(mut self) -> Self {
+        if self.archived != Some(true) {
+            self.archived = None;
         }
-        self.archived = None;
         self.unseen = false;
-        Ok(self)
+        self
+    }
+
+    /// Whether a live stream with this filter delivers events at all (not when it asks for
+    /// archived ones, which new events never are).
+    pub fn delivers_activity(&self) -> bool {
+        self.archived != Some(true)
     }
 
     /// Whether the event passes every filter except `q`, `unread`, `unseen` and `archived`,

@@ -156,6 +156,10 @@ export async function checkedPage(context) {
     if (m.type() === 'error') page.problems.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => page.problems.push(`exception: ${e.message}`));
+  // The console says only "Failed to load resource"; this says which.
+  page.on('response', (r) => {
+    if (r.status() >= 400) page.problems.push(`http ${r.status()}: ${r.request().method()} ${r.url()}`);
+  });
   page.on('dialog', (d) => {
     page.problems.push(`dialog: ${d.message()}`);
     d.dismiss().catch(() => {});
@@ -163,9 +167,14 @@ export async function checkedPage(context) {
   return page;
 }
 
-/** Fails when a page logged an error nobody expected. `expected` are regexps allowed once each. */
+/**
+ * The errors a page logged that nobody expected (`expected`: regexps). A failed response counts
+ * once: the browser's own "Failed to load resource" line for it is folded into it.
+ */
 export function problemsOf(page, expected = []) {
-  return page.problems.filter((p) => !expected.some((re) => re.test(p)));
+  return page.problems
+    .filter((p) => !/^console: Failed to load resource: the server responded/.test(p))
+    .filter((p) => !expected.some((re) => re.test(p)));
 }
 
 /** Where screenshots go: docs/screenshots when SPINE_UPDATE_SCREENSHOTS=1, else target/. */

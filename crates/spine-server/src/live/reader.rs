@@ -415,6 +415,11 @@ impl Reader {
             self.behind_since = None;
             return Ok(true);
         }
+        if !self.filter.delivers_activity() {
+            // Nothing to read: only read-state messages go out, and the log counts as read.
+            self.position = self.position.max(observed);
+            return Ok(false);
+        }
         if self.from_tail && self.tail.covers(self.position) {
             if let (Some(user), None) = (&self.user, &self.read_state) {
                 let marks = self.ctx.store.read_marks(&self.tenant, user, self.position).await?;

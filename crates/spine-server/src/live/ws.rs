@@ -335,13 +335,7 @@ impl Session {
             let message = "needs a user: use a viewer token or send the X-Spine-User header";
             return Err(ValidationErrors::single(format!("filter.{field}"), message));
         }
-        req.filter.live().map_err(|e| {
-            ValidationErrors(
-                e.0.into_iter()
-                    .map(|f| spine_core::FieldError { field: format!("filter.{}", f.field), ..f })
-                    .collect(),
-            )
-        })
+        Ok(req.filter.live())
     }
 
     /// One subscription's output as a message. A subscription that ends is forgotten; an

@@ -61,7 +61,7 @@ pub async fn stream(
             "needs a user: use a viewer token or send the X-Spine-User header",
         ));
     }
-    let filter = req.filter.live().map_err(ApiError::InvalidQuery)?;
+    let filter = req.filter.live();
     let resume = match headers.get("last-event-id") {
         Some(v) => Some(v.to_str().ok().and_then(|s| Seq::parse(s).ok()).ok_or_else(|| {
             ApiError::BadRequest("the Last-Event-ID header must be a non-negative integer".into())
