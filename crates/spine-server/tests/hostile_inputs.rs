@@ -368,6 +368,111 @@ fn cases(valid_key: &str) -> Vec<Case> {
             Body::Json(json!({"through_seq": -5})),
             422,
         ),
+        // Seen, archive, previews and sessions.
+        case(
+            "seen with text seq",
+            Method::POST,
+            "/v1/seen",
+            Who::Viewer,
+            Body::Json(json!({"through_seq": "x"})),
+            422,
+        ),
+        case(
+            "seen with unknown field",
+            Method::POST,
+            "/v1/seen",
+            Who::Viewer,
+            Body::Json(json!({"through": 1})),
+            422,
+        ),
+        case(
+            "seen without a user",
+            Method::POST,
+            "/v1/seen",
+            Who::Read,
+            Body::Json(json!({})),
+            400,
+        ),
+        case(
+            "seen by an ingest key",
+            Method::POST,
+            "/v1/seen",
+            Who::Ingest,
+            Body::Json(json!({})),
+            403,
+        ),
+        case(
+            "archive a malformed id",
+            Method::POST,
+            "/v1/events/%00%ff/archive",
+            Who::Viewer,
+            Body::None,
+            404,
+        ),
+        case(
+            "unarchive an unknown id",
+            Method::POST,
+            "/v1/events/0193a3f0-0000-7000-8000-000000000000/unarchive",
+            Who::Viewer,
+            Body::None,
+            404,
+        ),
+        case(
+            "archived filter not a flag",
+            Method::GET,
+            "/v1/events?archived=yes",
+            Who::Viewer,
+            Body::None,
+            400,
+        ),
+        case(
+            "unseen filter without a user",
+            Method::GET,
+            "/v1/events?unseen=true",
+            Who::Read,
+            Body::None,
+            400,
+        ),
+        case(
+            "preview with unknown placeholder",
+            Method::POST,
+            "/v1/types/a.b/preview",
+            Who::Admin,
+            Body::Json(json!({"summary_template": "{secrets.x}"})),
+            422,
+        ),
+        case(
+            "preview by a read key",
+            Method::POST,
+            "/v1/types/a.b/preview",
+            Who::Read,
+            Body::Json(json!({"summary_template": "{title}"})),
+            403,
+        ),
+        case(
+            "preview of a bad type",
+            Method::POST,
+            "/v1/types/A%20B/preview",
+            Who::Admin,
+            Body::Json(json!({"summary_template": "{title}"})),
+            422,
+        ),
+        case(
+            "session without a credential",
+            Method::GET,
+            "/v1/session",
+            Who::Nobody,
+            Body::None,
+            401,
+        ),
+        case(
+            "sign-out without the CSRF header",
+            Method::POST,
+            "/v1/session/signout",
+            Who::Nobody,
+            Body::None,
+            403,
+        ),
         // Routing.
         case("unknown route", Method::GET, "/v1/nothing-here", Who::Read, Body::None, 404),
         case(
@@ -387,6 +492,15 @@ fn cases(valid_key: &str) -> Vec<Case> {
     let mut long_key = post_event("Idempotency-Key header over 255", ok.clone(), 422);
     long_key.headers.push(("Idempotency-Key", "k".repeat(256)));
     cases.push(long_key);
+    for (name, cookie) in [
+        ("forged session cookie", "spine_session=sss_tenant-a.0123456789abcdef.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        ("garbage session cookie", "spine_session=%00%ff<script>"),
+        ("session cookie naming no tenant", "spine_session=sss_.x.y"),
+    ] {
+        let mut forged = case(name, Method::GET, "/v1/events", Who::Nobody, Body::None, 401);
+        forged.headers.push(("Cookie", cookie.to_owned()));
+        cases.push(forged);
+    }
     cases
 }
 
