@@ -135,19 +135,7 @@ pub(crate) async fn mark_all_read(
 ) -> Result<Seq> {
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin_with("begin immediate").await?;
-    let head: i64 =
-        sqlx::query_scalar(crate::query::HEAD).bind(tenant.as_str()).fetch_one(&mut *tx).await?;
-    let target = through.map_or(head, |t| t.0.clamp(0, head));
-    let watermark: i64 = sqlx::query_scalar(
-        "insert into read_watermarks (tenant, user_id, through_seq) values (?, ?, ?)
-         on conflict (tenant, user_id) do update set through_seq = max(through_seq, excluded.through_seq)
-         returning through_seq",
-    )
-    .bind(tenant.as_str())
-    .bind(user.as_str())
-    .bind(target)
-    .fetch_one(&mut *tx)
-    .await?;
+    let watermark = raise_watermark(&mut tx, "read_watermarks", tenant, user, through).await?;
     sqlx::query("delete from read_marks where tenant = ? and user_id = ? and seq <= ?")
         .bind(tenant.as_str())
         .bind(user.as_str())
@@ -188,21 +176,32 @@ pub(crate) async fn read_marks(
     Ok(ReadMarks { through: Seq(through), marked: marked.into_iter().map(Seq).collect() })
 }
 
-/// The user's exact unread count within `scope`.
+/// The user's exact count of the unarchived events within `scope` that `condition` keeps.
+async fn count_unarchived(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    user: &UserId,
+    scope: Option<&Scope>,
+    condition: for<'a> fn(&mut QueryBuilder<'a, Sqlite>, &'a str, &'a str),
+) -> Result<u64> {
+    let mut qb: QueryBuilder<'_, Sqlite> =
+        QueryBuilder::new("select count(*) from events e where e.tenant = ");
+    qb.push_bind(tenant.as_str());
+    condition(&mut qb, tenant.as_str(), user.as_str());
+    push_archived(&mut qb, tenant.as_str(), user.as_str(), false);
+    push_scope(&mut qb, scope);
+    let count: i64 = qb.build_query_scalar().fetch_one(pool).await?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// The user's exact unread count within `scope` (archived events excepted).
 pub(crate) async fn unread_count(
     pool: &SqlitePool,
     tenant: &TenantId,
     user: &UserId,
     scope: Option<&Scope>,
 ) -> Result<u64> {
-    let mut qb: QueryBuilder<'_, Sqlite> =
-        QueryBuilder::new("select count(*) from events e where e.tenant = ");
-    qb.push_bind(tenant.as_str());
-    push_unread(&mut qb, tenant.as_str(), user.as_str());
-    push_archived(&mut qb, tenant.as_str(), user.as_str(), false);
-    push_scope(&mut qb, scope);
-    let count: i64 = qb.build_query_scalar().fetch_one(pool).await?;
-    Ok(u64::try_from(count).unwrap_or(0))
+    count_unarchived(pool, tenant, user, scope, push_unread).await
 }
 
 /// The user's exact unseen count within `scope` (archived events excepted).
@@ -212,14 +211,7 @@ pub(crate) async fn unseen_count(
     user: &UserId,
     scope: Option<&Scope>,
 ) -> Result<u64> {
-    let mut qb: QueryBuilder<'_, Sqlite> =
-        QueryBuilder::new("select count(*) from events e where e.tenant = ");
-    qb.push_bind(tenant.as_str());
-    push_unseen(&mut qb, tenant.as_str(), user.as_str());
-    push_archived(&mut qb, tenant.as_str(), user.as_str(), false);
-    push_scope(&mut qb, scope);
-    let count: i64 = qb.build_query_scalar().fetch_one(pool).await?;
-    Ok(u64::try_from(count).unwrap_or(0))
+    count_unarchived(pool, tenant, user, scope, push_unseen).await
 }
 
 /// Moves the seen watermark to `through` (default and at most: the head; never back).
@@ -231,20 +223,7 @@ pub(crate) async fn mark_seen(
 ) -> Result<Seq> {
     let mut conn = pool.acquire().await?;
     let mut tx = conn.begin_with("begin immediate").await?;
-    let head: i64 =
-        sqlx::query_scalar(crate::query::HEAD).bind(tenant.as_str()).fetch_one(&mut *tx).await?;
-    let target = through.map_or(head, |t| t.0.clamp(0, head));
-    let watermark: i64 = sqlx::query_scalar(
-        "insert into seen_watermarks as w (tenant, user_id, through_seq) values (?, ?, ?)
-         on conflict (tenant, user_id)
-         do update set through_seq = max(w.through_seq, excluded.through_seq)
-         returning through_seq",
-    )
-    .bind(tenant.as_str())
-    .bind(user.as_str())
-    .bind(target)
-    .fetch_one(&mut *tx)
-    .await?;
+    let watermark = raise_watermark(&mut tx, "seen_watermarks", tenant, user, through).await?;
     tx.commit().await?;
     Ok(Seq(watermark))
 }
@@ -289,4 +268,30 @@ pub(crate) async fn set_archived(
     }
     tx.commit().await?;
     Ok(Some(Seq(seq)))
+}
+
+/// Raises the user's watermark in `table` to `through` (default and at most: the tenant's head;
+/// it never moves back) inside the caller's transaction; returns the watermark.
+async fn raise_watermark(
+    conn: &mut sqlx::SqliteConnection,
+    table: &'static str,
+    tenant: &TenantId,
+    user: &UserId,
+    through: Option<Seq>,
+) -> Result<i64> {
+    let head: i64 =
+        sqlx::query_scalar(crate::query::HEAD).bind(tenant.as_str()).fetch_one(&mut *conn).await?;
+    let target = through.map_or(head, |t| t.0.clamp(0, head));
+    let sql = format!(
+        "insert into {table} as w (tenant, user_id, through_seq) values (?, ?, ?)
+         on conflict (tenant, user_id) do update set through_seq = max(w.through_seq, excluded.through_seq)
+         returning through_seq"
+    );
+    let watermark = sqlx::query_scalar(&sql)
+        .bind(tenant.as_str())
+        .bind(user.as_str())
+        .bind(target)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(watermark)
 }

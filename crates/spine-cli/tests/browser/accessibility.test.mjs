@@ -1,24 +1,16 @@
 // An automated accessibility check (axe-core) of the feed and entity pages in both colour
 // schemes, no console errors, and the README's screenshots (feed, light and dark).
 
-import { after, before, it } from 'node:test';
+import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import {
-  browser, checkedPage, eventually, installation, postEvent, problemsOf, screenshotDir, Server,
-  signinUrl, api,
+  api, eventually, postEvent, problemsOf, screenshotDir, signedIn, suite,
 } from './harness.mjs';
 
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
-let install;
-let server;
-let chromium;
-
-before(async () => {
-  install = await installation();
-  server = await Server.start(install);
-  chromium = await browser();
+const world = suite(async ({ install, server }) => {
   const types = {
     'task.created': { label: 'Task created', icon: 'plus', color: '#2563eb', summary_template: '{actor.name} created "{entity.name}"' },
     'deploy.failed': { label: 'Deploy failed', icon: 'alert', color: '#dc2626', important: true },
@@ -35,12 +27,6 @@ before(async () => {
   await postEvent(server, install, { type: 'agent.tool_call', title: 'Edit src/feed.js', entity: task, actor: { id: 'claude', name: 'Coding agent', kind: 'agent' } });
 });
 
-after(async () => {
-  await chromium?.close();
-  await server?.stop();
-  install?.cleanup();
-});
-
 /** axe's serious and critical violations on the page, as readable lines. */
 async function violations(page) {
   await page.addScriptTag({ path: AXE });
@@ -53,19 +39,16 @@ async function violations(page) {
 for (const colorScheme of ['light', 'dark']) {
   it(`the feed and entity pages have no serious accessibility violations (${colorScheme})`, async () => {
     // axe is injected as a script, which the pages' content security policy would refuse.
-    const context = await chromium.newContext({ colorScheme, bypassCSP: true, viewport: { width: 1200, height: 860 } });
-    const page = await checkedPage(context);
-    await page.goto(await signinUrl(install, server, 'ana', 'admin'));
-    await page.waitForURL(`${server.url}/`);
+    const options = { colorScheme, bypassCSP: true, viewport: { width: 1200, height: 860 } };
+    const page = await signedIn(world, 'ana', 'admin', options);
     await eventually('the feed', async () => (await page.locator('.feed-item').count()) === 4);
-    await page.locator('.live-status[data-state="live"]').waitFor();
     await page.screenshot({ path: join(screenshotDir(), `feed-${colorScheme}.png`) });
     assert.deepEqual(await violations(page), [], 'feed page');
 
-    await page.goto(`${server.url}/entities/task/T-7`);
+    await page.goto(`${world.server.url}/entities/task/T-7`);
     await eventually('the timeline', async () => (await page.locator('.feed-item').count()) === 2);
     assert.deepEqual(await violations(page), [], 'entity page');
     assert.deepEqual(problemsOf(page), []);
-    await context.close();
+    await page.context().close();
   });
 }

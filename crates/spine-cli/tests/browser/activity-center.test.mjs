@@ -1,52 +1,28 @@
 // The Activity Center in real Chromium against the real spine binary: sign-in, the live feed,
-// unread counts in both directions, resuming across a server restart, filters in the URL,
+// unread counts in both directions, resuming across a world.server restart, filters in the URL,
 // "Load more", friendly pages for spent codes and expired sessions, and user text as text.
 
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  api, browser, checkedPage, eventually, installation, postEvent, problemsOf, Server, signinUrl,
+  api, checkedPage, eventually, postEvent, problemsOf, Server, signedIn, signinUrl, suite,
 } from './harness.mjs';
 
-let install;
-let server;
-let chromium;
-
-before(async () => {
-  install = await installation();
-  server = await Server.start(install);
-  chromium = await browser();
-});
-
-after(async () => {
-  await chromium?.close();
-  await server?.stop();
-  install?.cleanup();
-});
-
-/** A new browser context signed in as `user`; answers the page, on the feed. */
-async function signedIn(user = 'ana', role = 'admin') {
-  const context = await chromium.newContext();
-  const page = await checkedPage(context);
-  await page.goto(await signinUrl(install, server, user, role));
-  await page.waitForURL(`${server.url}/`);
-  await page.locator('.live-status[data-state="live"]').waitFor();
-  return page;
-}
+const world = suite();
 
 const summaries = (page) => page.locator('.feed-item .feed-summary').allTextContents();
 const badge = (page) => page.locator('.unread-badge').textContent();
 const unreadFromApi = async (user) =>
-  (await api(server, install.read, 'GET', '/v1/unread-count', undefined, { 'x-spine-user': user })).body;
+  (await api(world.server, world.install.read, 'GET', '/v1/unread-count', undefined, { 'x-spine-user': user })).body;
 
 describe('the live feed', () => {
   it('shows the tenant\'s events, new ones live, and keeps the unread count with the API', async () => {
-    for (const n of [1, 2, 3]) await postEvent(server, install, { type: 'task.created', title: `Existing ${n}` });
-    const page = await signedIn('ana');
+    for (const n of [1, 2, 3]) await postEvent(world.server, world.install, { type: 'task.created', title: `Existing ${n}` });
+    const page = await signedIn(world, 'ana');
     await eventually('three events', async () => (await summaries(page)).length === 3);
     assert.match(await badge(page), /3/);
 
-    const fresh = await postEvent(server, install, { type: 'task.created', title: 'Arrives live' });
+    const fresh = await postEvent(world.server, world.install, { type: 'task.created', title: 'Arrives live' });
     await eventually('the live event', async () => (await summaries(page)).some((s) => s.includes('Arrives live')));
     const items = await summaries(page);
     assert.match(items[0], /Arrives live/, 'newest first');
@@ -57,9 +33,9 @@ describe('the live feed', () => {
     assert.equal((await unreadFromApi('ana')).unread, 0, 'the API agrees');
     assert.equal(await page.locator('.feed-item.is-unread').count(), 0);
 
-    const another = await postEvent(server, install, { type: 'task.created', title: 'Read elsewhere' });
+    const another = await postEvent(world.server, world.install, { type: 'task.created', title: 'Read elsewhere' });
     await eventually('one unread', async () => /1/.test(await badge(page)));
-    const r = await api(server, install.read, 'POST', `/v1/events/${another.id}/read`, {}, { 'x-spine-user': 'ana' });
+    const r = await api(world.server, world.install.read, 'POST', `/v1/events/${another.id}/read`, {}, { 'x-spine-user': 'ana' });
     assert.equal(r.status, 200);
     await eventually('the read mark made through the API', async () => /No unread/.test(await badge(page)));
     const item = page.locator(`.feed-item[data-id="${another.id}"]`);
@@ -69,16 +45,16 @@ describe('the live feed', () => {
     await page.context().close();
   });
 
-  it('resumes after the server restarts on the same port, with nothing lost or doubled', async () => {
-    const page = await signedIn('ben');
+  it('resumes after the world.server restarts on the same port, with nothing lost or doubled', async () => {
+    const page = await signedIn(world, 'ben');
     const before = await summaries(page);
-    const port = server.port;
-    await server.stop();
+    const port = world.server.port;
+    await world.server.stop();
     await eventually('the page noticing', async () =>
       (await page.locator('.live-status').getAttribute('data-state')) !== 'live');
-    server = await Server.start(install, { port });
+    world.server = await Server.start(world.install, { port });
     const posted = [];
-    for (const n of [1, 2, 3]) posted.push((await postEvent(server, install, { type: 'task.created', title: `While away ${n}` })).id);
+    for (const n of [1, 2, 3]) posted.push((await postEvent(world.server, world.install, { type: 'task.created', title: `While away ${n}` })).id);
     await eventually('the page live again', async () =>
       (await page.locator('.live-status').getAttribute('data-state')) === 'live', 30000);
     await eventually('the three events', async () => {
@@ -96,9 +72,9 @@ describe('the live feed', () => {
 
 describe('finding things', () => {
   it('filters and search narrow the list and survive a reload', async () => {
-    await postEvent(server, install, { type: 'deploy.finished', title: 'Deployed zebra build', tags: ['ops'], priority: 'high' });
-    await postEvent(server, install, { type: 'deploy.started', title: 'Deploying zebra build', tags: ['ops'] });
-    const page = await signedIn('cleo');
+    await postEvent(world.server, world.install, { type: 'deploy.finished', title: 'Deployed zebra build', tags: ['ops'], priority: 'high' });
+    await postEvent(world.server, world.install, { type: 'deploy.started', title: 'Deploying zebra build', tags: ['ops'] });
+    const page = await signedIn(world, 'cleo');
     await page.getByLabel('Type', { exact: true }).fill('deploy.*');
     await page.getByRole('button', { name: 'Apply' }).click();
     await eventually('only deploys', async () => {
@@ -116,7 +92,7 @@ describe('finding things', () => {
     });
     assert.equal(await page.getByLabel('Priority').inputValue(), 'high');
 
-    await page.goto(`${server.url}/`);
+    await page.goto(`${world.server.url}/`);
     await page.getByLabel('Search').fill('Deploying');
     await page.getByRole('button', { name: 'Apply' }).click();
     await eventually('one match', async () => {
@@ -133,10 +109,10 @@ describe('finding things', () => {
       type: 'bulk.item', title: `Bulk ${String(i).padStart(3, '0')}`, action: 'custom',
       occurred_at: new Date(Date.UTC(2025, 0, 1, 0, i)).toISOString(),
     }));
-    const r = await api(server, install.ingest, 'POST', '/v1/events/batch', { events: batch });
+    const r = await api(world.server, world.install.ingest, 'POST', '/v1/events/batch', { events: batch });
     assert.equal(r.status, 200, JSON.stringify(r.body));
-    const page = await signedIn('dora');
-    await page.goto(`${server.url}/?type=bulk.item`);
+    const page = await signedIn(world, 'dora');
+    await page.goto(`${world.server.url}/?type=bulk.item`);
     await eventually('the first page', async () => (await summaries(page)).length === 30);
     const more = page.getByRole('button', { name: 'Load more' });
     for (let i = 0; i < 10 && (await more.isVisible()); i++) {
@@ -154,11 +130,11 @@ describe('finding things', () => {
 
 describe('what goes wrong', () => {
   it('a spent sign-in link and an expired session get friendly pages', async () => {
-    const url = await signinUrl(install, server, 'erin', 'read');
-    const context = await chromium.newContext();
+    const url = await signinUrl(world.install, world.server, 'erin', 'read');
+    const context = await world.chromium.newContext();
     const page = await checkedPage(context);
     await page.goto(url);
-    await page.waitForURL(`${server.url}/`);
+    await page.waitForURL(`${world.server.url}/`);
     const again = await context.newPage();
     const answer = await again.goto(url);
     assert.equal(answer.status(), 410);
@@ -170,7 +146,7 @@ describe('what goes wrong', () => {
     const cookies = await context.cookies();
     const session = cookies.find((c) => c.name === 'spine_session');
     assert.ok(session && session.httpOnly && session.sameSite === 'Strict');
-    const out = await fetch(`${server.url}/v1/session/signout`, {
+    const out = await fetch(`${world.server.url}/v1/session/signout`, {
       method: 'POST', headers: { cookie: `spine_session=${session.value}`, 'x-spine-csrf': '1' },
     });
     assert.equal(out.status, 204);
@@ -179,9 +155,9 @@ describe('what goes wrong', () => {
     assert.deepEqual(problemsOf(page, [/401/]), []);
     await context.close();
 
-    const expired = await chromium.newContext();
+    const expired = await world.chromium.newContext();
     const late = await checkedPage(expired);
-    const shortUrl = await signinUrl(install, server, 'erin', 'read', 1);
+    const shortUrl = await signinUrl(world.install, world.server, 'erin', 'read', 1);
     await new Promise((r) => setTimeout(r, 1500));
     const res = await late.goto(shortUrl);
     assert.equal(res.status(), 410);
@@ -191,8 +167,8 @@ describe('what goes wrong', () => {
 
   it('shows a title with markup as text and runs nothing', async () => {
     const hostile = '<img src=x onerror=alert(1)> <script>alert(2)</script>';
-    const e = await postEvent(server, install, { type: 'task.created', title: hostile, actor: { id: 'x', name: '<b>Mallory</b>' } });
-    const page = await signedIn('fay');
+    const e = await postEvent(world.server, world.install, { type: 'task.created', title: hostile, actor: { id: 'x', name: '<b>Mallory</b>' } });
+    const page = await signedIn(world, 'fay');
     const item = page.locator(`.feed-item[data-id="${e.id}"]`);
     await item.waitFor();
     assert.match(await item.locator('.feed-summary').textContent(), /<img src=x onerror=alert\(1\)>/);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createServer } from 'node:net';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const run = promisify(execFile);
@@ -201,4 +202,35 @@ export async function eventually(what, check, ms = 10000) {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out waiting for ${what} (last: ${last})`);
+}
+
+/**
+ * The usual test file's world: before its tests, a fresh installation, a server and Chromium,
+ * then `setup(world)` if given; after them, all stopped. Tests read (and may replace)
+ * `world.server`.
+ */
+export function suite(setup = async () => {}) {
+  const world = {};
+  before(async () => {
+    world.install = await installation();
+    world.server = await Server.start(world.install);
+    world.chromium = await browser();
+    await setup(world);
+  });
+  after(async () => {
+    await world.chromium?.close();
+    await world.server?.stop();
+    world.install?.cleanup();
+  });
+  return world;
+}
+
+/** A new browser context signed in as `user` through a `spine open` link, on the live feed. */
+export async function signedIn(world, user = 'ana', role = 'admin', contextOptions = {}) {
+  const context = await world.chromium.newContext(contextOptions);
+  const page = await checkedPage(context);
+  await page.goto(await signinUrl(world.install, world.server, user, role));
+  await page.waitForURL(`${world.server.url}/`);
+  await page.locator('.live-status[data-state="live"]').waitFor();
+  return page;
 }

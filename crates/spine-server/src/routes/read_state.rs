@@ -113,14 +113,23 @@ pub async fn read_all(
     headers: HeaderMap,
     OptionalJson(input): OptionalJson<ReadAllInput>,
 ) -> Result<Json<Watermark>, ApiError> {
+    let (user, through) = watermark_request(&principal, &headers, &input)?;
+    let through_seq = state.store.mark_all_read(&principal.tenant, &user, through).await?;
+    Ok(Json(Watermark { through_seq }))
+}
+
+/// The user and the position of a request that moves a watermark (read-all, seen).
+fn watermark_request(
+    principal: &Principal,
+    headers: &HeaderMap,
+    input: &ReadAllInput,
+) -> Result<(spine_core::UserId, Option<Seq>), ApiError> {
     principal.require_reader()?;
-    let user = principal.require_user(&headers)?;
+    let user = principal.require_user(headers)?;
     if input.through_seq.is_some_and(|s| s.0 < 0) {
         return Err(ApiError::invalid("through_seq", "must be a non-negative integer"));
     }
-    let through_seq =
-        state.store.mark_all_read(&principal.tenant, &user, input.through_seq).await?;
-    Ok(Json(Watermark { through_seq }))
+    Ok((user, input.through_seq))
 }
 
 /// The user's exact unread count within scope.
@@ -160,12 +169,8 @@ pub async fn seen(
     headers: HeaderMap,
     OptionalJson(input): OptionalJson<ReadAllInput>,
 ) -> Result<Json<Watermark>, ApiError> {
-    principal.require_reader()?;
-    let user = principal.require_user(&headers)?;
-    if input.through_seq.is_some_and(|s| s.0 < 0) {
-        return Err(ApiError::invalid("through_seq", "must be a non-negative integer"));
-    }
-    let through_seq = state.store.mark_seen(&principal.tenant, &user, input.through_seq).await?;
+    let (user, through) = watermark_request(&principal, &headers, &input)?;
+    let through_seq = state.store.mark_seen(&principal.tenant, &user, through).await?;
     Ok(Json(Watermark { through_seq }))
 }
 
