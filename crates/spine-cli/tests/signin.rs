@@ -149,3 +149,48 @@ fn a_demo_that_cannot_listen_creates_nothing() {
     assert!(err.contains("--listen"), "says which flag picks another port: {err}");
     assert!(!sandbox.path("demo.db").exists(), "no database, no keys");
 }
+
+/// Neither the sign-in code nor the session it becomes appears in the server's logs, even at
+/// the debug level.
+#[tokio::test]
+async fn sign_in_secrets_never_reach_the_logs() {
+    let sandbox = Sandbox::new();
+    let db = sandbox.db("spine.db");
+    assert_success(&sandbox.run(&["tenant", "create", "acme", "--db", &db]));
+    let log = std::fs::File::create(sandbox.path("server.log")).unwrap();
+    let mut child = sandbox
+        .command(&["serve", "--listen", "127.0.0.1:0", "--db", &db, "--log", "debug"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first.strip_prefix("listening on ").unwrap().trim().to_owned();
+    let out = sandbox
+        .json(&["open", "--tenant", "acme", "--user", "ana", "--json", "--url", &url, "--db", &db]);
+    let link = out["url"].as_str().unwrap().to_owned();
+    let code = link.split("code=").nth(1).unwrap().to_owned();
+    let r = http().get(&link).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let session = cookie.split('=').nth(1).unwrap().to_owned();
+    let me = http().get(format!("{url}/v1/events")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    let out = http()
+        .post(format!("{url}/v1/session/signout"))
+        .header("cookie", &cookie)
+        .header("x-spine-csrf", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let logged = std::fs::read_to_string(sandbox.path("server.log")).unwrap();
+    assert!(logged.contains("signed in"), "the sign-in itself is logged: {logged}");
+    let secret = |s: &str| s.rsplit('.').next().unwrap().to_owned();
+    for (what, value) in [("code", secret(&code)), ("session", secret(&session))] {
+        assert!(!logged.contains(&value), "the {what}'s secret is in the log");
+    }
+}
