@@ -12,7 +12,9 @@
 //    signed in with its own `spine open` link, then `/` again with the cache disabled through
 //    CDP), plus the bytes the page received until then (CDP `Network.loadingFinished`
 //    `encodedDataLength`, response headers included, the long-lived `/v1/stream` left out).
-//    Floor: the page's API calls timed from Node with the same session cookie.
+//    "Painted": handled after the next frame's style, layout and paint. Floor: the page's API
+//    calls timed from Node with the same session cookie. Where the time goes: Resource Timing
+//    of every load, and one more warm load traced (the renderer main thread's work by kind).
 // 2. Page memory while 10,000 live events arrive (on the small tenant): after a forced GC,
 //    `Runtime.getHeapUsage`, `Performance.getMetrics` and the count of `.feed-item`, right after
 //    the first load (baseline) and after 2,000, 5,000 and 10,000 live events.
@@ -23,9 +25,10 @@
 
 import { mkdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { cpus, loadavg } from 'node:os';
 import { performance as nodePerf } from 'node:perf_hooks';
 import {
-  api, browser, installation, Server, signinUrl, spineJson,
+  api, browser, installation, Server, signinUrl, spine, spineJson,
 } from './harness.mjs';
 
 // ---------------------------------------------------------------------------------------------
@@ -63,7 +66,7 @@ const log = (...a) => console.error(`[${new Date().toISOString().slice(11, 19)}]
 // Statistics and formatting
 
 function quantile(values, q) {
-  const s = [...values].sort((a, b) => a - b);
+  const s = values.filter(Number.isFinite).sort((a, b) => a - b);
   if (!s.length) return NaN;
   // Nearest rank: with 15 samples p95 is the largest, with 5 samples too.
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
@@ -243,19 +246,46 @@ async function fill(server, key, n, seed, concurrency) {
 // The page
 
 /** Records when the first feed item enters the DOM, in the page's own clock. */
+/** `ready` resolves once the first items have been painted, with both times. */
 function initScript() {
   const mark = { firstItem: null, firstFrame: null };
-  Object.defineProperty(window, '__spineBench', { value: mark });
-  const observer = new MutationObserver(() => {
-    if (mark.firstItem === null && document.querySelector('.feed-item')) {
-      mark.firstItem = performance.now();
-      observer.disconnect();
-      requestAnimationFrame(() => {
-        mark.firstFrame = performance.now();
-      });
-    }
+  mark.ready = new Promise((resolve) => {
+    const observer = new MutationObserver(() => {
+      if (mark.firstItem === null && document.querySelector('.feed-item')) {
+        mark.firstItem = performance.now();
+        observer.disconnect();
+        // A message posted from the next animation frame is handled after that frame's
+        // style, layout and paint: roughly when the items are on screen.
+        requestAnimationFrame(() => {
+          const channel = new MessageChannel();
+          channel.port1.onmessage = () => {
+            mark.firstFrame = performance.now();
+            resolve({ firstItem: mark.firstItem, firstFrame: mark.firstFrame });
+          };
+          channel.port2.postMessage(0);
+        });
+      }
+    });
+    observer.observe(document, { childList: true, subtree: true });
   });
-  observer.observe(document, { childList: true, subtree: true });
+  Object.defineProperty(window, '__spineBench', { value: mark });
+}
+
+/**
+ * Waits for the first item through a bare CDP `Runtime.evaluate`: Playwright's own waiting
+ * (waitForFunction, evaluate) first injects its script into the page, which costs the page's
+ * main thread 10-15 ms in the middle of the load being measured.
+ */
+async function firstItem(cdp) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const r = await cdp.send('Runtime.evaluate', {
+      expression: 'window.__spineBench && window.__spineBench.ready', awaitPromise: true, returnByValue: true,
+    }).catch(() => null);
+    if (r?.result?.value?.firstItem) return r.result.value;
+    if (Date.now() > deadline) throw new Error('no feed item within 60 s');
+    await new Promise((res) => setTimeout(res, 20));
+  }
 }
 
 const problems = [];
@@ -331,11 +361,16 @@ async function measureLoad(context, server, { cold, label }) {
   await cdp.send('Network.setCacheDisabled', { cacheDisabled: cold });
 
   await page.goto(`${server.url}/`, { waitUntil: 'commit' });
-  await page.waitForFunction(() => window.__spineBench.firstItem !== null && window.__spineBench.firstFrame !== null,
-    null, { timeout: 60_000, polling: 20 });
-  // Let what the first view started finish (the unread count, the seen mark, late styles).
+  await firstItem(cdp);
+  // Let what the first view started finish (the unread count, the seen mark): until no request
+  // but the stream is open for 300 ms, at most 5 s.
   await page.waitForLoadState('load');
-  await page.waitForTimeout(400);
+  const pending = () => [...requests.values()].filter((r) => r.url.startsWith('http') && !r.finished && !r.failed
+    && !new URL(r.url).pathname.startsWith('/v1/stream')).length;
+  for (let quiet = 0, until = Date.now() + 5000; quiet < 3 && Date.now() < until;) {
+    await page.waitForTimeout(100);
+    quiet = pending() === 0 ? quiet + 1 : 0;
+  }
   const timing = await page.evaluate(() => {
     const nav = performance.getEntriesByType('navigation')[0];
     const res = performance.getEntriesByType('resource').map((r) => ({
@@ -401,6 +436,54 @@ async function timeApi(server, cookie, path, samples) {
   return { p50: median(out.map((o) => o.ms)), p95: quantile(out.map((o) => o.ms), 0.95), bytes: out[0].bytes };
 }
 
+/**
+ * One more warm load of `/`, traced (Chromium's devtools.timeline categories): the renderer's
+ * main-thread work from navigation start to the painted first items, to see where the time
+ * goes besides the network. Answers the work items of 2 ms or more and the sums by kind.
+ */
+async function traceLoad(chromium, context, server) {
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await chromium.startTracing(page, { categories: ['devtools.timeline', 'blink.user_timing', 'v8.execute', 'loading', 'toplevel'] });
+  await page.goto(`${server.url}/`, { waitUntil: 'commit' });
+  const mark = await firstItem(cdp);
+  await page.waitForTimeout(200);
+  const { traceEvents } = JSON.parse((await chromium.stopTracing()).toString('utf8'));
+  await page.close();
+  const nav = traceEvents.find((e) => e.name === 'navigationStart' && e.args?.data?.documentLoaderURL === `${server.url}/`);
+  if (!nav) {
+    log(`trace: no navigation to ${server.url}/ among ${traceEvents.length} events`);
+    return null;
+  }
+  const until = nav.ts + mark.firstFrame * 1000;
+  const KINDS = {
+    ParseHTML: 'parse HTML', 'v8.evaluateModule': 'evaluate modules', EvaluateScript: 'evaluate script',
+    RunMicrotasks: 'script (promise jobs)', FunctionCall: 'script (callbacks)', TimerFire: 'script (timers)',
+    EventDispatch: 'script (events)', UpdateLayoutTree: 'style', Layout: 'layout', Paint: 'paint',
+    'v8.compileModule': 'compile modules',
+  };
+  const picked = traceEvents
+    .filter((e) => e.pid === nav.pid && e.tid === nav.tid && e.ph === 'X' && KINDS[e.name] && e.ts >= nav.ts && e.ts <= until)
+    .sort((a, b) => a.ts - b.ts || b.dur - a.dur);
+  const kept = [];
+  for (const e of picked) {
+    const outer = kept.at(-1);
+    if (outer && e.ts + e.dur <= outer.ts + outer.dur) continue; // inside one already counted
+    kept.push(e);
+  }
+  const sums = {};
+  for (const e of kept) sums[KINDS[e.name]] = (sums[KINDS[e.name]] ?? 0) + e.dur / 1000;
+  return {
+    firstItem: mark.firstItem,
+    painted: mark.firstFrame,
+    busy: kept.reduce((a, e) => a + e.dur / 1000, 0),
+    sums,
+    steps: kept.filter((e) => e.dur >= 2000).map((e) => ({
+      at: (e.ts - nav.ts) / 1000, ms: e.dur / 1000, what: KINDS[e.name],
+    })),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Memory
 
@@ -431,8 +514,11 @@ async function liveMemory(chromium, server, tenant) {
   const page = await context.newPage();
   watch(page, 'live memory');
   let pageFetches = 0;
+  let unreadFetches = 0;
   page.on('request', (r) => {
-    if (new URL(r.url()).pathname === '/v1/events') pageFetches += 1;
+    const path = new URL(r.url()).pathname;
+    if (path === '/v1/events') pageFetches += 1;
+    if (path === '/v1/unread-count') unreadFetches += 1;
   });
   await page.goto(`${server.url}/`);
   await page.locator('.live-status[data-state="live"]').waitFor({ timeout: 30_000 });
@@ -442,6 +528,8 @@ async function liveMemory(chromium, server, tenant) {
   const rows = [{ after: 0, ...(await pageMemory(page, cdp)), lagMs: null, postSeconds: null }];
   log(`  baseline: ${mib(rows[0].usedSize)} MiB heap, ${rows[0].items} items, ${rows[0].nodes} nodes`);
   const fetchesAtStart = pageFetches;
+  const unreadAtStart = unreadFetches;
+  const liveStart = nodePerf.now();
 
   const r = rng(99);
   let posted = 0;
@@ -472,12 +560,24 @@ async function liveMemory(chromium, server, tenant) {
       + `posted in ${postSeconds.toFixed(1)} s, last seen ${ms(lagMs)} ms after its post`);
   }
   const reloads = pageFetches - fetchesAtStart;
+  const unreadCalls = unreadFetches - unreadAtStart;
+  const liveSeconds = (nodePerf.now() - liveStart) / 1000;
   await context.close();
-  return { rows, reloads };
+  return { rows, reloads, unreadCalls, liveSeconds };
 }
 
 // ---------------------------------------------------------------------------------------------
 // The run
+
+/** SIGTERM, then waits for the process to exit by itself (SIGKILL only after `ms`). */
+async function stopPatiently(server, ms = 600_000) {
+  if (server.child.exitCode !== null) return;
+  const exited = new Promise((resolve) => server.child.once('exit', resolve));
+  server.child.kill('SIGTERM');
+  const timer = setTimeout(() => server.child.kill('SIGKILL'), ms);
+  await exited;
+  clearTimeout(timer);
+}
 
 async function registerTypes(server, adminKey) {
   for (const [type, info] of Object.entries(TYPES)) {
@@ -511,7 +611,10 @@ async function main() {
 
   let server = await Server.start(install);
   let chromium = null;
-  const results = { options: opts, started: new Date().toISOString() };
+  const results = {
+    options: opts, started: new Date().toISOString(), spine: (await spine(['--version'])).trim(),
+    cpus: cpus().length, loadStart: loadavg()[0],
+  };
   try {
     await registerTypes(server, big.admin);
     await registerTypes(server, small.admin);
@@ -522,12 +625,20 @@ async function main() {
     results.fill = { events: opts.events, seconds: fillSeconds, perSecond: opts.events / fillSeconds };
     log(`filled in ${fillSeconds.toFixed(1)} s (${int(opts.events / fillSeconds)} events/s)`);
 
-    // A fresh server process for the measurements: the fill's write load and its WAL behind us.
-    await server.stop();
-    server = await Server.start(install);
+    // A fresh server process for the measurements, the fill's write load and its WAL behind us:
+    // stopped with SIGTERM and given the time it needs to checkpoint the WAL and close (the
+    // harness's stop() kills it after 5 s, which can leave gigabytes of WAL behind).
     const dbPath = install.db.replace('sqlite://', '');
-    results.dbBytes = statSync(dbPath).size + (existsSync(`${dbPath}-wal`) ? statSync(`${dbPath}-wal`).size : 0);
-    log(`server restarted on ${server.url}; database ${mib(results.dbBytes)} MiB`);
+    const walSize = () => (existsSync(`${dbPath}-wal`) ? statSync(`${dbPath}-wal`).size : 0);
+    results.walAfterFill = walSize();
+    const stopStart = nodePerf.now();
+    await stopPatiently(server);
+    results.stopSeconds = (nodePerf.now() - stopStart) / 1000;
+    log(`WAL after the fill ${mib(results.walAfterFill)} MiB; the server took ${results.stopSeconds.toFixed(1)} s to stop`);
+    server = await Server.start(install);
+    results.dbBytes = statSync(dbPath).size;
+    results.walBytes = walSize();
+    log(`server restarted on ${server.url}; database ${mib(results.dbBytes)} MiB, WAL ${mib(results.walBytes)} MiB`);
 
     chromium = await browser();
     results.chromium = chromium.version();
@@ -557,6 +668,7 @@ async function main() {
       }
     }
     log('warm loads done');
+    results.trace = await traceLoad(chromium, sessions.get(big).context, server);
     // Cold loads: a fresh context each, signed in with its own link, then `/` without cache.
     const cold = new Map(tenants.map((t) => [t, []]));
     for (let i = 0; i < opts.cold; i++) {
@@ -582,6 +694,7 @@ async function main() {
     if (!opts.dir) install.cleanup();
   }
   results.runSeconds = (nodePerf.now() - runStart) / 1000;
+  results.loadEnd = loadavg()[0];
   results.problems = problems;
   report(results);
 }
@@ -609,8 +722,12 @@ function summarize(loads) {
 function report(results) {
   const out = [];
   out.push('');
-  out.push(`Chromium ${results.chromium}; fill: ${int(results.fill.events)} events in ${results.fill.seconds.toFixed(1)} s `
-    + `(${int(results.fill.perSecond)} events/s); database ${mib(results.dbBytes)} MiB; run ${(results.runSeconds / 60).toFixed(1)} min`);
+  out.push(`${results.spine}, Chromium ${results.chromium}, ${results.cpus} CPUs, load average (1 min) `
+    + `${results.loadStart.toFixed(2)} at the start, ${results.loadEnd.toFixed(2)} at the end`);
+  out.push(`Fill: ${int(results.fill.events)} events in ${results.fill.seconds.toFixed(1)} s `
+    + `(${int(results.fill.perSecond)} events/s); database file ${mib(results.dbBytes)} MiB `
+    + `(WAL ${mib(results.walBytes)} MiB) when the measurements began; WAL after the fill ${mib(results.walAfterFill)} MiB, `
+    + `server stop ${results.stopSeconds.toFixed(1)} s; run ${(results.runSeconds / 60).toFixed(1)} min`);
   out.push('');
   out.push('First view of / (ms from navigation start; bytes received until the first item is in the DOM, /v1/stream excluded)');
   out.push('');
@@ -622,7 +739,7 @@ function report(results) {
         `${kib(s.bytes)} KiB`, int(s.requests), int(s.notModified), int(s.items)]);
     }
   }
-  out.push(table(['case (loads)', 'first item p50', 'p95', 'next frame p50', '/v1/events end p50', 'bytes p50', 'requests', '304s', 'items'], rows));
+  out.push(table(['case (loads)', 'first item p50', 'p95', 'painted p50', '/v1/events end p50', 'bytes p50', 'requests', '304s', 'items'], rows));
   out.push('');
   out.push('Where the time goes (medians, ms from navigation start: when each response ended)');
   out.push('');
@@ -662,12 +779,22 @@ function report(results) {
       .map((r) => `  ${ms(r.start).padStart(5)}-${ms(r.end).padEnd(5)} ${r.name}`).join('\n'));
     out.push('');
   }
+  if (results.trace) {
+    const t = results.trace;
+    out.push(`Renderer main thread during one traced warm load of ${Object.keys(results.loads).at(-1)} (first item `
+      + `${ms(t.firstItem)} ms, painted ${ms(t.painted)} ms; busy ${ms(t.busy)} ms of it)`);
+    out.push('');
+    out.push(`  by kind: ${Object.entries(t.sums).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${ms(v)}`).join(', ')}`);
+    out.push(`  steps of 2 ms or more (start, duration): ${t.steps.map((x) => `${ms(x.at)} +${ms(x.ms)} ${x.what}`).join('; ')}`);
+    out.push('');
+  }
   out.push(`Page memory while live events arrive (${Object.keys(results.loads)[0]} tenant; after a forced GC)`);
   out.push('');
   out.push(table(['live events received', 'JS heap used (MiB)', 'JSHeapUsedSize (MiB)', 'DOM nodes', 'elements', '.feed-item', 'listeners', 'documents', 'last event shown after (ms)'],
     results.memory.rows.map((r) => [int(r.after), mib(r.usedSize), mib(r.jsHeapUsed), int(r.nodes), int(r.elements), int(r.items),
       int(r.listeners), int(r.documents), r.lagMs === null ? '-' : ms(r.lagMs)])));
-  out.push(`the page reloaded its first page ${results.memory.reloads} time(s) while events arrived`);
+  out.push(`while events arrived the page reloaded its first page ${results.memory.reloads} time(s) and asked `
+    + `for /v1/unread-count ${results.memory.unreadCalls} times in ${results.memory.liveSeconds.toFixed(1)} s`);
   out.push('');
   out.push(problems.length ? `Console errors and warnings (${problems.length}):\n  ${[...new Set(problems)].join('\n  ')}` : 'No console errors or warnings.');
   console.log(out.join('\n'));
