@@ -151,8 +151,14 @@ fn session_cookie_header(state: &AppState, value: &str, max_age: i64) -> String 
     )
 }
 
+/// Sign-in answers are never cached, and run nothing (the pages have no script).
 fn no_store(mut response: Response) -> Response {
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(crate::routes::ui::PAGE_CSP),
+    );
     response
 }
 
@@ -197,7 +203,8 @@ fn page(title: &str, head: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · Spine</title>{head}<link rel=\"stylesheet\" href=\"/ui/signin.css\"></head>\
+         <title>{title} · Spine</title>{head}<link rel=\"icon\" href=\"data:,\">\
+         <link rel=\"stylesheet\" href=\"/ui/signin.css\"></head>\
          <body><main class=\"signin\">{body}</main></body></html>"
     )
 }

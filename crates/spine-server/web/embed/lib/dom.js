@@ -41,6 +41,27 @@ export function srOnly(text) {
   return h('span', { class: 'sr-only' }, text);
 }
 
+/**
+ * Calls `fn` `ms` after the first of a burst of calls; calls made while it waits are folded
+ * into that one. At most one call per `ms`, and, unlike `debounce`, never put off forever by a
+ * steady stream of calls.
+ */
+export function throttle(fn, ms) {
+  let timer = null;
+  const throttled = (...args) => {
+    if (timer !== null) return;
+    timer = setTimeout(() => {
+      timer = null;
+      fn(...args);
+    }, ms);
+  };
+  throttled.cancel = () => {
+    clearTimeout(timer);
+    timer = null;
+  };
+  return throttled;
+}
+
 /** Calls `fn` once `ms` after the last of a burst of calls. */
 export function debounce(fn, ms) {
   let timer = null;

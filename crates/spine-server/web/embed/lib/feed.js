@@ -3,7 +3,7 @@
 // its filters stops this one and starts another. Shared by the Activity Center and
 // <spine-feed>: what differs between them comes in as options and hooks.
 
-import { h, replace, debounce } from './dom.js';
+import { h, replace, debounce, throttle } from './dom.js';
 import { FeedModel } from './feed-model.js';
 import { FeedView } from './feed-view.js';
 import { LiveConnection } from './live.js';
@@ -58,7 +58,8 @@ export class Feed {
     }, 'Load more');
     this.#moreError = h('p', { class: 'feed-more-error', role: 'alert', hidden: true });
     replace(o.root, this.#message, this.view.element, h('div', { class: 'feed-footer' }, this.#more, this.#moreError));
-    this.#unreadSoon = debounce(() => this.refreshUnread(), 300);
+    // Throttled, not debounced: a steady stream of events must not keep the badge stale.
+    this.#unreadSoon = throttle(() => this.refreshUnread(), 300);
     this.#seenSoon = debounce(() => this.#markSeen(), 1000);
   }
 

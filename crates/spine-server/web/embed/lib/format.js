@@ -5,14 +5,20 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
 // The interface is written in English, so dates are too; en-GB gives "Monday, 23 November 2026".
-const longDate = new Intl.DateTimeFormat('en-GB', {
-  weekday: 'long', day: 'numeric', month: 'long', year: 'numeric',
-});
-const shortDate = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short' });
-const shortDateWithYear = new Intl.DateTimeFormat('en-GB', {
-  day: 'numeric', month: 'short', year: 'numeric',
-});
-const exactTime = new Intl.DateTimeFormat('en-GB', { dateStyle: 'full', timeStyle: 'medium' });
+// Formatters are made on first use: making them costs a few milliseconds of the first view.
+const formatters = new Map();
+function formatter(name, options) {
+  let made = formatters.get(name);
+  if (!made) {
+    made = new Intl.DateTimeFormat('en-GB', options);
+    formatters.set(name, made);
+  }
+  return made;
+}
+const longDate = () => formatter('long', { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric' });
+const shortDate = () => formatter('short', { day: 'numeric', month: 'short' });
+const shortDateWithYear = () => formatter('shortYear', { day: 'numeric', month: 'short', year: 'numeric' });
+const exactTime = () => formatter('exact', { dateStyle: 'full', timeStyle: 'medium' });
 
 /**
  * Milliseconds since the epoch for an RFC 3339 time. The server may send more than three
@@ -35,7 +41,7 @@ export function dayLabel(date, now = Date.now()) {
   const key = dayKey(date);
   if (key === dayKey(now)) return 'Today';
   if (key === dayKey(previousDay(now))) return 'Yesterday';
-  return longDate.format(new Date(date));
+  return longDate().format(new Date(date));
 }
 
 /**
@@ -51,13 +57,13 @@ export function relativeTime(date, now = Date.now()) {
   if (ago < 24 * HOUR) return plural(Math.floor(ago / HOUR), 'hour') + ' ago';
   if (dayKey(then) === dayKey(previousDay(now))) return 'yesterday';
   const sameYear = new Date(then).getFullYear() === new Date(now).getFullYear();
-  return (sameYear ? shortDate : shortDateWithYear).format(new Date(then));
+  return (sameYear ? shortDate() : shortDateWithYear()).format(new Date(then));
 }
 
 /** "Monday, 23 November 2026 at 14:03:12": what a time's tooltip shows. */
 export function exactDateTime(date) {
   const d = new Date(date);
-  return Number.isNaN(d.getTime()) ? '' : exactTime.format(d);
+  return Number.isNaN(d.getTime()) ? '' : exactTime().format(d);
 }
 
 /** "Urgent" for a priority worth a badge (high, urgent); null for the rest. */
