@@ -176,20 +176,51 @@ pub(crate) async fn read_marks(
     Ok(ReadMarks { through: Seq(through), marked: marked.into_iter().map(Seq).collect() })
 }
 
-/// The user's exact count of the unarchived events within `scope` that `condition` keeps.
+/// Which count: events above the read watermark not read one by one, or above the seen one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    Unread,
+    Unseen,
+}
+
+/// The user's exact count of unread or unseen events within `scope`, archived ones excepted.
+/// Written as the events above the watermark (an index range, counted without looking at each
+/// event's marks) minus those of them that are marked read or archived (few: one row each), so
+/// a user who never read anything costs one range count, not a lookup per event.
 async fn count_unarchived(
     pool: &SqlitePool,
     tenant: &TenantId,
     user: &UserId,
     scope: Option<&Scope>,
-    condition: for<'a> fn(&mut QueryBuilder<'a, Sqlite>, &'a str, &'a str),
+    counted: Counted,
 ) -> Result<u64> {
-    let mut qb: QueryBuilder<'_, Sqlite> =
-        QueryBuilder::new("select count(*) from events e where e.tenant = ");
-    qb.push_bind(tenant.as_str());
-    condition(&mut qb, tenant.as_str(), user.as_str());
-    push_archived(&mut qb, tenant.as_str(), user.as_str(), false);
-    push_scope(&mut qb, scope);
+    let (t, u) = (tenant.as_str(), user.as_str());
+    let watermark = match counted {
+        Counted::Unread => "read_watermarks",
+        Counted::Unseen => "seen_watermarks",
+    };
+    let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new("select ");
+    for excepted in [false, true] {
+        qb.push(if excepted { " - " } else { "" });
+        qb.push("(select count(*) from events e where e.tenant = ").push_bind(t);
+        qb.push(" and e.seq > ");
+        push_watermark_of(&mut qb, watermark, t, u);
+        push_scope(&mut qb, scope);
+        if excepted {
+            qb.push(" and e.seq in (select a.seq from archived_events a where a.tenant = ")
+                .push_bind(t)
+                .push(" and a.user_id = ")
+                .push_bind(u);
+            if counted == Counted::Unread {
+                qb.push(" union select m.seq from read_marks m where m.tenant = ")
+                    .push_bind(t)
+                    .push(" and m.user_id = ")
+                    .push_bind(u);
+            }
+            qb.push(")");
+        }
+        qb.push(")");
+    }
     let count: i64 = qb.build_query_scalar().fetch_one(pool).await?;
     Ok(u64::try_from(count).unwrap_or(0))
 }
@@ -201,7 +232,7 @@ pub(crate) async fn unread_count(
     user: &UserId,
     scope: Option<&Scope>,
 ) -> Result<u64> {
-    count_unarchived(pool, tenant, user, scope, push_unread).await
+    count_unarchived(pool, tenant, user, scope, Counted::Unread).await
 }
 
 /// The user's exact unseen count within `scope` (archived events excepted).
@@ -211,7 +242,7 @@ pub(crate) async fn unseen_count(
     user: &UserId,
     scope: Option<&Scope>,
 ) -> Result<u64> {
-    count_unarchived(pool, tenant, user, scope, push_unseen).await
+    count_unarchived(pool, tenant, user, scope, Counted::Unseen).await
 }
 
 /// Moves the seen watermark to `through` (default and at most: the head; never back).

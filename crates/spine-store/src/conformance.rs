@@ -91,6 +91,7 @@ macro_rules! conformance_tests {
             seen_is_a_per_user_watermark_with_exact_counts,
             archive_hides_per_user_and_unarchive_restores,
             seen_and_archive_changes_are_announced,
+            counts_stay_exact_when_marks_and_archives_overlap,
             signin_codes_are_spent_once_for_a_session,
             sessions_are_found_and_deleted,
             concurrent_redemptions_sign_in_once,
