@@ -14,6 +14,8 @@
 //! - `stats`: counts, grouped or not.
 //! - `purge`: removing a tenant's oldest events behind a raised horizon.
 //! - `admin`: tenants, API keys, registered types and the server secret.
+//! - `tx`: write transactions on the small pools: self-healing `BEGIN IMMEDIATE`, and work
+//!   run in its own task so a caller that goes away cannot cancel it halfway.
 //! - `error`: the crate's internal error and its mapping to `StoreError`.
 //!
 //! Connections: one dedicated write connection owned by the writer task; a read pool (queries
@@ -30,6 +32,7 @@ mod query;
 mod read_state;
 mod sessions;
 mod stats;
+mod tx;
 mod writer;
 
 use async_trait::async_trait;
@@ -143,6 +146,16 @@ impl SqliteStore {
         let writer = writer::spawn(write_conn, write_options, options.max_batch_events.max(1));
         let checkpointer = tokio::spawn(checkpoint_forever(base.pragma("cache_size", "-2048")));
         Ok(Self { inner: Arc::new(Inner { reads, admin, writer, checkpointer }) })
+    }
+
+    /// The admin pool and owned copies of a call's arguments, for work run in its own task.
+    fn owned(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        scope: Option<&Scope>,
+    ) -> (SqlitePool, TenantId, UserId, Option<Scope>) {
+        (self.inner.admin.clone(), tenant.clone(), user.clone(), scope.cloned())
     }
 
     fn announce_read(&self, tenant: &TenantId, user: &UserId, change: ReadChange) {
@@ -311,8 +324,9 @@ impl ReadState for SqliteStore {
         id: Uuid,
         scope: Option<&Scope>,
     ) -> StoreResult<bool> {
-        let Some(seq) = read_state::mark_read(&self.inner.admin, tenant, user, id, scope).await?
-        else {
+        let (pool, t, u, scope) = self.owned(tenant, user, scope);
+        let work = async move { read_state::mark_read(&pool, &t, &u, id, scope.as_ref()).await };
+        let Some(seq) = tx::detached(work).await? else {
             return Ok(false);
         };
         self.announce_read(tenant, user, ReadChange::Event { id, seq });
@@ -325,7 +339,9 @@ impl ReadState for SqliteStore {
         user: &UserId,
         through: Option<Seq>,
     ) -> StoreResult<Seq> {
-        let watermark = read_state::mark_all_read(&self.inner.admin, tenant, user, through).await?;
+        let (pool, t, u, _) = self.owned(tenant, user, None);
+        let work = async move { read_state::mark_all_read(&pool, &t, &u, through).await };
+        let watermark = tx::detached(work).await?;
         self.announce_read(tenant, user, ReadChange::Through(watermark));
         Ok(watermark)
     }
@@ -354,7 +370,9 @@ impl ReadState for SqliteStore {
         user: &UserId,
         through: Option<Seq>,
     ) -> StoreResult<Seq> {
-        let watermark = read_state::mark_seen(&self.inner.admin, tenant, user, through).await?;
+        let (pool, t, u, _) = self.owned(tenant, user, None);
+        let work = async move { read_state::mark_seen(&pool, &t, &u, through).await };
+        let watermark = tx::detached(work).await?;
         self.announce_read(tenant, user, ReadChange::Seen(watermark));
         Ok(watermark)
     }
@@ -376,9 +394,11 @@ impl ReadState for SqliteStore {
         scope: Option<&Scope>,
         archived: bool,
     ) -> StoreResult<bool> {
-        let admin = &self.inner.admin;
-        let Some(seq) = read_state::set_archived(admin, tenant, user, id, scope, archived).await?
-        else {
+        let (pool, t, u, scope) = self.owned(tenant, user, scope);
+        let work = async move {
+            read_state::set_archived(&pool, &t, &u, id, scope.as_ref(), archived).await
+        };
+        let Some(seq) = tx::detached(work).await? else {
             return Ok(false);
         };
         self.announce_read(tenant, user, ReadChange::Archived { id, seq, archived });
@@ -389,7 +409,8 @@ impl ReadState for SqliteStore {
 #[async_trait]
 impl Sessions for SqliteStore {
     async fn create_signin_code(&self, tenant: &TenantId, code: NewSecret) -> StoreResult<()> {
-        Ok(sessions::create_signin_code(&self.inner.admin, tenant, code).await?)
+        let (pool, t) = (self.inner.admin.clone(), tenant.clone());
+        tx::detached(async move { sessions::create_signin_code(&pool, &t, code).await }).await
     }
 
     async fn redeem_signin_code(
@@ -400,8 +421,12 @@ impl Sessions for SqliteStore {
         now: Timestamp,
         session: NewSessionSecret,
     ) -> StoreResult<Redeemed> {
-        let admin = &self.inner.admin;
-        Ok(sessions::redeem_signin_code(admin, tenant, code_id, secret_hash, now, session).await?)
+        let (pool, t) = (self.inner.admin.clone(), tenant.clone());
+        let (code_id, secret_hash) = (code_id.to_owned(), secret_hash.to_vec());
+        let work = async move {
+            sessions::redeem_signin_code(&pool, &t, &code_id, &secret_hash, now, session).await
+        };
+        tx::detached(work).await
     }
 
     async fn find_session(&self, tenant: &TenantId, id: &str) -> StoreResult<Option<SecretRecord>> {

@@ -102,8 +102,7 @@ pub(crate) async fn mark_read(
     id: Uuid,
     scope: Option<&Scope>,
 ) -> Result<Option<Seq>> {
-    let mut conn = pool.acquire().await?;
-    let mut tx = conn.begin_with("begin immediate").await?;
+    let mut tx = crate::tx::begin_immediate(pool).await?;
     let mut qb: QueryBuilder<'_, Sqlite> =
         QueryBuilder::new("select e.seq from events e where e.id = ");
     qb.push_bind(id.as_bytes().as_slice()).push(" and e.tenant = ").push_bind(tenant.as_str());
@@ -133,8 +132,7 @@ pub(crate) async fn mark_all_read(
     user: &UserId,
     through: Option<Seq>,
 ) -> Result<Seq> {
-    let mut conn = pool.acquire().await?;
-    let mut tx = conn.begin_with("begin immediate").await?;
+    let mut tx = crate::tx::begin_immediate(pool).await?;
     let watermark = raise_watermark(&mut tx, "read_watermarks", tenant, user, through).await?;
     sqlx::query("delete from read_marks where tenant = ? and user_id = ? and seq <= ?")
         .bind(tenant.as_str())
@@ -252,8 +250,7 @@ pub(crate) async fn mark_seen(
     user: &UserId,
     through: Option<Seq>,
 ) -> Result<Seq> {
-    let mut conn = pool.acquire().await?;
-    let mut tx = conn.begin_with("begin immediate").await?;
+    let mut tx = crate::tx::begin_immediate(pool).await?;
     let watermark = raise_watermark(&mut tx, "seen_watermarks", tenant, user, through).await?;
     tx.commit().await?;
     Ok(Seq(watermark))
@@ -269,8 +266,7 @@ pub(crate) async fn set_archived(
     scope: Option<&Scope>,
     archived: bool,
 ) -> Result<Option<Seq>> {
-    let mut conn = pool.acquire().await?;
-    let mut tx = conn.begin_with("begin immediate").await?;
+    let mut tx = crate::tx::begin_immediate(pool).await?;
     let mut qb: QueryBuilder<'_, Sqlite> =
         QueryBuilder::new("select e.seq from events e where e.id = ");
     qb.push_bind(id.as_bytes().as_slice()).push(" and e.tenant = ").push_bind(tenant.as_str());

@@ -7,7 +7,7 @@ use crate::error::Result;
 use spine_core::{Role, TenantId, Timestamp, UserId};
 use spine_store::{NewSecret, NewSessionSecret, Redeemed, SecretRecord};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Connection, Row, SqlitePool};
+use sqlx::{Row, SqlitePool};
 
 /// Stores a new sign-in code (and drops codes that expired a day ago or more).
 pub(crate) async fn create_signin_code(
@@ -16,8 +16,7 @@ pub(crate) async fn create_signin_code(
     code: NewSecret,
 ) -> Result<()> {
     let now = Timestamp::now().as_micros();
-    let mut conn = pool.acquire().await?;
-    let mut tx = conn.begin_with("begin immediate").await?;
+    let mut tx = crate::tx::begin_immediate(pool).await?;
     sqlx::query("delete from signin_codes where expires_at < ?")
         .bind(now - DAY_MICROS)
         .execute(&mut *tx)
@@ -50,8 +49,7 @@ pub(crate) async fn redeem_signin_code(
     now: Timestamp,
     session: NewSessionSecret,
 ) -> Result<Redeemed> {
-    let mut conn = pool.acquire().await?;
-    let mut tx = conn.begin_with("begin immediate").await?;
+    let mut tx = crate::tx::begin_immediate(pool).await?;
     let row = sqlx::query(
         "select tenant, id, secret_hash, user_id, role, created_at, expires_at, spent_at
          from signin_codes where tenant = ? and id = ? and secret_hash = ?",
