@@ -75,7 +75,7 @@ export function mount(container, app) {
     feed = createActivityFeed(app, {
       root,
       params: filtersToApiParams(f),
-      fetchPage: (params) => app.api.events(params),
+      fetchPage: (params) => app.takePrefetched(params) ?? app.api.events(params),
       archivedView: archived,
       // "Seen" is a watermark through a seq, so only the whole feed may move it: a filtered
       // view would mark events it never showed.

@@ -4,6 +4,7 @@
 // `app` is what pages share: the API client, the session, the types and the header.
 
 import { createApi, loadTypes } from '../embed/lib/api.js';
+import { filtersToApiParams, parseFilters } from '../embed/lib/query.js';
 import { showToast } from '../embed/lib/indicators.js';
 import { eventPath } from '../embed/lib/links.js';
 import { createHeader } from './header.js';
@@ -73,10 +74,44 @@ const app = {
   },
   /** The live stream reported the session expired. */
   sessionExpired: () => signOutPage({ expired: true }),
+  /**
+   * A feed page asked for while the session was being checked, if it is the one `params`
+   * name (once): the feed then need not wait for a second round trip.
+   */
+  takePrefetched(params) {
+    const ahead = prefetched;
+    prefetched = null;
+    return ahead && ahead.key === canonical(params) ? ahead.page : null;
+  },
 };
+
+/** The first page of the feed at `/`, requested beside the session check. */
+let prefetched = null;
+
+/** Query parameters in one order, to compare two requests. */
+function canonical(params) {
+  const sorted = new URLSearchParams(params);
+  sorted.sort();
+  return sorted.toString();
+}
+
+function prefetchFirstPage() {
+  if (location.pathname !== '/') return;
+  const params = filtersToApiParams(parseFilters(location.search));
+  // The same page the feed asks for first (see Feed's #fetch: its params plus the limit).
+  params.set('limit', String(FIRST_PAGE));
+  const page = app.api.events(params);
+  // Signed out or unreachable: the session check says so; this answer is simply not used.
+  page.catch(() => {});
+  prefetched = { key: canonical(params), page };
+}
+
+/** Feed's default page size. */
+const FIRST_PAGE = 30;
 
 async function boot() {
   let session;
+  prefetchFirstPage();
   try {
     session = await app.api.session();
   } catch (error) {
