@@ -14,6 +14,7 @@
 //! - [`session`]: one-time sign-in codes and Activity Center sessions.
 //! - [`summary`]: registered type presentation and the summary renderer.
 //! - [`validation`]: the field-level error list every validator returns.
+//! - [`verify`]: webhook signature checks (Standard Webhooks, GitHub, Stripe) on raw bytes.
 
 pub mod apikey;
 pub mod cursor;
@@ -29,6 +30,7 @@ pub mod text;
 pub mod time;
 pub mod token;
 pub mod validation;
+pub mod verify;
 
 pub use cursor::{Cursor, CursorError};
 pub use diff::diff;
