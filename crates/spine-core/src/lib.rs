@@ -14,7 +14,7 @@
 //! - [`session`]: one-time sign-in codes and Activity Center sessions.
 //! - [`summary`]: registered type presentation and the summary renderer.
 //! - [`validation`]: the field-level error list every validator returns.
-//! - [`verify`]: webhook signature checks (Standard Webhooks, GitHub, Stripe) on raw bytes.
+//! - [`verify`]: webhook signature checks (Standard Webhooks, GitHub, Stripe, HubSpot v3, Twilio) on raw bytes.
 
 pub mod apikey;
 pub mod cursor;

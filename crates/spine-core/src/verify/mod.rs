@@ -20,8 +20,10 @@ use sha2::Sha256;
 use subtle::{Choice, ConstantTimeEq};
 
 pub mod github;
+pub mod hubspot;
 pub mod standard_webhooks;
 pub mod stripe;
+pub mod twilio;
 
 /// Request headers as `(name, value)` pairs, names matched ASCII case-insensitively.
 pub type Headers<'a> = [(&'a str, &'a [u8])];
