@@ -111,7 +111,10 @@ const FIRST_PAGE = 30;
 
 async function boot() {
   let session;
+  // The feed's first page and the registered types are asked for beside the session check:
+  // the first items wait for both, and neither depends on who is signed in.
   prefetchFirstPage();
+  const types = loadTypes(app.api);
   try {
     session = await app.api.session();
   } catch (error) {
@@ -120,7 +123,7 @@ async function boot() {
   }
   signedOut = false;
   app.session = session;
-  app.types = loadTypes(app.api);
+  app.types = types;
   app.header = createHeader(app, {
     signOut: async () => {
       try {
