@@ -12,6 +12,8 @@
 //! - [`cursor`]: opaque, signed keyset cursors.
 //! - [`token`]: signed, expiring, scoped viewer tokens.
 //! - [`session`]: one-time sign-in codes and Activity Center sessions.
+//! - [`sealed`]: secrets that must be usable again (webhook signing secrets), sealed at rest
+//!   under a key derived from the installation secret.
 //! - [`summary`]: registered type presentation and the summary renderer.
 //! - [`validation`]: the field-level error list every validator returns.
 //! - [`verify`]: webhook signature checks (Standard Webhooks, GitHub, Stripe, HubSpot v3, Twilio) on raw bytes.
@@ -24,6 +26,7 @@ pub mod filter;
 pub mod idempotency;
 pub mod ids;
 pub mod input;
+pub mod sealed;
 pub mod session;
 pub mod summary;
 pub mod text;
