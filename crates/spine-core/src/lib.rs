@@ -1,6 +1,7 @@
 //! Spine's domain, with no I/O: everything here is a pure function of its inputs.
 //!
 //! - [`apikey`]: the `spk_<id>_<secret>` key format and its hash.
+//! - [`channel`]: ingestion channels: providers, directions, mappings, validated channel input.
 //! - [`ids`]: `TenantId`, `Seq`, `UserId`, `Role`: the identities every other part passes around.
 //! - [`time`]: `Timestamp`, microsecond UTC instants serialised as RFC 3339.
 //! - [`text`]: how free text is cleaned (trim, strip control characters) and bounded.
@@ -19,6 +20,7 @@
 //! - [`verify`]: webhook signature checks (Standard Webhooks, GitHub, Stripe, HubSpot v3, Twilio) on raw bytes.
 
 pub mod apikey;
+pub mod channel;
 pub mod cursor;
 pub mod diff;
 pub mod event;
