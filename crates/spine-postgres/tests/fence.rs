@@ -6,8 +6,8 @@ use spine_postgres::testing as support;
 
 use serde_json::json;
 use spine_core::input::{EventInput, EventLimits};
-use spine_core::{EventType, NewEvent, Role, Seq, TenantId, TypeInfo, UserId};
-use spine_store::{NewApiKey, Store};
+use spine_core::{EventType, NewEvent, Role, Seq, TenantId, Timestamp, TypeInfo, UserId};
+use spine_store::{NewApiKey, NewSecret, NewSessionSecret, Redeemed, Store};
 use uuid::Uuid;
 
 fn event(title: &str, tag: &str) -> NewEvent {
@@ -20,7 +20,8 @@ fn event(title: &str, tag: &str) -> NewEvent {
 }
 
 /// Gives `tenant` a row in every tenant table: the tenant, a key, events with tags, a head, read
-/// state (watermark and a mark above it), a registered type and a purge horizon.
+/// state (watermark and a mark above it), a seen watermark, an archived event, a sign-in code
+/// and the session it became, a registered type and a purge horizon.
 async fn fill(store: &dyn Store, tenant: &TenantId) -> String {
     store.create_tenant(tenant, tenant.as_str()).await.expect("tenant");
     let key = NewApiKey {
@@ -36,6 +37,21 @@ async fn fill(store: &dyn Store, tenant: &TenantId) -> String {
     store.mark_all_read(tenant, &user, Some(Seq(1))).await.expect("watermark");
     let third = stored[2].event().id;
     assert!(store.mark_read(tenant, &user, third, None).await.expect("mark"));
+    store.mark_seen(tenant, &user, Some(Seq(2))).await.expect("seen");
+    assert!(store.set_archived(tenant, &user, third, None, true).await.expect("archive"));
+    let later = Timestamp::now().plus_seconds(600);
+    let code = NewSecret {
+        id: "code".into(),
+        secret_hash: vec![1; 32],
+        user: user.clone(),
+        role: Role::Read,
+        expires_at: later,
+    };
+    store.create_signin_code(tenant, code).await.expect("code");
+    let session =
+        NewSessionSecret { id: "session".into(), secret_hash: vec![2; 32], expires_at: later };
+    let redeemed = store.redeem_signin_code(tenant, "code", &[1; 32], Timestamp::now(), session);
+    assert!(matches!(redeemed.await.expect("redeem"), Redeemed::SignedIn(_)));
     let info: TypeInfo = serde_json::from_value(json!({"label": "Deploy"})).expect("type info");
     let ty = EventType::parse("deploy.done").expect("type");
     store.put_type(tenant, &ty, &info).await.expect("type");
@@ -54,6 +70,10 @@ const TABLES: &[(&str, &str)] = &[
     ("read_marks", "tenant"),
     ("event_types", "tenant"),
     ("horizons", "tenant"),
+    ("seen_watermarks", "tenant"),
+    ("archived_events", "tenant"),
+    ("signin_codes", "tenant"),
+    ("sessions", "tenant"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
