@@ -11,7 +11,7 @@ use spine_core::apikey::{self, ApiKey};
 use spine_core::session::{SecretKind, TenantSecret};
 use spine_core::token::{self, TokenError, ViewerClaims};
 use spine_core::{Role, Scope, TenantId, Timestamp, UserId};
-use spine_store::ApiKeyRecord;
+use spine_store::{ApiKeyRecord, SecretRecord};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -248,20 +248,25 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .filter(|value| !value.is_empty())
 }
 
+/// The stored session a presented cookie value names, if its secret matches.
+pub async fn presented_session(
+    state: &AppState,
+    presented: &str,
+) -> Result<Option<SecretRecord>, ApiError> {
+    let Some(session) = TenantSecret::parse(SecretKind::Session, presented) else {
+        return Ok(None);
+    };
+    let record = state.store.find_session(&session.tenant, &session.id).await?;
+    Ok(record.filter(|r| session.matches(&r.secret_hash)))
+}
+
 /// Authenticates an Activity Center session cookie.
 async fn authenticate_session(state: &AppState, presented: &str) -> Result<Principal, ApiError> {
-    let signed_out = || {
+    let record = presented_session(state, presented).await?.ok_or_else(|| {
         ApiError::Unauthorized(
             "you are signed out: sign in again with a link from spine open".into(),
         )
-    };
-    let session = TenantSecret::parse(SecretKind::Session, presented).ok_or_else(signed_out)?;
-    let record = state
-        .store
-        .find_session(&session.tenant, &session.id)
-        .await?
-        .filter(|r| session.matches(&r.secret_hash))
-        .ok_or_else(signed_out)?;
+    })?;
     if record.expires_at <= Timestamp::now() {
         return Err(ApiError::Unauthorized(
             "the session has expired: sign in again with a link from spine open".into(),

@@ -4,7 +4,9 @@
 //! `POST /v1/session/signout` ends the session. A spent, expired or unknown code gets a page for
 //! people, not a JSON problem.
 
-use crate::auth::{session_cookie, Credential, Principal, CSRF_HEADER, SESSION_COOKIE};
+use crate::auth::{
+    presented_session, session_cookie, Credential, Principal, CSRF_HEADER, SESSION_COOKIE,
+};
 use crate::error::{ApiError, Problem};
 use crate::provision::generate_secret;
 use crate::state::AppState;
@@ -126,11 +128,8 @@ pub async fn signout(
     if !headers.contains_key(CSRF_HEADER) {
         return Err(ApiError::Forbidden(format!("signing out needs the {CSRF_HEADER} header")));
     }
-    if let Some(session) =
-        session_cookie(&headers).and_then(|c| TenantSecret::parse(SecretKind::Session, c))
-    {
-        let stored = state.store.find_session(&session.tenant, &session.id).await?;
-        if stored.is_some_and(|r| session.matches(&r.secret_hash)) {
+    if let Some(presented) = session_cookie(&headers) {
+        if let Some(session) = presented_session(&state, presented).await? {
             state.store.delete_session(&session.tenant, &session.id).await?;
             tracing::info!(tenant = %session.tenant, session_id = %session.id, "signed out");
         }
