@@ -17,7 +17,7 @@
 //!   under a key derived from the installation secret.
 //! - [`summary`]: registered type presentation and the summary renderer.
 //! - [`validation`]: the field-level error list every validator returns.
-//! - [`verify`]: webhook signature checks (Standard Webhooks, GitHub, Stripe, HubSpot v3, Twilio) on raw bytes.
+//! - [`ingest`]: providers (verifier and normalizer, one module each), drafts and delivery keys.
 
 pub mod apikey;
 pub mod channel;
@@ -27,6 +27,7 @@ pub mod event;
 pub mod filter;
 pub mod idempotency;
 pub mod ids;
+pub mod ingest;
 pub mod input;
 pub mod sealed;
 pub mod session;
@@ -35,7 +36,6 @@ pub mod text;
 pub mod time;
 pub mod token;
 pub mod validation;
-pub mod verify;
 
 pub use cursor::{Cursor, CursorError};
 pub use diff::diff;

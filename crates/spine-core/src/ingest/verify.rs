@@ -1,5 +1,5 @@
-//! Webhook signature verification: pure checks of a provider's signature over the raw request
-//! bytes, one module per provider, sharing the error type, the header lookup and the
+//! Webhook signature verification, the shared part: each provider's module checks its own
+//! signature over the raw request bytes, sharing the error type, the header lookup and the
 //! constant-time helpers defined here.
 //!
 //! Every verifier follows the same rules:
@@ -18,12 +18,6 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::{Choice, ConstantTimeEq};
-
-pub mod github;
-pub mod hubspot;
-pub mod standard_webhooks;
-pub mod stripe;
-pub mod twilio;
 
 /// Request headers as `(name, value)` pairs, names matched ASCII case-insensitively.
 pub type Headers<'a> = [(&'a str, &'a [u8])];
@@ -67,6 +61,17 @@ pub(crate) fn header<'h>(
         return Err(VerifyError::Malformed);
     }
     Ok(text)
+}
+
+/// The token of an `Authorization: Bearer <token>` header (`Malformed` for other schemes).
+pub(crate) fn bearer<'h>(headers: &'h Headers<'h>) -> Result<&'h str, VerifyError> {
+    let value = header(headers, "authorization")?;
+    let (scheme, token) = value.split_once(' ').ok_or(VerifyError::Malformed)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(VerifyError::Malformed);
+    }
+    Ok(token)
 }
 
 /// Parses a non-negative decimal timestamp: ASCII digits only (no sign, no spaces), at most 18

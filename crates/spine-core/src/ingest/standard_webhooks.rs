@@ -15,7 +15,9 @@
 //! - Receivers must compare in constant time and check the timestamp against a tolerance; the
 //!   reference libraries use five minutes either way, as [`TOLERANCE_SECS`] does here.
 
-use super::{any_match, check_window, header, hmac_sha256, parse_timestamp, Headers, VerifyError};
+use super::verify::{
+    any_match, check_window, header, hmac_sha256, parse_timestamp, Headers, VerifyError,
+};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 

@@ -18,7 +18,9 @@
 //! The older v1 and v2 signatures (`X-HubSpot-Signature`, plain SHA-256 with the secret
 //! prepended, no timestamp) are not accepted.
 
-use super::{any_match, check_window, header, hmac_sha256, parse_timestamp, Headers, VerifyError};
+use super::verify::{
+    any_match, check_window, header, hmac_sha256, parse_timestamp, Headers, VerifyError,
+};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
