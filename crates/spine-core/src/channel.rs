@@ -91,6 +91,25 @@ pub enum Direction {
     Outbound,
 }
 
+impl Direction {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "inbound" => Ok(Self::Inbound),
+            "outbound" => Ok(Self::Outbound),
+            _ => Err("must be inbound or outbound".to_owned()),
+        }
+    }
+}
+
 /// The event fields a mapping may fill (SPEC section 6).
 pub const MAPPED_FIELDS: &[&str] = &[
     "type",

@@ -65,6 +65,7 @@ pub(crate) async fn commit(
     load_types(&mut plan, &mut tx, &works).await?;
     let done = plan.apply(works)?;
     insert(plan.rows(), &mut tx).await?;
+    crate::ledger::write(plan.ledger(), &mut tx).await?;
     let notices = plan.heads();
     let (names, heads): (Vec<&str>, Vec<i64>) =
         notices.iter().map(|n| (n.tenant.as_str(), n.head.0)).unzip();
@@ -137,7 +138,7 @@ async fn load_types(plan: &mut Plan, conn: &mut PgConnection, works: &[Work]) ->
     let mut tenants: Vec<&str> = works
         .iter()
         .filter_map(|w| match w {
-            Work::Append(t, _) => Some(t.as_str()),
+            Work::Append(t, _) | Work::Ingest(t, _) => Some(t.as_str()),
             Work::Import(..) => None,
         })
         .collect();

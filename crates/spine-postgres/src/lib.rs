@@ -14,6 +14,9 @@
 //! - `read_state`: per-user read watermark plus exceptions, seen watermark, archived events,
 //!   and exact unread and unseen counts.
 //! - `sessions`: one-time sign-in codes and Activity Center sessions.
+//! - `ingest`: the ingestion contracts, delegating to `channels` (ingestion endpoints and their
+//!   sealed secrets), `ledger` (inbound requests, written in the group commit of their events)
+//!   and `identifiers` (e-mail addresses and phone numbers on entities).
 //! - `stats`: counts, grouped or not.
 //! - `purge`: removing a tenant's oldest events behind a raised horizon.
 //! - `admin`: tenants, API keys, registered types and the server secret.
@@ -30,9 +33,13 @@
 
 mod admin;
 mod batch;
+mod channels;
 mod error;
 mod fence;
 mod filters;
+mod identifiers;
+mod ingest;
+mod ledger;
 mod migrate;
 mod notify;
 mod purge;

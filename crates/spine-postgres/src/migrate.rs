@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_timeline_indexes.sql")),
     (4, include_str!("../migrations/0004_search_positions.sql")),
     (5, include_str!("../migrations/0005_inbox.sql")),
+    (6, include_str!("../migrations/0006_ingest.sql")),
 ];
 
 /// The advisory lock key migrations serialise on (any constant; this one spells "spine-mg").

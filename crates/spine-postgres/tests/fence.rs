@@ -5,9 +5,11 @@
 use spine_postgres::testing as support;
 
 use serde_json::json;
+use spine_core::channel::{ChannelInput, Provider};
 use spine_core::input::{EventInput, EventLimits};
 use spine_core::{EventType, NewEvent, Role, Seq, TenantId, Timestamp, TypeInfo, UserId};
-use spine_store::{NewApiKey, NewSecret, NewSessionSecret, Redeemed, Store};
+use spine_store::ledger::{Ingest, NewLedgerEntry};
+use spine_store::{NewApiKey, NewSecret, NewSessionSecret, Redeemed, Store, Verdict};
 use uuid::Uuid;
 
 fn event(title: &str, tag: &str) -> NewEvent {
@@ -56,6 +58,25 @@ async fn fill(store: &dyn Store, tenant: &TenantId) -> String {
     let ty = EventType::parse("deploy.done").expect("type");
     store.put_type(tenant, &ty, &info).await.expect("type");
     store.purge(tenant, Seq(1)).await.expect("purge");
+    let channel: ChannelInput =
+        serde_json::from_value(json!({"name": "Calls", "provider": "generic"})).expect("input");
+    let channel = channel.validate().expect("channel").0;
+    let id = format!("ch-{tenant}");
+    store.create_channel(tenant, &id, &channel, "sealed").await.expect("channel");
+    let entry = NewLedgerEntry {
+        id: Uuid::now_v7(),
+        channel_id: id,
+        provider: Provider::Generic,
+        received_at: Timestamp::now(),
+        verdict: Verdict::Rejected,
+        reason: Some("signature invalid".into()),
+        delivery_id: None,
+        headers: vec![],
+        body: vec![],
+        body_bytes: 0,
+    };
+    store.ingest(tenant, Ingest::Receipt(entry, vec![])).await.expect("ledger");
+    store.add_identifier(tenant, "contact", "c1", "email", "a@x.org").await.expect("identifier");
     key
 }
 
@@ -74,6 +95,9 @@ const TABLES: &[(&str, &str)] = &[
     ("archived_events", "tenant"),
     ("signin_codes", "tenant"),
     ("sessions", "tenant"),
+    ("channels", "tenant"),
+    ("ingest_requests", "tenant"),
+    ("identifiers", "tenant"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,4 +153,7 @@ async fn a_credential_of_one_tenant_cannot_see_another_even_through_unscoped_que
     assert!(!seen.is_empty() && seen.iter().all(|t| t == a.as_str()), "search saw {seen:?}");
     let raw = "select tenant from events where id in (select spine_taken_ids(array[]::bytea[]))";
     assert!(support::unfenced_tenants(&store, raw).await.expect("ids").is_empty());
+    // A channel is found by its id alone (a provider's request names no tenant), and only that.
+    let one = "select tenant from spine_find_channel('ch-tenant-b')";
+    assert_eq!(support::fenced_tenants(&store, &[], one).await.expect("find"), ["tenant-b"]);
 }

@@ -31,6 +31,7 @@ pub(crate) async fn commit(
     load_types(&mut plan, &mut tx, &works).await?;
     let done = plan.apply(works)?;
     insert(plan.rows(), &mut tx).await?;
+    crate::ledger::write(plan.ledger(), &mut tx).await?;
     if let Positions::Global(last) = plan.positions() {
         sqlx::query("update meta set last_seq = ? where id = 1")
             .bind(*last)
@@ -104,7 +105,7 @@ async fn load_types(plan: &mut Plan, conn: &mut SqliteConnection, works: &[Work]
     let mut tenants: Vec<&TenantId> = works
         .iter()
         .filter_map(|w| match w {
-            Work::Append(t, _) => Some(t),
+            Work::Append(t, _) | Work::Ingest(t, _) => Some(t),
             Work::Import(..) => None,
         })
         .collect();

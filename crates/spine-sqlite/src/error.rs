@@ -12,6 +12,9 @@ pub(crate) enum Error {
     /// A stored JSON document (event body, type info) did not read back.
     #[error("stored json is unreadable: {0}")]
     Json(#[from] serde_json::Error),
+    /// A stored row holds a value this build cannot read (a provider name, a mapping...).
+    #[error("stored row is unreadable: {0}")]
+    Unreadable(String),
     /// The schema is missing or older than this build expects.
     #[error("migrations are not applied (database at version {found}, expected {expected})")]
     NotMigrated {

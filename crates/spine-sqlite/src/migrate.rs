@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_horizons.sql")),
     (3, include_str!("../migrations/0003_inbox.sql")),
+    (4, include_str!("../migrations/0004_ingest.sql")),
 ];
 
 /// The version this build needs.

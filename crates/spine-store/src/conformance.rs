@@ -20,9 +20,11 @@ use spine_core::{
     Timestamp, TypeInfo, TypePattern, UserId,
 };
 mod inbox;
+mod ingest;
 mod sessions;
 
 pub use inbox::*;
+pub use ingest::*;
 pub use sessions::*;
 use std::any::Any;
 use std::collections::HashSet;
@@ -95,6 +97,10 @@ macro_rules! conformance_tests {
             signin_codes_are_spent_once_for_a_session,
             sessions_are_found_and_deleted,
             concurrent_redemptions_sign_in_once,
+            channels_are_stored_found_rotated_and_fenced,
+            the_ledger_records_every_request_with_its_events,
+            replays_repeat_or_correct_and_update_the_entry,
+            identifiers_name_one_entity_per_tenant,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

@@ -5,10 +5,11 @@
 //! needs ([`Plan::know`], [`Plan::take_id`], [`Plan::add_type`]), inserts [`Plan::rows`] and
 //! commits.
 
+use crate::ledger::{Ingest, IngestEvent, IngestOutcome, LedgerEntry, Verdict};
 use crate::{AppendOutcome, CommitNotice, ImportOutcome, Notice, StoreError, StoreResult};
 use async_trait::async_trait;
 use spine_core::summary::summarize;
-use spine_core::{Event, EventType, NewEvent, Seq, TenantId, Timestamp, TypeInfo};
+use spine_core::{Event, EventType, IdempotencyKey, NewEvent, Seq, TenantId, Timestamp, TypeInfo};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -20,13 +21,15 @@ pub enum Work {
     Append(TenantId, Vec<NewEvent>),
     /// Exported events, keeping their ids and times.
     Import(TenantId, Vec<Event>),
+    /// An inbound request's events with its ledger entry (or a replay's).
+    Ingest(TenantId, Box<Ingest>),
 }
 
 impl Work {
     /// The tenant written to.
     pub fn tenant(&self) -> &TenantId {
         match self {
-            Work::Append(t, _) | Work::Import(t, _) => t,
+            Work::Append(t, _) | Work::Import(t, _) | Work::Ingest(t, _) => t,
         }
     }
 
@@ -41,6 +44,13 @@ impl Work {
                 .iter()
                 .filter_map(|e| e.idempotency_key.as_ref().map(|k| k.as_str()))
                 .collect(),
+            Work::Ingest(_, ingest) => ingest
+                .events()
+                .iter()
+                .flat_map(|e| [e.event.idempotency_key.as_ref(), e.correction_key.as_ref()])
+                .flatten()
+                .map(IdempotencyKey::as_str)
+                .collect(),
         }
     }
 
@@ -48,7 +58,7 @@ impl Work {
     pub fn imported_ids(&self) -> Vec<Uuid> {
         match self {
             Work::Import(_, events) => events.iter().map(|e| e.id).collect(),
-            Work::Append(..) => Vec::new(),
+            Work::Append(..) | Work::Ingest(..) => Vec::new(),
         }
     }
 
@@ -56,6 +66,8 @@ impl Work {
         match self {
             Work::Append(_, events) => events.len(),
             Work::Import(_, events) => events.len(),
+            // The ledger row counts as one.
+            Work::Ingest(_, ingest) => ingest.events().len() + 1,
         }
     }
 }
@@ -66,6 +78,8 @@ pub enum Done {
     Append(Vec<AppendOutcome>),
     /// The import's counts.
     Import(ImportOutcome),
+    /// The ingest's verdict and outcomes.
+    Ingest(IngestOutcome),
 }
 
 /// One group commit in a backend: everything in `works` in ONE transaction, answering each
@@ -119,6 +133,25 @@ pub struct Plan {
     /// Ids already stored, or taken earlier in this batch (imports skip them).
     taken_ids: HashSet<Uuid>,
     rows: Vec<Row>,
+    ledger: Vec<LedgerRow>,
+}
+
+/// A ledger write of the plan, committed with its events.
+#[derive(Debug, Clone)]
+pub enum LedgerRow {
+    /// A new entry, with its final verdict and event ids.
+    Insert(TenantId, LedgerEntry),
+    /// A replayed entry's new event list, and its verdict when the replay produced events.
+    Update {
+        /// The tenant.
+        tenant: TenantId,
+        /// The entry.
+        id: Uuid,
+        /// Every event it produced, first receipt and replays.
+        event_ids: Vec<Uuid>,
+        /// `Accepted` when the replay created events (a `failed` entry fixed by a new mapping).
+        verdict: Option<Verdict>,
+    },
 }
 
 impl Plan {
@@ -131,6 +164,7 @@ impl Plan {
             types: HashMap::new(),
             taken_ids: HashSet::new(),
             rows: Vec::new(),
+            ledger: Vec::new(),
         }
     }
 
@@ -178,6 +212,7 @@ impl Plan {
                     }
                     Done::Import(outcome)
                 }
+                Work::Ingest(tenant, ingest) => Done::Ingest(self.ingest(&tenant, *ingest)?),
             });
         }
         Ok(done)
@@ -186,6 +221,98 @@ impl Plan {
     /// The rows to insert, in position order per tenant.
     pub fn rows(&self) -> &[Row] {
         &self.rows
+    }
+
+    /// The ledger writes, in request order.
+    pub fn ledger(&self) -> &[LedgerRow] {
+        &self.ledger
+    }
+
+    /// Judges or places an ingest's events and decides its ledger write.
+    fn ingest(
+        &mut self,
+        tenant: &TenantId,
+        ingest: Ingest,
+    ) -> Result<IngestOutcome, serde_json::Error> {
+        match ingest {
+            Ingest::Receipt(entry, events) => {
+                let mut outcomes = Vec::with_capacity(events.len());
+                for event in events {
+                    outcomes.push(self.ingest_event(tenant, event)?);
+                }
+                let verdict = match entry.verdict {
+                    Verdict::Accepted
+                        if !outcomes.is_empty()
+                            && outcomes.iter().all(|o| !matches!(o, AppendOutcome::Created(_))) =>
+                    {
+                        Verdict::Duplicate
+                    }
+                    verdict => verdict,
+                };
+                let event_ids = outcomes.iter().map(|o| o.event().id).collect();
+                let entry = LedgerEntry {
+                    id: entry.id,
+                    channel_id: entry.channel_id,
+                    provider: entry.provider,
+                    received_at: entry.received_at,
+                    verdict,
+                    reason: entry.reason,
+                    delivery_id: entry.delivery_id,
+                    event_ids,
+                    headers: entry.headers,
+                    body: entry.body,
+                    body_bytes: entry.body_bytes,
+                };
+                self.ledger.push(LedgerRow::Insert(tenant.clone(), entry));
+                Ok(IngestOutcome { verdict, outcomes })
+            }
+            Ingest::Replay { id, previous, events } => {
+                let mut outcomes = Vec::with_capacity(events.len());
+                for event in events {
+                    outcomes.push(self.ingest_event(tenant, event)?);
+                }
+                let created = outcomes.iter().any(|o| matches!(o, AppendOutcome::Created(_)));
+                let mut event_ids = previous;
+                for outcome in &outcomes {
+                    if !event_ids.contains(&outcome.event().id) {
+                        event_ids.push(outcome.event().id);
+                    }
+                }
+                let verdict = created.then_some(Verdict::Accepted);
+                self.ledger.push(LedgerRow::Update {
+                    tenant: tenant.clone(),
+                    id,
+                    event_ids,
+                    verdict,
+                });
+                let verdict = if created { Verdict::Accepted } else { Verdict::Duplicate };
+                Ok(IngestOutcome { verdict, outcomes })
+            }
+        }
+    }
+
+    /// One ingested event: placed, or a repeat of the delivery seen before. A taken delivery key
+    /// with different content is the same delivery read differently (a redelivery after a
+    /// mapping change): on receipt the stored event stands; a replay stores the corrected
+    /// event under its correction key.
+    fn ingest_event(
+        &mut self,
+        tenant: &TenantId,
+        ingest: IngestEvent,
+    ) -> Result<AppendOutcome, serde_json::Error> {
+        let IngestEvent { event, correction_key } = ingest;
+        let outcome = self.append(tenant, event.clone())?;
+        Ok(match (outcome, correction_key) {
+            (AppendOutcome::Conflict { existing, .. }, None) => AppendOutcome::Repeat(existing),
+            (AppendOutcome::Conflict { .. }, Some(key)) => {
+                let corrected = NewEvent { idempotency_key: Some(key), ..event };
+                match self.append(tenant, corrected)? {
+                    AppendOutcome::Conflict { existing, .. } => AppendOutcome::Repeat(existing),
+                    other => other,
+                }
+            }
+            (outcome, _) => outcome,
+        })
     }
 
     /// The positions after this plan (to store back in the counter rows).
@@ -332,6 +459,7 @@ enum Request {
 enum Reply {
     Append(oneshot::Sender<StoreResult<Vec<AppendOutcome>>>),
     Import(oneshot::Sender<StoreResult<ImportOutcome>>),
+    Ingest(oneshot::Sender<StoreResult<IngestOutcome>>),
 }
 
 impl Reply {
@@ -342,14 +470,21 @@ impl Reply {
             Reply::Append(tx) => {
                 let _ = tx.send(match result {
                     Ok(Done::Append(outcomes)) => Ok(outcomes),
-                    Ok(Done::Import(_)) => Err(mismatch()),
+                    Ok(_) => Err(mismatch()),
                     Err(e) => Err(e),
                 });
             }
             Reply::Import(tx) => {
                 let _ = tx.send(match result {
                     Ok(Done::Import(outcome)) => Ok(outcome),
-                    Ok(Done::Append(_)) => Err(mismatch()),
+                    Ok(_) => Err(mismatch()),
+                    Err(e) => Err(e),
+                });
+            }
+            Reply::Ingest(tx) => {
+                let _ = tx.send(match result {
+                    Ok(Done::Ingest(outcome)) => Ok(outcome),
+                    Ok(_) => Err(mismatch()),
                     Err(e) => Err(e),
                 });
             }
@@ -418,6 +553,14 @@ impl WriterHandle {
     pub async fn import(&self, tenant: TenantId, events: Vec<Event>) -> StoreResult<ImportOutcome> {
         let (reply, answer) = oneshot::channel();
         let request = Request::Work(Work::Import(tenant, events), Reply::Import(reply));
+        self.tx.send(request).await.map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+
+    /// Commits an inbound request's events with its ledger entry and waits for the commit.
+    pub async fn ingest(&self, tenant: TenantId, ingest: Ingest) -> StoreResult<IngestOutcome> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Work(Work::Ingest(tenant, Box::new(ingest)), Reply::Ingest(reply));
         self.tx.send(request).await.map_err(|_| writer_gone())?;
         answer.await.map_err(|_| writer_gone())?
     }

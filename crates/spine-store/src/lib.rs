@@ -7,21 +7,30 @@
 //! - [`model`]: the records the trait speaks in (tenants, keys, pages, stats, outcomes).
 //! - `read_state`: [`ReadState`], per-user read, seen and archived state.
 //! - `sessions`: [`Sessions`], one-time sign-in codes and Activity Center sessions.
+//! - `channels`: [`Channels`], ingestion endpoints with sealed secrets and rotation.
+//! - [`ledger`]: [`Ledger`], every inbound request with its verdict, body and events.
+//! - `identifiers`: [`Identifiers`], e-mail addresses and phone numbers naming entities.
 //! - [`type_prefix`]: `task.*` patterns as ranges or LIKE patterns, for the SQL backends.
 //! - [`group`]: group commit shared by the backends: the writer task and the plan of one
 //!   transaction (positions, idempotency judgement, summaries, rows).
 //! - [`conformance`]: the behaviour every backend must show, as async test cases; a backend's test
 //!   file instantiates them with [`conformance_tests!`].
 
+mod channels;
 pub mod conformance;
 mod error;
 pub mod group;
+mod identifiers;
+pub mod ledger;
 pub mod model;
 mod read_state;
 mod sessions;
 pub mod type_prefix;
 
+pub use channels::{ChannelRecord, Channels};
 pub use error::StoreError;
+pub use identifiers::{IdentifierRecord, Identifiers};
+pub use ledger::{Ledger, LedgerEntry, LedgerQuery, Verdict};
 pub use model::*;
 pub use read_state::{ReadChange, ReadMarks, ReadNotice, ReadState};
 pub use sessions::{NewSecret, NewSessionSecret, Redeemed, SecretRecord, Sessions};
@@ -34,10 +43,12 @@ use uuid::Uuid;
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A Spine backend: the event log and its administration, plus one trait per further
-/// capability ([`ReadState`], [`Sessions`]). Implementations are cheap to share (`Arc<dyn Store>`) and safe to call from
+/// capability ([`ReadState`], [`Sessions`], [`Channels`], [`Ledger`], [`Identifiers`]). Implementations are cheap to share (`Arc<dyn Store>`) and safe to call from
 /// many tasks at once; writes are group-committed inside the implementation.
 #[async_trait]
-pub trait Store: ReadState + Sessions + Send + Sync + 'static {
+pub trait Store:
+    ReadState + Sessions + Channels + Ledger + Identifiers + Send + Sync + 'static
+{
     /// Applies pending migrations; idempotent.
     async fn migrate(&self) -> StoreResult<()>;
 
