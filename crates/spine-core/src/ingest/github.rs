@@ -23,6 +23,7 @@
 use super::verify::{any_match, decode_lower_hex, header, hmac_sha256, Headers, VerifyError};
 use super::{str_at, Context, Draft, Received, Source, Stored, Unreadable};
 use crate::channel::Provider;
+use crate::input::ChangeInput;
 use serde_json::{json, Value};
 
 /// The signature header.
@@ -87,18 +88,51 @@ fn payload(request: &Stored) -> Result<Value, Unreadable> {
     serde_json::from_str(&text).map_err(|e| Unreadable(format!("the payload is not JSON ({e})")))
 }
 
-/// Spine's action for a GitHub action.
-fn action_of(action: Option<&str>) -> &'static str {
+/// Spine's action for a GitHub action, with the changes it needs: `updated` lists what an
+/// `edited` payload says changed (`changes.<field>.from`), `state_changed` the object's state.
+fn action_of(
+    action: Option<&str>,
+    payload: &Value,
+    object: Option<&Value>,
+) -> (&'static str, Vec<ChangeInput>) {
+    let change = |field: &str, old: Value, new: Value| ChangeInput {
+        field: Some(field.to_owned()),
+        old,
+        new,
+    };
     match action {
-        Some("opened" | "created" | "added") => "created",
-        Some("deleted" | "removed") => "deleted",
-        Some("edited" | "labeled" | "unlabeled" | "assigned" | "unassigned" | "synchronize") => {
-            "updated"
+        Some("opened" | "created" | "added") => ("created", Vec::new()),
+        Some("deleted" | "removed") => ("deleted", Vec::new()),
+        Some("edited") => {
+            let changes: Vec<ChangeInput> = payload
+                .get("changes")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .filter_map(|(field, what)| {
+                    let old = what.get("from")?.clone();
+                    let new = object.and_then(|o| o.get(field)).cloned().unwrap_or(Value::Null);
+                    (old != new).then(|| change(field, old, new))
+                })
+                .take(32)
+                .collect();
+            if changes.is_empty() {
+                ("custom", changes)
+            } else {
+                ("updated", changes)
+            }
         }
-        Some("closed" | "reopened" | "merged" | "converted_to_draft" | "ready_for_review") => {
-            "state_changed"
+        Some(verb @ ("closed" | "reopened")) => {
+            let merged =
+                object.and_then(|o| o.get("merged")).and_then(Value::as_bool) == Some(true);
+            let (old, new) = match (verb, merged) {
+                ("closed", true) => ("open", "merged"),
+                ("closed", false) => ("open", "closed"),
+                _ => ("closed", "open"),
+            };
+            ("state_changed", vec![change("state", json!(old), json!(new))])
         }
-        _ => "custom",
+        _ => ("custom", Vec::new()),
     }
 }
 
@@ -141,8 +175,12 @@ fn draft(event: &str, payload: Value) -> Draft {
         }
         _ => format!("{sender}: {} {}{in_repo}", event.replace('_', " "), action.unwrap_or("")),
     };
+    let (spine_action, changes) = action_of(action, &payload, object);
     let mut draft = Draft::new(&event_type, super::clip(&title, 512), "github", payload.clone())
-        .action(action_of(action));
+        .action(spine_action);
+    if !changes.is_empty() {
+        draft.event.changes = Some(changes);
+    }
     if let Some(login) = str_at(&payload, "/sender/login") {
         let kind = if str_at(&payload, "/sender/type") == Some("Bot") { "service" } else { "user" };
         draft = draft.actor(login, Some(login), kind);
@@ -368,6 +406,43 @@ mod tests {
 
         let ping = &fixture("ping", "ping")[0].event;
         assert_eq!(ping.event_type.as_deref(), Some("github.ping"));
+    }
+
+    #[test]
+    fn every_fixture_makes_a_valid_event() {
+        use crate::input::EventLimits;
+        for (event, name) in [
+            ("issues", "issues-opened"),
+            ("push", "push"),
+            ("ping", "ping"),
+            ("pull_request", "pull_request-closed"),
+        ] {
+            for draft in fixture(event, name) {
+                let valid = draft.event.validate(uuid::Uuid::nil(), None, &EventLimits::default());
+                assert!(valid.is_ok(), "{name}: {valid:?}");
+            }
+        }
+        let pr = fixture("pull_request", "pull_request-closed").remove(0).event;
+        let changes = pr.changes.unwrap();
+        assert_eq!(
+            (changes[0].old.clone(), changes[0].new.clone()),
+            (json!("open"), json!("merged"))
+        );
+    }
+
+    #[test]
+    fn edits_list_what_changed() {
+        let payload = json!({
+            "action": "edited",
+            "changes": {"title": {"from": "Old"}},
+            "issue": {"number": 1, "title": "New", "id": 9},
+            "repository": {"full_name": "o/r"},
+            "sender": {"login": "ana", "type": "User"}
+        });
+        let draft = draft("issues", payload);
+        assert_eq!(draft.event.action.as_deref(), Some("updated"));
+        let change = &draft.event.changes.as_ref().unwrap()[0];
+        assert_eq!((change.old.clone(), change.new.clone()), (json!("Old"), json!("New")));
     }
 
     #[test]
