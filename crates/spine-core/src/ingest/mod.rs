@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 pub mod verify;
 
+pub mod cloudevents;
 pub mod generic;
 pub mod github;
 pub mod hubspot;
@@ -37,6 +38,7 @@ pub use verify::{Headers, VerifyError};
 pub fn source(provider: Provider) -> Option<&'static dyn Source> {
     Some(match provider {
         Provider::Generic => &generic::Generic,
+        Provider::Cloudevents => &cloudevents::CloudEvents,
         Provider::Github => &github::GitHub,
         _ => return None,
     })
