@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 pub mod verify;
 
+pub mod claude_code;
 pub mod cloudevents;
 pub mod generic;
 pub mod github;
@@ -40,6 +41,7 @@ pub fn source(provider: Provider) -> Option<&'static dyn Source> {
         Provider::Generic => &generic::Generic,
         Provider::Cloudevents => &cloudevents::CloudEvents,
         Provider::Github => &github::GitHub,
+        Provider::ClaudeCode => &claude_code::ClaudeCode,
         _ => return None,
     })
 }
