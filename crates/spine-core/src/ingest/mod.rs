@@ -27,6 +27,7 @@ pub mod cloudevents;
 pub mod generic;
 pub mod github;
 pub mod hubspot;
+pub mod salesforce;
 pub mod standard_webhooks;
 pub mod stripe;
 pub mod twilio;
@@ -41,6 +42,7 @@ pub fn source(provider: Provider) -> Option<&'static dyn Source> {
         Provider::Generic => &generic::Generic,
         Provider::Cloudevents => &cloudevents::CloudEvents,
         Provider::Github => &github::GitHub,
+        Provider::Salesforce => &salesforce::Salesforce,
         Provider::ClaudeCode => &claude_code::ClaudeCode,
         _ => return None,
     })
