@@ -204,7 +204,7 @@ proptest! {
         });
         if let Ok(drafts) = normalize(hook.to_string().as_bytes()) {
             let event_type = drafts[0].event.event_type.clone().unwrap();
-            prop_assert!(crate::text::is_dotted_name(&event_type, 64), "{}", event_type);
+            prop_assert!(crate::text::is_dotted_name(&event_type, 128), "{}", event_type);
         }
     }
 }
