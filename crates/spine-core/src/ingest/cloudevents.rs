@@ -287,6 +287,13 @@ mod tests {
         CloudEvents.normalize(request, &context)
     }
 
+    /// A draft's event passes the API's validation, as the server will check it.
+    fn assert_valid(draft: &Draft) {
+        let limits = crate::input::EventLimits::default();
+        let checked = draft.event.clone().validate(uuid::Uuid::nil(), None, &limits);
+        assert!(checked.is_ok(), "{:?}", checked.err());
+    }
+
     #[test]
     fn a_structured_event_becomes_one_draft() {
         let body = include_bytes!("fixtures/cloudevents/structured.json");
@@ -295,6 +302,7 @@ mod tests {
         let drafts = normalize(&request).unwrap();
         assert_eq!(drafts.len(), 1);
         let draft = &drafts[0];
+        assert_valid(draft);
         let event = &draft.event;
         assert_eq!(event.event_type.as_deref(), Some("com.github.pull_request.opened"));
         assert_eq!(event.title.as_deref(), Some("Add the batch mode to the HTTP binding"));
@@ -321,6 +329,7 @@ mod tests {
         let body = include_bytes!("fixtures/cloudevents/batch.json");
         let drafts = normalize(&stored(body, &[("content-type", BATCH)])).unwrap();
         assert_eq!(drafts.len(), 2);
+        drafts.iter().for_each(assert_valid);
         let created = &drafts[0].event;
         assert_eq!(created.event_type.as_deref(), Some("com.example.order.created"));
         assert_eq!(created.title.as_deref(), Some("Order 1001"));
@@ -346,6 +355,7 @@ mod tests {
         ];
         let drafts = normalize(&stored(body, &headers)).unwrap();
         let draft = &drafts[0];
+        assert_valid(draft);
         assert_eq!(draft.event.event_type.as_deref(), Some("ci.build.finished"));
         assert_eq!(draft.event.title.as_deref(), Some("Build 512 finished"));
         assert_eq!(draft.event.occurred_at.as_deref(), Some("2024-05-02T10:00:00Z"));

@@ -28,6 +28,7 @@ use super::Unreadable;
 use super::{clip, dotted, str_at, Auth, Context, Draft, FailedAnswer, Received, Source, Stored};
 use crate::channel::Provider;
 use crate::idempotency::hex;
+use crate::input::ChangeInput;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -134,18 +135,19 @@ fn redact_value(value: &mut Value) {
     }
 }
 
-/// Spine's type and action for a hook.
+/// Spine's type and action for a hook. Only a session's end is a lifecycle change (its state
+/// goes from `active` to `ended`, with the hook's `reason`); the rest are `custom`.
 fn kind_of(event: &str) -> (String, Option<&'static str>) {
     let (name, action) = match event {
-        "SessionStart" => ("session.started", Some("created")),
+        "SessionStart" => ("session.started", None),
         "SessionEnd" => ("session.ended", Some("state_changed")),
         "UserPromptSubmit" => ("prompt", None),
         "PreToolUse" => ("tool.started", None),
         "PostToolUse" => ("tool.finished", None),
         "PostToolUseFailure" => ("tool.failed", None),
         "Notification" => ("notification", None),
-        "Stop" => ("stopped", Some("state_changed")),
-        "SubagentStop" => ("subagent.stopped", Some("state_changed")),
+        "Stop" => ("stopped", None),
+        "SubagentStop" => ("subagent.stopped", None),
         other => return (format!("agent.{}", dotted(&snake_case(other))), None),
     };
     (format!("agent.{name}"), action)
@@ -294,6 +296,11 @@ fn draft(event: &str, session: &str, hook: Value) -> Draft {
     };
     if let Some(action) = action {
         draft = draft.action(action);
+        draft.event.changes = Some(vec![ChangeInput {
+            field: Some("state".to_owned()),
+            old: json!("active"),
+            new: json!("ended"),
+        }]);
     }
     draft.event.description = description.filter(|d| !d.is_empty());
     draft.payload = hook;

@@ -43,8 +43,16 @@ fn fixture(name: &str) -> Draft {
     drafts.remove(0)
 }
 
+/// A draft's event passes the API's validation, as the server will check it.
+fn assert_valid(draft: &Draft) {
+    let limits = crate::input::EventLimits::default();
+    let checked = draft.event.clone().validate(uuid::Uuid::nil(), None, &limits);
+    assert!(checked.is_ok(), "{:?}", checked.err());
+}
+
 /// Checks what every hook event shares: the agent as actor, the session as entity.
 fn common(draft: &Draft, event_type: &str, title: &str) {
+    assert_valid(draft);
     let event = &draft.event;
     assert_eq!(event.event_type.as_deref(), Some(event_type));
     assert_eq!(event.title.as_deref(), Some(title));
@@ -63,7 +71,7 @@ fn common(draft: &Draft, event_type: &str, title: &str) {
 fn session_hooks() {
     let start = fixture("session-start");
     common(&start, "agent.session.started", "Claude Code session started (startup) in shop");
-    assert_eq!(start.event.action.as_deref(), Some("created"));
+    assert_eq!(start.event.action, None);
     assert_eq!(start.event.data.as_ref().unwrap()["model"], json!("claude-sonnet-4-5"));
     let id = start.delivery_id.as_deref().unwrap();
     assert!(id.starts_with(&format!("{SESSION} SessionStart ")), "{id}");
@@ -71,6 +79,8 @@ fn session_hooks() {
     let end = fixture("session-end");
     common(&end, "agent.session.ended", "Claude Code session ended (prompt_input_exit) in shop");
     assert_eq!(end.event.action.as_deref(), Some("state_changed"));
+    let change = &end.event.changes.as_ref().unwrap()[0];
+    assert_eq!((change.old.clone(), change.new.clone()), (json!("active"), json!("ended")));
     assert_eq!(end.event.data.as_ref().unwrap()["reason"], json!("prompt_input_exit"));
 
     let stop = fixture("stop");

@@ -14,7 +14,9 @@
 //! The XML is read by [`xml`], which refuses DTDs and unknown entities and bounds size and
 //! depth. Normalizing: one event per `Notification`, typed `salesforce.<sobject>.changed`
 //! (`salesforce.opportunity.changed`), the record as entity, `LastModifiedDate` as its time,
-//! `LastModifiedById` as the actor, the notification `Id` as the delivery id.
+//! `LastModifiedById` as the actor, the notification `Id` as the delivery id. The action is
+//! `custom`: a message carries the record's current values, not which fields changed or what
+//! they were, and an `updated` event must list its changes with their old values.
 
 pub mod xml;
 
@@ -156,7 +158,6 @@ fn draft(notification: &Element) -> Result<Draft, String> {
         "salesforce",
         Value::Object(payload),
     )
-    .action("updated")
     .entity(&format!("salesforce.{sobject}"), id, name)
     .object(sobject, id)
     .at(occurred_at.map(str::to_owned))

@@ -26,6 +26,13 @@ fn normalize(body: &[u8]) -> Result<Vec<Draft>, Unreadable> {
     Salesforce.normalize(&stored(body), &context)
 }
 
+/// A draft's event passes the API's validation, as the server will check it.
+fn assert_valid(draft: &Draft) {
+    let limits = crate::input::EventLimits::default();
+    let checked = draft.event.clone().validate(uuid::Uuid::nil(), None, &limits);
+    assert!(checked.is_ok(), "{:?}", checked.err());
+}
+
 /// A message around `inner` (the `notifications` element's content).
 fn envelope(inner: &str) -> Vec<u8> {
     format!(
@@ -78,10 +85,11 @@ fn hostile_xml_is_refused_before_and_after_verification() {
 fn an_opportunity_notification_becomes_an_event() {
     let drafts = normalize(OPPORTUNITY).unwrap();
     assert_eq!(drafts.len(), 1);
+    assert_valid(&drafts[0]);
     let draft = &drafts[0];
     let event = &draft.event;
     assert_eq!(event.event_type.as_deref(), Some("salesforce.opportunity.changed"));
-    assert_eq!(event.action.as_deref(), Some("updated"));
+    assert_eq!(event.action, None, "custom: the message has no old values to list as changes");
     assert_eq!(event.title.as_deref(), Some("Opportunity updated: Acme & Co - 1,200 Widgets"));
     let actor = event.actor.as_ref().unwrap();
     assert_eq!(
@@ -110,6 +118,7 @@ fn an_opportunity_notification_becomes_an_event() {
 fn each_notification_is_an_event_and_the_session_id_is_never_kept() {
     let drafts = normalize(CONTACTS).unwrap();
     assert_eq!(drafts.len(), 2);
+    drafts.iter().for_each(assert_valid);
     assert_eq!(drafts[0].event.event_type.as_deref(), Some("salesforce.contact.changed"));
     assert_eq!(drafts[0].event.title.as_deref(), Some("Contact updated: Ana Lima"));
     assert_eq!(drafts[1].event.title.as_deref(), Some("Contact 0035e00000Xk2QqAAJ updated"));
