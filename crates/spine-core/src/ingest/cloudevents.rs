@@ -20,8 +20,9 @@
 
 use super::generic::{verify_channel_key, MAX_BATCH};
 use super::verify::VerifyError;
-use super::Unreadable;
-use super::{clip, dotted, str_at, Auth, Context, Draft, FailedAnswer, Received, Source, Stored};
+use super::{
+    clip, dotted, str_at, Auth, Context, Draft, FailedAnswer, Received, Source, Stored, Unreadable,
+};
 use crate::channel::Provider;
 use crate::time::Timestamp;
 use base64::Engine as _;

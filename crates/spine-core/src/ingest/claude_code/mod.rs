@@ -24,8 +24,9 @@ pub use redact::{is_secret_key, redact, REDACTED};
 
 use super::generic::verify_channel_key;
 use super::verify::VerifyError;
-use super::Unreadable;
-use super::{clip, dotted, str_at, Auth, Context, Draft, FailedAnswer, Received, Source, Stored};
+use super::{
+    clip, dotted, str_at, Auth, Context, Draft, FailedAnswer, Received, Source, Stored, Unreadable,
+};
 use crate::channel::Provider;
 use crate::idempotency::hex;
 use crate::input::ChangeInput;

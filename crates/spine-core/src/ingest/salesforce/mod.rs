@@ -9,7 +9,9 @@
 //! Authentication: the channel's secret is the org's 18-character id, and `OrganizationId` must
 //! equal it (compared in constant time). Salesforce signs nothing, so this only tells one org's
 //! messages from another's; the channel's unguessable URL is the rest of the protection.
-//! `SessionId` (an API session of the org) is never kept in events or data.
+//! `SessionId` (an API session of the org) is never put in events, data or payloads; the
+//! ledger's raw body still holds it when the outbound message is set up to send it, so leave
+//! "Send Session ID" unchecked in Salesforce.
 //!
 //! The XML is read by [`xml`], which refuses DTDs and unknown entities and bounds size and
 //! depth. Normalizing: one event per `Notification`, typed `salesforce.<sobject>.changed`
