@@ -22,9 +22,12 @@ use sha2::{Digest, Sha256};
 
 pub mod verify;
 
+pub mod claude_code;
+pub mod cloudevents;
 pub mod generic;
 pub mod github;
 pub mod hubspot;
+pub mod salesforce;
 pub mod standard_webhooks;
 pub mod stripe;
 pub mod twilio;
@@ -37,7 +40,10 @@ pub use verify::{Headers, VerifyError};
 pub fn source(provider: Provider) -> Option<&'static dyn Source> {
     Some(match provider {
         Provider::Generic => &generic::Generic,
+        Provider::Cloudevents => &cloudevents::CloudEvents,
         Provider::Github => &github::GitHub,
+        Provider::Salesforce => &salesforce::Salesforce,
+        Provider::ClaudeCode => &claude_code::ClaudeCode,
         _ => return None,
     })
 }
