@@ -39,6 +39,7 @@ pub fn source(provider: Provider) -> Option<&'static dyn Source> {
         Provider::Generic => &generic::Generic,
         Provider::Github => &github::GitHub,
         Provider::Stripe => &stripe::Stripe,
+        Provider::StandardWebhooks => &standard_webhooks::StandardWebhooks,
         _ => return None,
     })
 }
