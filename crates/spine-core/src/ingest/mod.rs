@@ -40,6 +40,7 @@ pub fn source(provider: Provider) -> Option<&'static dyn Source> {
         Provider::Github => &github::GitHub,
         Provider::Stripe => &stripe::Stripe,
         Provider::StandardWebhooks => &standard_webhooks::StandardWebhooks,
+        Provider::Hubspot => &hubspot::HubSpot,
         _ => return None,
     })
 }
