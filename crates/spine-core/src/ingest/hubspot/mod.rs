@@ -8,7 +8,8 @@
 //!   subscriptions are named after their `objectTypeId`). The CRM object is the entity, a
 //!   property change is a change of that field, `occurredAt` is when it happened, and each
 //!   event is de-duplicated on its portal and `eventId` (HubSpot does not promise event ids are
-//!   unique across accounts).
+//!   unique across accounts). A channel's mapping reads each event's own object
+//!   (`/objectId`, `/propertyValue`).
 
 pub mod normalize;
 pub mod signature;

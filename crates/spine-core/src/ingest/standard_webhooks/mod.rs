@@ -8,7 +8,8 @@
 //!   own (`invoice.paid`, no prefix), `webhook.received` when it gives none; the title is
 //!   `data.title`, or the type with `data`'s name or id; `timestamp` (RFC 3339) is when it
 //!   happened, else the attempt's `webhook-timestamp`. Messages are de-duplicated on
-//!   `webhook-id`, which the specification keeps the same across retries.
+//!   `webhook-id`, which the specification keeps the same across retries. A channel's mapping
+//!   reads the whole payload (`/data/customer_id`).
 
 pub mod normalize;
 pub mod signature;

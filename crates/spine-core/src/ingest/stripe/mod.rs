@@ -9,7 +9,8 @@
 //!   `created` is when it happened. The title carries the amount in the currency's major unit
 //!   (Stripe sends minor units) and whom it was for; a `*.updated` event lists
 //!   `data.previous_attributes` against the object as its changes. Stripe is the actor when it
-//!   acted by itself (`request.id` null: renewals, retries).
+//!   acted by itself (`request.id` null: renewals, retries). A channel's mapping reads the
+//!   whole Event (`/data/object/metadata/deal_id`).
 
 pub mod normalize;
 pub mod signature;
