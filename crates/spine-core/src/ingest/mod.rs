@@ -44,6 +44,9 @@ pub fn source(provider: Provider) -> Option<&'static dyn Source> {
         Provider::Github => &github::GitHub,
         Provider::Salesforce => &salesforce::Salesforce,
         Provider::ClaudeCode => &claude_code::ClaudeCode,
+        Provider::Stripe => &stripe::Stripe,
+        Provider::StandardWebhooks => &standard_webhooks::StandardWebhooks,
+        Provider::Hubspot => &hubspot::HubSpot,
         _ => return None,
     })
 }

@@ -15,7 +15,7 @@
 //! - Receivers must compare in constant time and check the timestamp against a tolerance; the
 //!   reference libraries use five minutes either way, as [`TOLERANCE_SECS`] does here.
 
-use super::verify::{
+use crate::ingest::verify::{
     any_match, check_window, header, hmac_sha256, parse_timestamp, Headers, VerifyError,
 };
 use base64::engine::general_purpose::STANDARD;

@@ -15,10 +15,10 @@
 //! - Compare in constant time; refuse timestamps more than the tolerance away from now. The
 //!   libraries default to five minutes ([`TOLERANCE_SECS`]).
 
-use super::verify::{
+use crate::ingest::verify::{
     any_match, check_window, decode_lower_hex, header, hmac_sha256, parse_timestamp,
 };
-use super::verify::{Headers, VerifyError};
+use crate::ingest::verify::{Headers, VerifyError};
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "stripe-signature";

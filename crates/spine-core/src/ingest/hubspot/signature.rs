@@ -18,7 +18,7 @@
 //! The older v1 and v2 signatures (`X-HubSpot-Signature`, plain SHA-256 with the secret
 //! prepended, no timestamp) are not accepted.
 
-use super::verify::{
+use crate::ingest::verify::{
     any_match, check_window, header, hmac_sha256, parse_timestamp, Headers, VerifyError,
 };
 use base64::engine::general_purpose::STANDARD;
