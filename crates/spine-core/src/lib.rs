@@ -16,6 +16,7 @@
 //! - [`sealed`]: secrets that must be usable again (webhook signing secrets), sealed at rest
 //!   under a key derived from the installation secret.
 //! - [`summary`]: registered type presentation and the summary renderer.
+//! - [`identifier`]: contact e-mail addresses and phone numbers, normalized (lower case, E.164).
 //! - [`validation`]: the field-level error list every validator returns.
 //! - [`ingest`]: providers (verifier and normalizer, one module each), drafts and delivery keys.
 
@@ -26,6 +27,7 @@ pub mod diff;
 pub mod event;
 pub mod filter;
 pub mod idempotency;
+pub mod identifier;
 pub mod ids;
 pub mod ingest;
 pub mod input;
