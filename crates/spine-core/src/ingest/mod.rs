@@ -38,6 +38,7 @@ pub fn source(provider: Provider) -> Option<&'static dyn Source> {
     Some(match provider {
         Provider::Generic => &generic::Generic,
         Provider::Github => &github::GitHub,
+        Provider::Twilio => &twilio::Twilio,
         _ => return None,
     })
 }
