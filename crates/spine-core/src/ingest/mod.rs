@@ -25,6 +25,7 @@ pub mod verify;
 pub mod generic;
 pub mod github;
 pub mod hubspot;
+pub mod postmark;
 pub mod standard_webhooks;
 pub mod stripe;
 pub mod twilio;
@@ -39,6 +40,7 @@ pub fn source(provider: Provider) -> Option<&'static dyn Source> {
         Provider::Generic => &generic::Generic,
         Provider::Github => &github::GitHub,
         Provider::Twilio => &twilio::Twilio,
+        Provider::Postmark => &postmark::Postmark,
         _ => return None,
     })
 }
