@@ -27,6 +27,7 @@ use crate::channel::Provider;
 use crate::idempotency::hex;
 use crate::ingest::verify::VerifyError;
 use crate::input::ChangeInput;
+use crate::text::clean;
 use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc2822;
 use time::OffsetDateTime;
@@ -87,7 +88,8 @@ struct Form(Vec<(String, String)>);
 
 impl Form {
     fn parse(body: &[u8]) -> Self {
-        Self(form_urlencoded::parse(body).into_owned().collect())
+        // Values are cleaned as event text is (trimmed, no control characters).
+        Self(form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), clean(&v))).collect())
     }
 
     /// The first value of `name`, when it says something.

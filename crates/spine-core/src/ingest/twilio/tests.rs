@@ -357,6 +357,8 @@ proptest! {
                 let event_type = draft.event.event_type.clone().unwrap();
                 prop_assert!(crate::text::is_dotted_name(&event_type, 128), "{}", event_type);
                 prop_assert!(draft.event.title.as_deref().unwrap().chars().count() <= 512);
+                let checked = draft.event.validate(uuid::Uuid::nil(), None, &EventLimits::default());
+                prop_assert!(checked.is_ok(), "{:?}", checked);
             }
         }
     }
