@@ -27,6 +27,7 @@ pub mod cloudevents;
 pub mod generic;
 pub mod github;
 pub mod hubspot;
+pub mod postmark;
 pub mod salesforce;
 pub mod standard_webhooks;
 pub mod stripe;
@@ -47,6 +48,8 @@ pub fn source(provider: Provider) -> Option<&'static dyn Source> {
         Provider::Stripe => &stripe::Stripe,
         Provider::StandardWebhooks => &standard_webhooks::StandardWebhooks,
         Provider::Hubspot => &hubspot::HubSpot,
+        Provider::Twilio => &twilio::Twilio,
+        Provider::Postmark => &postmark::Postmark,
         _ => return None,
     })
 }

@@ -15,7 +15,7 @@
 //! signs the URL with a `bodySHA256` query parameter instead of form pairs) and the
 //! HMAC-SHA256 variant of Twilio's webhook rules.
 
-use super::verify::{any_match, header, Headers, VerifyError};
+use crate::ingest::verify::{any_match, header, Headers, VerifyError};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
