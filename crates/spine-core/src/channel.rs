@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 /// The providers a channel can receive from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Provider {
     /// Any JSON, read through the channel's mapping.
@@ -82,6 +83,7 @@ impl Provider {
 /// Which way a channel's activity goes, seen from the tenant (an inbound call, an outbound
 /// e-mail); it decides which side of a message is the contact.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Received from outside (the default).
@@ -232,13 +234,20 @@ fn valid_pointer(pointer: &str) -> bool {
 
 /// A channel as an admin creates it (`POST /v1/channels`), before validation.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChannelInput {
     /// A label, 1-128 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 128))]
     pub name: String,
     /// The provider's wire name.
+    #[cfg_attr(feature = "openapi", schema(value_type = Provider))]
     pub provider: String,
     /// The type of the events it produces, when the provider does not decide it.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 128, pattern = r"^[a-z0-9][a-z0-9_.:-]*$")
+    )]
     pub event_type: Option<String>,
     /// `inbound` (default) or `outbound`.
     pub direction: Option<Direction>,
@@ -246,11 +255,14 @@ pub struct ChannelInput {
     #[serde(default)]
     pub process: bool,
     /// The work queue for its jobs (default `default`).
+    #[cfg_attr(feature = "openapi", schema(max_length = 64, pattern = r"^[a-z0-9][a-z0-9_.:-]*$"))]
     pub queue: Option<String>,
-    /// Field -> JSON Pointer or constant.
+    /// Field -> JSON Pointer (`/a/b`) or constant; fields: see [`MAPPED_FIELDS`].
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<HashMap<String, String>>))]
     pub mapping: Option<Value>,
     /// The signing secret the provider issued (Stripe `whsec_...`, a Twilio auth token...);
     /// absent: Spine generates one in the provider's format.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 512))]
     pub secret: Option<String>,
 }
 

@@ -302,6 +302,15 @@ pub async fn authenticate_stream(
     }
 }
 
+/// Authenticates an API key presented as a bearer token (ingest endpoints that take either a
+/// tenant key or a channel's own key).
+pub async fn authenticate_key(state: &AppState, presented: &str) -> Result<Principal, ApiError> {
+    if presented.starts_with(token::PREFIX) {
+        return Err(ApiError::Forbidden("viewer tokens cannot write".into()));
+    }
+    authenticate_presented(state, presented).await
+}
+
 async fn authenticate_presented(state: &AppState, presented: &str) -> Result<Principal, ApiError> {
     if presented.starts_with(token::PREFIX) {
         let claims = ViewerClaims::verify(presented, &state.secret, Timestamp::now()).map_err(

@@ -49,6 +49,13 @@ pub struct ServerConfig {
     /// The base URL people and providers reach this installation at (`https://spine.example.com`);
     /// it marks the session cookie `Secure` when it is `https`. `None`: the request's own.
     pub public_url: Option<String>,
+    /// Largest body `POST /v1/ingest/{channel}` reads (1 MiB); larger is a 413 and a
+    /// `rejected` ledger entry.
+    pub max_ingest_body_bytes: usize,
+    /// Most body bytes a ledger entry keeps (1 MiB); an entry cut shorter cannot be replayed.
+    pub ledger_body_bytes: usize,
+    /// How long ledger entries are kept (30 days); a sweeper removes older ones.
+    pub ledger_retention: Duration,
 }
 
 impl Default for ServerConfig {
@@ -72,6 +79,9 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             session_ttl: Duration::from_secs(12 * 3600),
             public_url: None,
+            max_ingest_body_bytes: 1024 * 1024,
+            ledger_body_bytes: 1024 * 1024,
+            ledger_retention: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -97,6 +107,9 @@ impl std::fmt::Debug for ServerConfig {
             .field("shutdown_grace", &self.shutdown_grace)
             .field("session_ttl", &self.session_ttl)
             .field("public_url", &self.public_url)
+            .field("max_ingest_body_bytes", &self.max_ingest_body_bytes)
+            .field("ledger_body_bytes", &self.ledger_body_bytes)
+            .field("ledger_retention", &self.ledger_retention)
             .finish()
     }
 }

@@ -3,13 +3,16 @@
 //! the route handlers carry their own `#[utoipa::path]`.
 
 use crate::error::{FieldErrorSchema, Problem};
-use crate::routes::{admin, events, feed, ops, read_state, session, stream};
+use crate::routes::{admin, channels, events, feed, ingest, ops, read_state, session, stream};
 use crate::state::AppState;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
+
+/// The body of `POST /v1/channels`, derived from the core's validated input type.
+pub type ChannelInputSchema = spine_core::channel::ChannelInput;
 
 /// Where an event came from.
 #[derive(Serialize, ToSchema)]
@@ -349,6 +352,9 @@ impl Modify for Security {
         session::whoami, session::signout,
         admin::create_key, admin::list_keys, admin::revoke_key, admin::create_viewer_token,
         admin::put_type, admin::preview_type, admin::get_type, admin::list_types, admin::create_tenant,
+        channels::create_channel, channels::list_channels, channels::get_channel,
+        channels::update_channel, channels::rotate_secret, channels::delete_channel,
+        ingest::receive, ingest::list_requests, ingest::get_request, ingest::replay,
         stream::stream,
         stream::ws,
         ops::healthz, ops::readyz, ops::prometheus,
@@ -361,6 +367,7 @@ impl Modify for Security {
         (name = "read state", description = "Per-user read state"),
         (name = "live", description = "Live delivery (Server-Sent Events)"),
         (name = "admin", description = "Tenant administration"),
+        (name = "ingest", description = "Channels, provider webhooks and the ingest ledger"),
         (name = "sign-in", description = "Activity Center sessions"),
         (name = "operations", description = "Health and metrics"),
     )

@@ -10,7 +10,7 @@ use spine_store::{NewApiKey, NewSecret, Store, StoreError, Tenant};
 /// Fresh random bytes for a secret.
 ///
 /// Panics only if the operating system's random source fails, which leaves no safe way on.
-fn random<const N: usize>() -> [u8; N] {
+pub fn random<const N: usize>() -> [u8; N] {
     let mut random = [0u8; N];
     #[allow(clippy::expect_used)]
     getrandom::fill(&mut random).expect("the operating system's random source failed");

@@ -4,6 +4,7 @@
 use crate::auth::KeyCache;
 use crate::config::ServerConfig;
 use crate::live::Live;
+use spine_core::sealed::SealingKey;
 use spine_store::Store;
 use std::sync::Arc;
 
@@ -20,6 +21,8 @@ pub struct AppState {
     pub keys: Arc<KeyCache>,
     /// The live hub and the shutdown signal that ends open streams.
     pub live: Arc<Live>,
+    /// Seals and opens channel secrets (a key derived from the installation secret).
+    pub channel_secrets: Arc<SealingKey>,
 }
 
 impl AppState {
@@ -28,6 +31,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ServerConfig, secret: Vec<u8>) -> Self {
         let keys = Arc::new(KeyCache::new(config.key_cache_ttl));
         let live = Arc::new(Live::start(store.clone(), &config));
-        Self { store, config: Arc::new(config), secret: secret.into(), keys, live }
+        let channel_secrets = Arc::new(SealingKey::derive(&secret, "channel-secrets"));
+        Self { store, config: Arc::new(config), secret: secret.into(), keys, live, channel_secrets }
     }
 }

@@ -6,13 +6,17 @@
 //! - [`read_state`]: mark read, mark all read, unread count.
 //! - [`stream`]: `GET /v1/stream`, live events as Server-Sent Events.
 //! - [`admin`]: keys, viewer tokens, types, tenants.
+//! - [`channels`]: ingestion channels, their sealed secrets and rotation.
+//! - [`ingest`]: receiving from providers, and the ledger with replay.
 //! - [`ops`]: health, readiness, metrics.
 //! - [`session`]: signing in to the Activity Center (one-time codes, the session cookie).
 //! - [`ui`]: the Activity Center and `<spine-feed>`, static files embedded in the binary.
 
 pub mod admin;
+pub mod channels;
 pub mod events;
 pub mod feed;
+pub mod ingest;
 pub mod ops;
 pub mod read_state;
 pub mod session;
@@ -35,6 +39,8 @@ pub fn router() -> Router<AppState> {
         .merge(read_state::router())
         .merge(stream::router())
         .merge(admin::router())
+        .merge(channels::router())
+        .merge(ingest::router())
         .merge(ops::router())
         .merge(session::router())
         .merge(ui::router())
