@@ -56,6 +56,9 @@ pub struct ServerConfig {
     pub ledger_body_bytes: usize,
     /// How long ledger entries are kept (30 days); a sweeper removes older ones.
     pub ledger_retention: Duration,
+    /// The region (ISO 3166 alpha-2, e.g. `US`) phone numbers without a `+` are read in, for
+    /// identifiers and matching; `None`: such numbers are refused (identifiers) or unmatched.
+    pub default_phone_region: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -82,6 +85,7 @@ impl Default for ServerConfig {
             max_ingest_body_bytes: 1024 * 1024,
             ledger_body_bytes: 1024 * 1024,
             ledger_retention: Duration::from_secs(30 * 86_400),
+            default_phone_region: None,
         }
     }
 }
@@ -110,6 +114,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_ingest_body_bytes", &self.max_ingest_body_bytes)
             .field("ledger_body_bytes", &self.ledger_body_bytes)
             .field("ledger_retention", &self.ledger_retention)
+            .field("default_phone_region", &self.default_phone_region)
             .finish()
     }
 }

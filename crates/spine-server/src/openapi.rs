@@ -3,7 +3,9 @@
 //! the route handlers carry their own `#[utoipa::path]`.
 
 use crate::error::{FieldErrorSchema, Problem};
-use crate::routes::{admin, channels, events, feed, ingest, ops, read_state, session, stream};
+use crate::routes::{
+    admin, channels, events, feed, identifiers, ingest, ops, read_state, session, stream,
+};
 use crate::state::AppState;
 use axum::Router;
 use serde::{Deserialize, Serialize};
@@ -13,6 +15,21 @@ use utoipa_swagger_ui::SwaggerUi;
 
 /// The body of `POST /v1/channels`, derived from the core's validated input type.
 pub type ChannelInputSchema = spine_core::channel::ChannelInput;
+
+/// An identifier on an entity.
+#[derive(Serialize, ToSchema)]
+pub struct IdentifierSchema {
+    /// `email` or `phone`.
+    pub kind: String,
+    /// Lower-case address or E.164 number.
+    pub value: String,
+    /// The entity's type.
+    pub entity_type: String,
+    /// The entity's id.
+    pub entity_id: String,
+    /// When it was added (RFC 3339).
+    pub created_at: String,
+}
 
 /// Where an event came from.
 #[derive(Serialize, ToSchema)]
@@ -355,6 +372,7 @@ impl Modify for Security {
         channels::create_channel, channels::list_channels, channels::get_channel,
         channels::update_channel, channels::rotate_secret, channels::delete_channel,
         ingest::receive, ingest::list_requests, ingest::get_request, ingest::replay,
+        identifiers::add_identifier, identifiers::list_identifiers, identifiers::delete_identifier,
         stream::stream,
         stream::ws,
         ops::healthz, ops::readyz, ops::prometheus,

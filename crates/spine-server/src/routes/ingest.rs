@@ -307,7 +307,7 @@ async fn match_contacts(
     tenant: &TenantId,
     ready: &mut [Ready],
 ) -> Result<(), ApiError> {
-    let region = None;
+    let region = state.config.default_phone_region.as_deref();
     let mut wanted: Vec<String> = Vec::new();
     let normalized: Vec<Vec<String>> = ready
         .iter()

@@ -8,6 +8,7 @@
 //! - [`admin`]: keys, viewer tokens, types, tenants.
 //! - [`channels`]: ingestion channels, their sealed secrets and rotation.
 //! - [`ingest`]: receiving from providers, and the ledger with replay.
+//! - [`identifiers`]: e-mail addresses and phone numbers that name entities.
 //! - [`ops`]: health, readiness, metrics.
 //! - [`session`]: signing in to the Activity Center (one-time codes, the session cookie).
 //! - [`ui`]: the Activity Center and `<spine-feed>`, static files embedded in the binary.
@@ -16,6 +17,7 @@ pub mod admin;
 pub mod channels;
 pub mod events;
 pub mod feed;
+pub mod identifiers;
 pub mod ingest;
 pub mod ops;
 pub mod read_state;
@@ -41,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(channels::router())
         .merge(ingest::router())
+        .merge(identifiers::router())
         .merge(ops::router())
         .merge(session::router())
         .merge(ui::router())

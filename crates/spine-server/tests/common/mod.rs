@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod signer;
 pub mod sse;
 pub mod ws;
 
