@@ -80,6 +80,14 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// How long an Activity Center session lasts after sign-in, in seconds.
     pub session_ttl_seconds: u64,
+    /// Largest body a provider may send to `POST /v1/ingest/{channel}`.
+    pub max_ingest_body_bytes: usize,
+    /// Most body bytes an ingest ledger entry keeps (an entry cut shorter cannot be replayed).
+    pub ledger_body_bytes: usize,
+    /// Days ingest ledger entries are kept.
+    pub ledger_retention_days: u64,
+    /// Region (ISO 3166 alpha-2, e.g. `US`) phone numbers without `+` are read in.
+    pub default_phone_region: Option<String>,
 }
 
 /// The keys above, so an unrelated `SPINE_*` variable (such as `SPINE_CONFIG`) is not mistaken
@@ -116,6 +124,10 @@ pub(crate) const KEYS: &[&str] = &[
     "stream_keep_alive_seconds",
     "public_url",
     "session_ttl_seconds",
+    "max_ingest_body_bytes",
+    "ledger_body_bytes",
+    "ledger_retention_days",
+    "default_phone_region",
 ];
 
 impl Default for Settings {
@@ -153,6 +165,10 @@ impl Default for Settings {
             stream_keep_alive_seconds: 15,
             public_url: None,
             session_ttl_seconds: 12 * 3600,
+            max_ingest_body_bytes: 1024 * 1024,
+            ledger_body_bytes: 1024 * 1024,
+            ledger_retention_days: 30,
+            default_phone_region: None,
         }
     }
 }
@@ -197,6 +213,18 @@ impl Settings {
         }
         if self.read_connections == 0 {
             problems.push("read_connections must be at least 1");
+        }
+        if self.max_ingest_body_bytes < 1024 || self.ledger_retention_days == 0 {
+            problems.push(
+                "max_ingest_body_bytes must be at least 1024 and ledger_retention_days at least 1",
+            );
+        }
+        if self
+            .default_phone_region
+            .as_deref()
+            .is_some_and(|r| spine_core::identifier::Region::parse(r).is_err())
+        {
+            problems.push("default_phone_region must be a region code such as US, GB or DE");
         }
         if self.db_max_connections < 2 || self.db_statement_timeout_seconds == 0 {
             problems.push(

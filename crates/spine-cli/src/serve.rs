@@ -40,6 +40,14 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
         stream_keep_alive: Duration::from_secs(settings.stream_keep_alive_seconds),
         session_ttl: Duration::from_secs(settings.session_ttl_seconds),
         public_url: settings.public_url.clone(),
+        max_ingest_body_bytes: settings.max_ingest_body_bytes,
+        ledger_body_bytes: settings.ledger_body_bytes,
+        ledger_retention: Duration::from_secs(settings.ledger_retention_days * 86_400),
+        default_phone_region: settings
+            .default_phone_region
+            .as_deref()
+            .and_then(|r| spine_core::identifier::Region::parse(r).ok())
+            .map(|r| r.as_str().to_owned()),
         ..ServerConfig::default()
     }
 }

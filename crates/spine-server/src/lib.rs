@@ -7,12 +7,14 @@
 //! - [`error`]: [`ApiError`], mapped once to RFC 9457 problems.
 //! - [`auth`]: the `Principal` extractor (API keys, viewer tokens), roles, the key cache.
 //! - [`json`]: JSON bodies with size limits and field-naming errors.
-//! - [`routes`]: one module per area (events, feed, stream, read state, admin, operations).
+//! - [`routes`]: one module per area (events, feed, stream, read state, admin, channels,
+//!   ingest and its ledger, identifiers, operations).
 //! - [`live`]: live delivery: the hub that wakes stream readers, and the reader loop.
 //! - [`middleware`]: request ids, tracing spans, URL-credential refusal, timeouts, metrics.
 //! - [`openapi`]: `/openapi.json` and `/docs`.
 //! - [`metrics`]: the process-wide Prometheus recorder.
 //! - [`provision`]: creating tenants and keys, shared with the CLI.
+//! - [`retention`]: the background sweeper that removes ingest ledger entries past retention.
 
 pub mod auth;
 pub mod config;
@@ -23,6 +25,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod provision;
+pub mod retention;
 pub mod routes;
 pub mod state;
 
@@ -102,6 +105,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let secret = store.server_secret().await.map_err(std::io::Error::other)?;
+    let (state_store, ledger_retention) = (store.clone(), config.ledger_retention);
     let state = AppState::new(store, config, secret);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "spine server listening");
@@ -121,6 +125,7 @@ pub async fn run(
     let serve =
         axum::serve(listener, app(state).into_make_service()).with_graceful_shutdown(shutdown);
     let upkeep = AbortOnDrop(metrics::spawn_upkeep());
+    let sweeper = AbortOnDrop(retention::spawn(state_store, ledger_retention));
     // A client that stopped reading keeps its response unfinished; after the grace period the
     // remaining connections are dropped with the server.
     let deadline = async move {
@@ -138,6 +143,7 @@ pub async fn run(
         }
     };
     drop(upkeep);
+    drop(sweeper);
     result
 }
 

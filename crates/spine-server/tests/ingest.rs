@@ -317,3 +317,35 @@ async fn unknown_disabled_and_oversized_deliveries_are_refused() {
     assert_problem(r, StatusCode::NOT_FOUND).await;
     assert_eq!(app.count(&app.a.id).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_works_the_same_on_postgresql_across_nodes() {
+    let nodes = common::spawn_postgres_nodes(2, spine_server::ServerConfig::default()).await;
+    let (one, two) = (&nodes[0], &nodes[1]);
+    let channel = create_channel(one, json!({"name": "Repo", "provider": "github"})).await;
+    let secret = channel["secret"].as_str().unwrap();
+    let url = channel["ingest_url"].as_str().unwrap();
+    let headers = github_headers(secret, url, GITHUB_PUSH, "pg-1");
+    let r = deliver(one, &channel, GITHUB_PUSH, &headers).await;
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(first["verdict"], json!("accepted"));
+    // The same delivery reaching the other node is a duplicate: the channel, its sealed secret
+    // and the delivery keys are shared through the database.
+    let other_url = url.replace(&one.addr.to_string(), &two.addr.to_string());
+    let headers = github_headers(secret, &other_url, GITHUB_PUSH, "pg-1");
+    let mut request = two.client.post(&other_url).body(GITHUB_PUSH);
+    for (name, value) in &headers {
+        request = request.header(name, value);
+    }
+    let again: Value = request.send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (again["verdict"].clone(), again["event_ids"].clone()),
+        (json!("duplicate"), first["event_ids"].clone())
+    );
+    let bad = github_headers("wrong", url, GITHUB_PUSH, "pg-2");
+    assert_problem(deliver(one, &channel, GITHUB_PUSH, &bad).await, StatusCode::UNAUTHORIZED).await;
+    let entries = ledger(two, "").await;
+    let verdicts: Vec<&str> = entries.iter().map(|e| e["verdict"].as_str().unwrap()).collect();
+    assert_eq!(verdicts, ["rejected", "duplicate", "accepted"]);
+    assert_eq!(one.count(&one.a.id).await, 1);
+}

@@ -311,6 +311,9 @@ pub struct Ready {
     pub key: String,
     /// The contact's raw identifiers (e-mail addresses, phone numbers) to match.
     pub contacts: Vec<String>,
+    /// Whether the channel's mapping chose the entity: a matched contact replaces only an
+    /// entity the provider chose (a message, a call), never one the channel's owner mapped.
+    pub entity_mapped: bool,
 }
 
 /// Applies the channel to each draft: its event type, then its mapping over the draft's
@@ -341,7 +344,15 @@ pub fn finish(
                 Direction::Inbound => draft.from,
                 Direction::Outbound => draft.to,
             };
-            Ready { event, key: delivery_key(context.channel_id, &delivery), contacts }
+            let entity_mapped = ["entity.type", "entity.id"]
+                .iter()
+                .any(|field| context.mapping.resolve(field, &draft.payload).is_some());
+            Ready {
+                event,
+                key: delivery_key(context.channel_id, &delivery),
+                contacts,
+                entity_mapped,
+            }
         })
         .collect()
 }

@@ -301,7 +301,7 @@ async fn events_of(
 }
 
 /// Puts each event on the entity whose identifier its contact matches, or tags it `unmatched`
-/// when it names contacts and none matches. An event whose entity is already set keeps it.
+/// when it names contacts and none matches. An entity the channel's mapping chose stays.
 async fn match_contacts(
     state: &AppState,
     tenant: &TenantId,
@@ -335,7 +335,7 @@ async fn match_contacts(
         .map(|r| (r.value, (r.entity_type, r.entity_id)))
         .collect();
     for (item, values) in ready.iter_mut().zip(normalized) {
-        if item.contacts.is_empty() || item.event.entity.is_some() {
+        if item.contacts.is_empty() || item.entity_mapped {
             continue;
         }
         match values.iter().find_map(|v| found.get(v)) {
