@@ -1,15 +1,15 @@
-//! The ingestion contracts ([`Channels`], [`Ledger`], [`Identifiers`]) for [`PgStore`],
-//! delegating to `channels`, `ledger` and `identifiers`. An ingest goes through the writer, so a
+//! The ingestion contracts ([`Channels`], [`Ledger`], [`Identifiers`], [`Blobs`]) for
+//! [`PgStore`], delegating to `channels`, `ledger`, `identifiers` and `blobs`. An ingest goes through the writer, so a
 //! request's events and its ledger row share one group commit.
 
-use crate::{channels, identifiers, ledger, PgStore};
+use crate::{blobs, channels, identifiers, ledger, PgStore};
 use async_trait::async_trait;
 use spine_core::channel::NewChannel;
 use spine_core::{TenantId, Timestamp};
 use spine_store::ledger::{Ingest, IngestOutcome};
 use spine_store::{
-    ChannelRecord, Channels, IdentifierRecord, Identifiers, Ledger, LedgerEntry, LedgerQuery,
-    StoreResult,
+    BlobMeta, Blobs, ChannelRecord, Channels, IdentifierRecord, Identifiers, Ledger, LedgerEntry,
+    LedgerQuery, NewBlob, StoreResult,
 };
 use uuid::Uuid;
 
@@ -123,5 +123,58 @@ impl Identifiers for PgStore {
         values: &[String],
     ) -> StoreResult<Vec<IdentifierRecord>> {
         Ok(identifiers::matching(&self.pool, tenant, values).await?)
+    }
+}
+
+#[async_trait]
+impl Blobs for PgStore {
+    async fn put_chunk(
+        &self,
+        tenant: &TenantId,
+        upload: Uuid,
+        index: u32,
+        data: Vec<u8>,
+    ) -> StoreResult<()> {
+        Ok(blobs::put_chunk(&self.pool, tenant, upload, index, &data).await?)
+    }
+
+    async fn finish_upload(
+        &self,
+        tenant: &TenantId,
+        upload: Uuid,
+        blob: NewBlob,
+    ) -> StoreResult<BlobMeta> {
+        Ok(blobs::finish(&self.pool, tenant, upload, &blob).await?)
+    }
+
+    async fn abort_upload(&self, tenant: &TenantId, upload: Uuid) -> StoreResult<()> {
+        Ok(blobs::abort(&self.pool, tenant, upload).await?)
+    }
+
+    async fn add_blob_ref(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+        event_id: Uuid,
+        name: &str,
+    ) -> StoreResult<()> {
+        Ok(blobs::add_ref(&self.pool, tenant, sha256, event_id, name).await?)
+    }
+
+    async fn get_blob(&self, tenant: &TenantId, sha256: &str) -> StoreResult<Option<BlobMeta>> {
+        Ok(blobs::get(&self.pool, tenant, sha256).await?)
+    }
+
+    async fn blob_chunk(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+        index: u32,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        Ok(blobs::chunk(&self.pool, tenant, sha256, index).await?)
+    }
+
+    async fn purge_abandoned_uploads(&self, before: Timestamp) -> StoreResult<u64> {
+        Ok(blobs::purge_abandoned(&self.pool, before).await?)
     }
 }

@@ -16,7 +16,8 @@
 //! - `sessions`: one-time sign-in codes and Activity Center sessions.
 //! - `ingest`: the ingestion contracts, delegating to `channels` (ingestion endpoints and their
 //!   sealed secrets), `ledger` (inbound requests, written in the group commit of their events)
-//!   and `identifiers` (e-mail addresses and phone numbers on entities).
+//!   `identifiers` (e-mail addresses and phone numbers on entities) and `blobs` (uploaded files
+//!   in chunks).
 //! - `stats`: counts, grouped or not.
 //! - `purge`: removing a tenant's oldest events behind a raised horizon.
 //! - `admin`: tenants, API keys, registered types and the server secret.
@@ -33,6 +34,7 @@
 
 mod admin;
 mod batch;
+mod blobs;
 mod channels;
 mod error;
 mod fence;

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_search_positions.sql")),
     (5, include_str!("../migrations/0005_inbox.sql")),
     (6, include_str!("../migrations/0006_ingest.sql")),
+    (7, include_str!("../migrations/0007_blobs.sql")),
 ];
 
 /// The advisory lock key migrations serialise on (any constant; this one spells "spine-mg").

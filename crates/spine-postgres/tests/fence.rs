@@ -9,7 +9,7 @@ use spine_core::channel::{ChannelInput, Provider};
 use spine_core::input::{EventInput, EventLimits};
 use spine_core::{EventType, NewEvent, Role, Seq, TenantId, Timestamp, TypeInfo, UserId};
 use spine_store::ledger::{Ingest, NewLedgerEntry};
-use spine_store::{NewApiKey, NewSecret, NewSessionSecret, Redeemed, Store, Verdict};
+use spine_store::{NewApiKey, NewBlob, NewSecret, NewSessionSecret, Redeemed, Store, Verdict};
 use uuid::Uuid;
 
 fn event(title: &str, tag: &str) -> NewEvent {
@@ -77,6 +77,12 @@ async fn fill(store: &dyn Store, tenant: &TenantId) -> String {
     };
     store.ingest(tenant, Ingest::Receipt(entry, vec![])).await.expect("ledger");
     store.add_identifier(tenant, "contact", "c1", "email", "a@x.org").await.expect("identifier");
+    let upload = Uuid::now_v7();
+    store.put_chunk(tenant, upload, 0, b"file".to_vec()).await.expect("chunk");
+    let blob =
+        NewBlob { sha256: "cd".repeat(32), size: 4, content_type: "text/plain".into(), chunks: 1 };
+    store.finish_upload(tenant, upload, blob).await.expect("blob");
+    store.add_blob_ref(tenant, &"cd".repeat(32), Uuid::now_v7(), "f.txt").await.expect("ref");
     key
 }
 
@@ -98,6 +104,9 @@ const TABLES: &[(&str, &str)] = &[
     ("channels", "tenant"),
     ("ingest_requests", "tenant"),
     ("identifiers", "tenant"),
+    ("blob_chunks", "tenant"),
+    ("blobs", "tenant"),
+    ("blob_refs", "tenant"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

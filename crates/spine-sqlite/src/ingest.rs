@@ -1,16 +1,16 @@
-//! The ingestion contracts ([`Channels`], [`Ledger`], [`Identifiers`]) for [`SqliteStore`],
-//! delegating to `channels`, `ledger` and `identifiers`. Writes go through the one-connection
-//! admin pool in a task of their own (`tx::detached`); an ingest goes through the writer, so a
-//! request's events and its ledger row share one group commit.
+//! The ingestion contracts ([`Channels`], [`Ledger`], [`Identifiers`], [`Blobs`]) for
+//! [`SqliteStore`], delegating to `channels`, `ledger`, `identifiers` and `blobs`. Writes go
+//! through the one-connection admin pool in a task of their own (`tx::detached`); an ingest goes
+//! through the writer, so a request's events and its ledger row share one group commit.
 
-use crate::{channels, identifiers, ledger, tx, SqliteStore};
+use crate::{blobs, channels, identifiers, ledger, tx, SqliteStore};
 use async_trait::async_trait;
 use spine_core::channel::NewChannel;
 use spine_core::{TenantId, Timestamp};
 use spine_store::ledger::{Ingest, IngestOutcome};
 use spine_store::{
-    ChannelRecord, Channels, IdentifierRecord, Identifiers, Ledger, LedgerEntry, LedgerQuery,
-    StoreResult,
+    BlobMeta, Blobs, ChannelRecord, Channels, IdentifierRecord, Identifiers, Ledger, LedgerEntry,
+    LedgerQuery, NewBlob, StoreResult,
 };
 use uuid::Uuid;
 
@@ -151,5 +151,64 @@ impl Identifiers for SqliteStore {
         values: &[String],
     ) -> StoreResult<Vec<IdentifierRecord>> {
         Ok(identifiers::matching(&self.inner.reads, tenant, values).await?)
+    }
+}
+
+#[async_trait]
+impl Blobs for SqliteStore {
+    async fn put_chunk(
+        &self,
+        tenant: &TenantId,
+        upload: Uuid,
+        index: u32,
+        data: Vec<u8>,
+    ) -> StoreResult<()> {
+        let (pool, t) = (self.inner.admin.clone(), tenant.clone());
+        tx::detached(async move { blobs::put_chunk(&pool, &t, upload, index, &data).await }).await
+    }
+
+    async fn finish_upload(
+        &self,
+        tenant: &TenantId,
+        upload: Uuid,
+        blob: NewBlob,
+    ) -> StoreResult<BlobMeta> {
+        let (pool, t) = (self.inner.admin.clone(), tenant.clone());
+        tx::detached(async move { blobs::finish(&pool, &t, upload, &blob).await }).await
+    }
+
+    async fn abort_upload(&self, tenant: &TenantId, upload: Uuid) -> StoreResult<()> {
+        let (pool, t) = (self.inner.admin.clone(), tenant.clone());
+        tx::detached(async move { blobs::abort(&pool, &t, upload).await }).await
+    }
+
+    async fn add_blob_ref(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+        event_id: Uuid,
+        name: &str,
+    ) -> StoreResult<()> {
+        let (pool, t, s, n) =
+            (self.inner.admin.clone(), tenant.clone(), sha256.to_owned(), name.to_owned());
+        tx::detached(async move { blobs::add_ref(&pool, &t, &s, event_id, &n).await }).await
+    }
+
+    async fn get_blob(&self, tenant: &TenantId, sha256: &str) -> StoreResult<Option<BlobMeta>> {
+        Ok(blobs::get(&self.inner.reads, tenant, sha256).await?)
+    }
+
+    async fn blob_chunk(
+        &self,
+        tenant: &TenantId,
+        sha256: &str,
+        index: u32,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        Ok(blobs::chunk(&self.inner.reads, tenant, sha256, index).await?)
+    }
+
+    async fn purge_abandoned_uploads(&self, before: Timestamp) -> StoreResult<u64> {
+        let pool = self.inner.admin.clone();
+        tx::detached(async move { blobs::purge_abandoned(&pool, before).await }).await
     }
 }

@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_horizons.sql")),
     (3, include_str!("../migrations/0003_inbox.sql")),
     (4, include_str!("../migrations/0004_ingest.sql")),
+    (5, include_str!("../migrations/0005_blobs.sql")),
 ];
 
 /// The version this build needs.

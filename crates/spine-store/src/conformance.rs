@@ -101,6 +101,7 @@ macro_rules! conformance_tests {
             the_ledger_records_every_request_with_its_events,
             replays_repeat_or_correct_and_update_the_entry,
             identifiers_name_one_entity_per_tenant,
+            blobs_are_chunked_named_by_hash_and_fenced,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

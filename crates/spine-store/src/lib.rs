@@ -10,12 +10,14 @@
 //! - `channels`: [`Channels`], ingestion endpoints with sealed secrets and rotation.
 //! - [`ledger`]: [`Ledger`], every inbound request with its verdict, body and events.
 //! - `identifiers`: [`Identifiers`], e-mail addresses and phone numbers naming entities.
+//! - `blobs`: [`Blobs`], uploaded files by tenant and content hash, streamed in chunks.
 //! - [`type_prefix`]: `task.*` patterns as ranges or LIKE patterns, for the SQL backends.
 //! - [`group`]: group commit shared by the backends: the writer task and the plan of one
 //!   transaction (positions, idempotency judgement, summaries, rows).
 //! - [`conformance`]: the behaviour every backend must show, as async test cases; a backend's test
 //!   file instantiates them with [`conformance_tests!`].
 
+mod blobs;
 mod channels;
 pub mod conformance;
 mod error;
@@ -27,6 +29,7 @@ mod read_state;
 mod sessions;
 pub mod type_prefix;
 
+pub use blobs::{BlobMeta, Blobs, NewBlob};
 pub use channels::{ChannelRecord, Channels};
 pub use error::StoreError;
 pub use identifiers::{IdentifierRecord, Identifiers};
@@ -43,11 +46,11 @@ use uuid::Uuid;
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A Spine backend: the event log and its administration, plus one trait per further
-/// capability ([`ReadState`], [`Sessions`], [`Channels`], [`Ledger`], [`Identifiers`]). Implementations are cheap to share (`Arc<dyn Store>`) and safe to call from
+/// capability ([`ReadState`], [`Sessions`], [`Channels`], [`Ledger`], [`Identifiers`], [`Blobs`]). Implementations are cheap to share (`Arc<dyn Store>`) and safe to call from
 /// many tasks at once; writes are group-committed inside the implementation.
 #[async_trait]
 pub trait Store:
-    ReadState + Sessions + Channels + Ledger + Identifiers + Send + Sync + 'static
+    ReadState + Sessions + Channels + Ledger + Identifiers + Blobs + Send + Sync + 'static
 {
     /// Applies pending migrations; idempotent.
     async fn migrate(&self) -> StoreResult<()>;

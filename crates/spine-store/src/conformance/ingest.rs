@@ -279,3 +279,52 @@ pub async fn identifiers_name_one_entity_per_tenant(store: Db) {
     assert!(store.match_identifiers(&t, &values).await.expect("match").is_empty());
     assert_eq!(store.list_identifiers(&other, "contact", "z9").await.expect("l").len(), 1);
 }
+
+/// Files stream in as chunks under an upload id, are named by their hash when finished (a
+/// second upload of the same content is dropped, the first kept), read back chunk by chunk
+/// with the events carrying them, and stay inside their tenant; aborted and abandoned
+/// uploads leave nothing.
+pub async fn blobs_are_chunked_named_by_hash_and_fenced(store: Db) {
+    let t = tenant(&store, "acme").await;
+    let other = tenant(&store, "other").await;
+    let blob = |chunks: u32| crate::NewBlob {
+        sha256: "ab".repeat(32),
+        size: 6,
+        content_type: "text/plain; charset=utf-8".to_owned(),
+        chunks,
+    };
+    let first = Uuid::now_v7();
+    store.put_chunk(&t, first, 0, b"hel".to_vec()).await.expect("chunk");
+    store.put_chunk(&t, first, 1, b"lo!".to_vec()).await.expect("chunk");
+    let stored = store.finish_upload(&t, first, blob(2)).await.expect("finish");
+    assert_eq!((stored.size, stored.chunks, stored.refs.len()), (6, 2, 0));
+    let read = |i| store.blob_chunk(&t, &stored.sha256, i);
+    assert_eq!(read(0).await.expect("read"), Some(b"hel".to_vec()));
+    assert_eq!(read(1).await.expect("read"), Some(b"lo!".to_vec()));
+    assert_eq!(read(2).await.expect("read"), None);
+
+    let again = Uuid::now_v7();
+    store.put_chunk(&t, again, 0, b"hello!".to_vec()).await.expect("chunk");
+    let same = store.finish_upload(&t, again, blob(1)).await.expect("finish");
+    assert_eq!((same.chunks, same.created_at), (2, stored.created_at), "the first upload stands");
+    assert_eq!(store.blob_chunk(&t, &same.sha256, 1).await.expect("read"), Some(b"lo!".to_vec()));
+
+    let event = Uuid::now_v7();
+    store.add_blob_ref(&t, &stored.sha256, event, "hello.txt").await.expect("ref");
+    store.add_blob_ref(&t, &stored.sha256, event, "hello.txt").await.expect("ref again");
+    let meta = store.get_blob(&t, &stored.sha256).await.expect("get").expect("found");
+    assert_eq!(meta.refs, vec![(event, "hello.txt".to_owned())]);
+
+    assert!(store.get_blob(&other, &stored.sha256).await.expect("get").is_none(), "fenced");
+    assert_eq!(store.blob_chunk(&other, &stored.sha256, 0).await.expect("read"), None);
+
+    let aborted = Uuid::now_v7();
+    store.put_chunk(&t, aborted, 0, b"partial".to_vec()).await.expect("chunk");
+    store.abort_upload(&t, aborted).await.expect("abort");
+    let abandoned = Uuid::now_v7();
+    store.put_chunk(&other, abandoned, 0, b"left".to_vec()).await.expect("chunk");
+    let later = spine_core::Timestamp::now().plus_seconds(60);
+    let gone = store.purge_abandoned_uploads(later).await.expect("purge");
+    assert_eq!(gone, 1, "only the unfinished upload's chunk, of any tenant");
+    assert_eq!(store.blob_chunk(&t, &stored.sha256, 0).await.expect("read"), Some(b"hel".to_vec()));
+}
