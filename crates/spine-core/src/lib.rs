@@ -19,12 +19,14 @@
 //! - [`identifier`]: contact e-mail addresses and phone numbers, normalized (lower case, E.164).
 //! - [`validation`]: the field-level error list every validator returns.
 //! - [`ingest`]: providers (verifier and normalizer, one module each), drafts and delivery keys.
+//! - [`files`]: uploaded files: the sanitized name they are shown under, their sniffed type.
 
 pub mod apikey;
 pub mod channel;
 pub mod cursor;
 pub mod diff;
 pub mod event;
+pub mod files;
 pub mod filter;
 pub mod idempotency;
 pub mod identifier;

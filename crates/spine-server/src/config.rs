@@ -59,6 +59,9 @@ pub struct ServerConfig {
     /// The region (ISO 3166 alpha-2, e.g. `US`) phone numbers without a `+` are read in, for
     /// identifiers and matching; `None`: such numbers are refused (identifiers) or unmatched.
     pub default_phone_region: Option<String>,
+    /// Largest file `POST /v1/ingest/{channel}/files` stores (50 MiB); a larger one is a 413
+    /// and nothing of the request is stored.
+    pub max_file_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -86,6 +89,7 @@ impl Default for ServerConfig {
             ledger_body_bytes: 1024 * 1024,
             ledger_retention: Duration::from_secs(30 * 86_400),
             default_phone_region: None,
+            max_file_bytes: 50 * 1024 * 1024,
         }
     }
 }
@@ -115,6 +119,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("ledger_body_bytes", &self.ledger_body_bytes)
             .field("ledger_retention", &self.ledger_retention)
             .field("default_phone_region", &self.default_phone_region)
+            .field("max_file_bytes", &self.max_file_bytes)
             .finish()
     }
 }

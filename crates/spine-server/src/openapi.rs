@@ -4,7 +4,7 @@
 
 use crate::error::{FieldErrorSchema, Problem};
 use crate::routes::{
-    admin, channels, events, feed, identifiers, ingest, ops, read_state, session, stream,
+    admin, channels, events, feed, files, identifiers, ingest, ops, read_state, session, stream,
 };
 use crate::state::AppState;
 use axum::Router;
@@ -372,6 +372,7 @@ impl Modify for Security {
         channels::create_channel, channels::list_channels, channels::get_channel,
         channels::update_channel, channels::rotate_secret, channels::delete_channel,
         ingest::receive, ingest::list_requests, ingest::get_request, ingest::replay,
+        files::upload, files::download,
         identifiers::add_identifier, identifiers::list_identifiers, identifiers::delete_identifier,
         stream::stream,
         stream::ws,

@@ -1,5 +1,6 @@
 //! The ledger sweeper: a background task that removes ingest ledger entries older than the
-//! retention setting, once at start and then hourly. Several nodes sweeping the same database
+//! retention setting, and the chunks of uploads interrupted an hour ago or more, once at start
+//! and then hourly. Several nodes sweeping the same database
 //! do the same harmless delete. Progress is a metric (`spine_ledger_swept_total`).
 
 use spine_core::Timestamp;
@@ -25,6 +26,12 @@ pub fn spawn(store: Arc<dyn Store>, retention: Duration) -> tokio::task::JoinHan
                     tracing::info!(entries = gone, "ingest ledger entries past retention removed");
                 }
                 Err(e) => tracing::warn!(error = %e, "the ledger sweep failed; trying again later"),
+            }
+            // An upload interrupted an hour ago will not finish.
+            match store.purge_abandoned_uploads(Timestamp::now().plus_seconds(-3600)).await {
+                Ok(0) => {}
+                Ok(gone) => tracing::info!(chunks = gone, "chunks of interrupted uploads removed"),
+                Err(e) => tracing::warn!(error = %e, "the upload sweep failed; trying again later"),
             }
         }
     })

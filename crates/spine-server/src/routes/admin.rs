@@ -62,8 +62,13 @@ pub struct KeyList {
 #[utoipa::path(post, path = "/v1/keys", tag = "admin", request_body = KeyCreate,
     responses(
         (status = 201, description = "Created; the key is shown once", body = KeyCreated),
+        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn create_key(
@@ -92,7 +97,12 @@ pub async fn create_key(
 
 /// Lists the tenant's keys (admin).
 #[utoipa::path(get, path = "/v1/keys", tag = "admin",
-    responses((status = 200, description = "Keys, newest first", body = crate::openapi::KeyListSchema)),
+    responses(
+        (status = 200, description = "Keys, newest first", body = crate::openapi::KeyListSchema),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
+    ),
     security(("bearer" = [])))]
 pub async fn list_keys(
     State(state): State<AppState>,
@@ -107,7 +117,10 @@ pub async fn list_keys(
     params(("id" = String, Path, description = "The key's public id")),
     responses(
         (status = 204, description = "Revoked"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such key in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn revoke_key(
@@ -170,8 +183,13 @@ fn check_scope(scope: &Scope, errors: &mut ValidationErrors) {
 #[utoipa::path(post, path = "/v1/viewer-tokens", tag = "admin", request_body = ViewerTokenRequest,
     responses(
         (status = 200, description = "The token", body = ViewerToken),
+        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs a read or admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn create_viewer_token(
@@ -246,7 +264,13 @@ pub struct Preview {
     request_body = PreviewInput,
     responses(
         (status = 200, description = "The rendered summary", body = Preview),
+        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid template", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn preview_type(
@@ -308,7 +332,13 @@ fn parse_type(t: &str) -> Result<EventType, ApiError> {
     request_body = crate::openapi::TypeInfoSchema,
     responses(
         (status = 200, description = "Stored", body = crate::openapi::TypeEntrySchema),
+        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn put_type(
@@ -329,7 +359,10 @@ pub async fn put_type(
     params(("type" = String, Path, description = "Event type")),
     responses(
         (status = 200, description = "The presentation", body = crate::openapi::TypeEntrySchema),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs a read or admin key, or a viewer token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not registered", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn get_type(
@@ -346,7 +379,12 @@ pub async fn get_type(
 
 /// Every registered type of the tenant.
 #[utoipa::path(get, path = "/v1/types", tag = "admin",
-    responses((status = 200, description = "Registered types", body = crate::openapi::TypeListSchema)),
+    responses(
+        (status = 200, description = "Registered types", body = crate::openapi::TypeListSchema),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs a read or admin key, or a viewer token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
+    ),
     security(("bearer" = [])))]
 pub async fn list_types(
     State(state): State<AppState>,
@@ -403,9 +441,14 @@ impl FromRequestParts<AppState> for Operator {
 #[utoipa::path(post, path = "/v1/tenants", tag = "admin", request_body = TenantCreate,
     responses(
         (status = 201, description = "Created", body = TenantCreated),
+        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong operator token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No operator token configured", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The id is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid name", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("operator" = [])))]
 pub async fn create_tenant(

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use spine_core::channel::{ChannelInput, Direction, NewChannel};
+use spine_core::channel::{ChannelInput, Direction};
 use spine_core::ingest::{self, Source};
 use spine_core::sealed::NONCE_BYTES;
 use spine_core::{idempotency::hex, Role, TenantId, Timestamp};
@@ -172,13 +172,6 @@ pub fn secret_owner(tenant: &TenantId, channel_id: &str) -> String {
     format!("{tenant}/{channel_id}")
 }
 
-/// The provider's implementation, or a 422 naming the field.
-fn source_of(channel: &NewChannel) -> Result<&'static dyn Source, ApiError> {
-    ingest::source(channel.provider).ok_or_else(|| {
-        ApiError::invalid("provider", format!("{} is not supported yet", channel.provider.as_str()))
-    })
-}
-
 /// The secret to use: the one given, or a fresh one in the provider's format.
 fn secret_for(source: &dyn Source, given: Option<String>) -> Result<String, ApiError> {
     match given {
@@ -205,11 +198,13 @@ fn seal(state: &AppState, tenant: &TenantId, id: &str, secret: &str) -> String {
     request_body = crate::openapi::ChannelInputSchema,
     responses(
         (status = 201, description = "Created; the secret is shown once", body = ChannelCreated),
+        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn create_channel(
@@ -220,7 +215,7 @@ pub async fn create_channel(
 ) -> Result<(StatusCode, axum::Json<ChannelCreated>), ApiError> {
     principal.require(Role::Admin)?;
     let (channel, given) = input.validate()?;
-    let source = source_of(&channel)?;
+    let source = ingest::source(channel.provider);
     let secret = secret_for(source, given)?;
     let id = format!("ch_{}", hex(&random::<12>()));
     let sealed = seal(&state, &principal.tenant, &id, &secret);
@@ -236,6 +231,7 @@ pub async fn create_channel(
         (status = 200, description = "Channels, oldest first", body = ChannelList),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn list_channels(
@@ -257,6 +253,7 @@ pub async fn list_channels(
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such channel in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn get_channel(
@@ -277,11 +274,14 @@ pub async fn get_channel(
     request_body = ChannelPatch,
     responses(
         (status = 200, description = "The changed channel", body = ChannelOut),
+        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such channel in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn update_channel(
@@ -327,11 +327,14 @@ pub async fn update_channel(
     request_body = RotateSecret,
     responses(
         (status = 200, description = "Rotated; the new secret is shown once", body = SecretRotated),
+        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such channel in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn rotate_secret(
@@ -354,7 +357,7 @@ pub async fn rotate_secret(
     }
     let record =
         state.store.get_channel(&principal.tenant, &id).await?.ok_or(ApiError::NotFound)?;
-    let secret = secret_for(source_of(&record.settings)?, input.secret)?;
+    let secret = secret_for(ingest::source(record.settings.provider), input.secret)?;
     let sealed = seal(&state, &principal.tenant, &id, &secret);
     let until = Timestamp::now().plus_seconds(grace);
     let rotated = state
@@ -375,6 +378,7 @@ pub async fn rotate_secret(
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such channel in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn delete_channel(

@@ -108,10 +108,16 @@ async fn append(
     request_body = crate::openapi::EventInputSchema,
     params(("Idempotency-Key" = Option<String>, Header, description = "Wins over the body's idempotency_key")),
     responses(
-        (status = 201, description = "Stored", body = crate::openapi::EventSchema),
         (status = 200, description = "Idempotent repeat: the original event", body = crate::openapi::EventSchema),
+        (status = 201, description = "Stored", body = crate::openapi::EventSchema),
+        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key may not ingest", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Same key, different content", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid event", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn create_event(
@@ -141,8 +147,13 @@ pub async fn create_event(
     request_body = crate::openapi::BatchInputSchema,
     responses(
         (status = 200, description = "Each item's outcome, in input order", body = crate::openapi::BatchResultSchema),
+        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key may not ingest", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Some item is invalid; nothing was written", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn create_batch(

@@ -120,6 +120,9 @@ fn feed_request(state: &AppState, pairs: &QueryPairs) -> Result<FeedRequest, Api
     responses(
         (status = 200, description = "A page", body = crate::openapi::FeedPageSchema),
         (status = 400, description = "Bad filter or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs a read or admin key, or a viewer token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn list_events(
@@ -137,7 +140,11 @@ pub async fn list_events(
     params(("id" = String, Path, description = "Event id (UUID)")),
     responses(
         (status = 200, description = "The event", body = crate::openapi::EventSchema),
+        (status = 400, description = "Invalid X-Spine-User header", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs a read or admin key, or a viewer token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event in this tenant and scope", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn get_event(
@@ -187,6 +194,9 @@ pub async fn get_event(
     responses(
         (status = 200, description = "A page", body = crate::openapi::FeedPageSchema),
         (status = 400, description = "Bad filter or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs a read or admin key, or a viewer token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn timeline(
@@ -212,6 +222,9 @@ pub async fn timeline(
     responses(
         (status = 200, description = "Counts", body = crate::openapi::StatsSchema),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs a read or admin key, or a viewer token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn stats(

@@ -57,12 +57,15 @@ fn check_entity(entity_type: &str, id: &str) -> Result<(), ApiError> {
     request_body = IdentifierInput,
     responses(
         (status = 201, description = "Added (or already on this entity)", body = crate::openapi::IdentifierSchema),
+        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key may not write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not a valid entity type or id", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Another entity holds it", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not an e-mail address or phone number", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn add_identifier(
@@ -108,6 +111,7 @@ pub async fn add_identifier(
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Viewer tokens may not", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not a valid entity type or id", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn list_identifiers(
@@ -133,6 +137,7 @@ pub async fn list_identifiers(
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key may not write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The entity does not hold it", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn delete_identifier(

@@ -76,7 +76,13 @@ pub async fn receive(
 ) -> Result<Response, ApiError> {
     let received_at = Timestamp::now();
     let channel = live_channel(&state, &channel_id).await?;
-    let source = ingest::source(channel.settings.provider).ok_or(ApiError::NotFound)?;
+    let source = ingest::source(channel.settings.provider);
+    if source.provider() == spine_core::channel::Provider::File {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "a file channel takes multipart uploads at /v1/ingest/{}/files",
+            channel.id
+        )));
+    }
     let mut entry = NewLedgerEntry {
         id: Uuid::now_v7(),
         channel_id: channel.id.clone(),
@@ -189,12 +195,12 @@ pub async fn handshake(
 }
 
 /// The channel, unless it is missing or disabled (both 404: a provider learns nothing more).
-async fn live_channel(state: &AppState, id: &str) -> Result<ChannelRecord, ApiError> {
+pub(super) async fn live_channel(state: &AppState, id: &str) -> Result<ChannelRecord, ApiError> {
     state.store.find_channel(id).await?.filter(|c| !c.disabled).ok_or(ApiError::NotFound)
 }
 
 /// A tenant API key given as the bearer token, for providers that take one.
-fn presented_key<'h>(source: &dyn Source, headers: &'h HeaderMap) -> Option<&'h str> {
+pub(super) fn presented_key<'h>(source: &dyn Source, headers: &'h HeaderMap) -> Option<&'h str> {
     if source.auth() != Auth::KeyOrChannelSecret {
         return None;
     }
@@ -206,7 +212,11 @@ fn presented_key<'h>(source: &dyn Source, headers: &'h HeaderMap) -> Option<&'h 
 
 /// The channel's secrets that verify now, opened. A secret that does not open (another
 /// installation's, a damaged row) verifies nothing, and says so in the log.
-fn open_secrets(state: &AppState, channel: &ChannelRecord, now: Timestamp) -> Vec<Vec<u8>> {
+pub(super) fn open_secrets(
+    state: &AppState,
+    channel: &ChannelRecord,
+    now: Timestamp,
+) -> Vec<Vec<u8>> {
     let owner = secret_owner(&channel.tenant, &channel.id);
     channel
         .live_secrets(now)
@@ -222,7 +232,7 @@ fn open_secrets(state: &AppState, channel: &ChannelRecord, now: Timestamp) -> Ve
 }
 
 /// Records a rejected request (no events) in the ledger.
-async fn reject(
+pub(super) async fn reject(
     state: &AppState,
     tenant: &TenantId,
     mut entry: NewLedgerEntry,
@@ -230,15 +240,13 @@ async fn reject(
 ) -> Result<(), ApiError> {
     entry.verdict = Verdict::Rejected;
     entry.reason = Some(reason.to_owned());
-    let provider = ingest::source(entry.provider);
+    let source = ingest::source(entry.provider);
     state.store.ingest(tenant, Ingest::Receipt(entry, Vec::new())).await?;
-    if let Some(source) = provider {
-        record(source, Verdict::Rejected);
-    }
+    record(source, Verdict::Rejected);
     Ok(())
 }
 
-fn record(source: &dyn Source, verdict: Verdict) {
+pub(super) fn record(source: &dyn Source, verdict: Verdict) {
     metrics::counter!("spine_ingest_requests_total",
         "provider" => source.provider().as_str(), "verdict" => verdict.as_str())
     .increment(1);
@@ -450,6 +458,7 @@ fn parse_cursor(text: &str) -> Option<(Timestamp, Uuid)> {
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn list_requests(
@@ -495,6 +504,7 @@ pub async fn list_requests(
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such entry in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn get_request(
@@ -528,6 +538,7 @@ pub struct Replayed {
         (status = 404, description = "No such entry in this tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Rejected at receipt, its body was cut, or its channel is gone", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The current channel cannot read it", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn replay(
@@ -550,7 +561,7 @@ pub async fn replay(
         .get_channel(tenant, &entry.channel_id)
         .await?
         .ok_or_else(|| conflict("the request's channel no longer exists"))?;
-    let source = ingest::source(channel.settings.provider).ok_or(ApiError::NotFound)?;
+    let source = ingest::source(channel.settings.provider);
     let stored =
         Stored { headers: entry.headers, body: entry.body, received_at: entry.received_at };
     let events = match events_of(&state, &channel, source, &stored, entry.id, true).await? {

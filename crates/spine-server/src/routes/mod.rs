@@ -9,6 +9,7 @@
 //! - [`channels`]: ingestion channels, their sealed secrets and rotation.
 //! - [`ingest`]: receiving from providers, and the ledger with replay.
 //! - [`identifiers`]: e-mail addresses and phone numbers that name entities.
+//! - [`files`]: multipart uploads into the blob store, and downloads as attachments.
 //! - [`ops`]: health, readiness, metrics.
 //! - [`session`]: signing in to the Activity Center (one-time codes, the session cookie).
 //! - [`ui`]: the Activity Center and `<spine-feed>`, static files embedded in the binary.
@@ -17,6 +18,7 @@ pub mod admin;
 pub mod channels;
 pub mod events;
 pub mod feed;
+pub mod files;
 pub mod identifiers;
 pub mod ingest;
 pub mod ops;
@@ -44,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .merge(channels::router())
         .merge(ingest::router())
         .merge(identifiers::router())
+        .merge(files::router())
         .merge(ops::router())
         .merge(session::router())
         .merge(ui::router())

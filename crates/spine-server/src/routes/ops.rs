@@ -27,7 +27,10 @@ pub struct Health {
 
 /// The process is alive.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "Alive", body = Health)))]
+    responses(
+        (status = 200, description = "Alive", body = Health),
+        (status = 401, description = "A credential was sent in the URL", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
@@ -41,6 +44,7 @@ const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Health),
+        (status = 401, description = "A credential was sent in the URL", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Not ready", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
@@ -59,7 +63,10 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
 
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus metrics", content_type = "text/plain", body = String)))]
+    responses(
+        (status = 200, description = "Prometheus metrics", content_type = "text/plain", body = String),
+        (status = 401, description = "A credential was sent in the URL", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn prometheus() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], metrics::render())
 }

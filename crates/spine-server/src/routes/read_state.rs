@@ -79,7 +79,10 @@ pub struct Archived {
     responses(
         (status = 200, description = "Marked", body = Marked),
         (status = 400, description = "No user given", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs a read or admin key, or a viewer token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event in this tenant and scope", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn mark_read(
@@ -104,7 +107,12 @@ pub async fn mark_read(
     responses(
         (status = 200, description = "The new watermark", body = Watermark),
         (status = 400, description = "No user given", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs a read or admin key, or a viewer token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn read_all(
@@ -138,6 +146,9 @@ fn watermark_request(
     responses(
         (status = 200, description = "The count", body = UnreadCount),
         (status = 400, description = "No user given", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs a read or admin key, or a viewer token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn unread_count(
@@ -160,7 +171,12 @@ pub async fn unread_count(
     responses(
         (status = 200, description = "The new seen watermark", body = Watermark),
         (status = 400, description = "No user given", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs a read or admin key, or a viewer token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn seen(
@@ -182,7 +198,10 @@ pub async fn seen(
     responses(
         (status = 200, description = "Archived", body = Archived),
         (status = 400, description = "No user given", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs a read or admin key, or a viewer token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event in this tenant and scope", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn archive(
@@ -201,7 +220,10 @@ pub async fn archive(
     responses(
         (status = 200, description = "Unarchived", body = Archived),
         (status = 400, description = "No user given", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs a read or admin key, or a viewer token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event in this tenant and scope", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn unarchive(

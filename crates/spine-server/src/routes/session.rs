@@ -94,6 +94,7 @@ pub struct SessionInfo {
     responses(
         (status = 200, description = "The credential's tenant, user, role and expiry", body = SessionInfo),
         (status = 401, description = "Signed out, or the session expired", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn whoami(principal: Principal) -> Json<SessionInfo> {
@@ -119,7 +120,9 @@ pub async fn whoami(principal: Principal) -> Json<SessionInfo> {
 #[utoipa::path(post, path = "/v1/session/signout", tag = "sign-in",
     responses(
         (status = 204, description = "Signed out"),
+        (status = 401, description = "A credential was sent in the URL", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The X-Spine-CSRF header is missing", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn signout(
     State(state): State<AppState>,

@@ -36,6 +36,9 @@ pub fn router() -> Router<AppState> {
         (status = 200, description = "An endless stream: `event: position` carrying the starting `id:` and a `retry:` hint, then `id: <seq>`, `event: activity`, `data: <event json>` per event; keep-alive comments every 15 s; `event: error` before the server ends it (e.g. an expired viewer token)", body = String, content_type = "text/event-stream"),
         (status = 400, description = "Bad filter or resume point", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs a read or admin key, or a viewer token", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The tenant has too many open streams", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The server has too many open streams, or storage is unavailable; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn stream(
@@ -87,6 +90,7 @@ pub async fn stream(
         (status = 101, description = "Switching to the WebSocket protocol. Client messages: `subscribe {id, filter, after?}`, `unsubscribe {id}`, `ping`. Server messages: `subscribed`, `activity {id, seq, event}`, `reset`, `read`, `unsubscribed`, `pong`, `error {id?, error, detail}`"),
         (status = 400, description = "Not a WebSocket upgrade, or a bad query", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs a read or admin key, or a viewer token", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The tenant has too many open streams", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The server has too many open streams", body = Problem, content_type = "application/problem+json"),
     ),

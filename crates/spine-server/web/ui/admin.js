@@ -1,16 +1,21 @@
-// The admin pages (`/admin`, `/admin/keys`, `/admin/tokens`, `/admin/types`), for admin
-// sessions only. Loaded on first visit, so the feed's first view does not carry them.
+// The admin pages (`/admin`, `/admin/keys`, `/admin/tokens`, `/admin/types`,
+// `/admin/channels`, `/admin/ledger`), for admin sessions only. Loaded on first visit, so the
+// feed's first view does not carry them.
 
 import { h } from '../embed/lib/dom.js';
 import { showAdminOnly } from './states.js';
 import * as keys from './admin-keys.js';
 import * as tokens from './admin-tokens.js';
 import * as types from './admin-types.js';
+import * as channels from './admin-channels.js';
+import * as ledger from './admin-ledger.js';
 
 const SECTIONS = [
   { path: 'keys', title: 'API keys', about: 'Keys for your backend to post events (ingest), read feeds (read) or manage Spine (admin).', module: keys },
   { path: 'tokens', title: 'Viewer tokens', about: 'Short-lived browser tokens for <spine-feed>, narrowed to one user and a scope.', module: tokens },
   { path: 'types', title: 'Event types', about: 'Labels, icons, colours and summary templates for the feed.', module: types },
+  { path: 'channels', title: 'Channels', about: 'Endpoints that GitHub, Stripe, Twilio and other providers post to, each with its own secret.', module: channels },
+  { path: 'ledger', title: 'Ledger', about: 'Every request providers made, its verdict and the events it produced; replay one after fixing a mapping.', module: ledger },
 ];
 
 export function mount(container, app, [section]) {
@@ -37,7 +42,8 @@ export function mount(container, app, [section]) {
       h('p', {}, s.about)))));
     return page;
   }
-  const dispose = current.module.mount(body, app);
+  // `page` lets a section keep the page's key in step when it changes the query itself.
+  const dispose = current.module.mount(body, app, page);
   page.dispose = () => dispose?.();
   return page;
 }

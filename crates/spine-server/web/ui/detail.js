@@ -8,6 +8,7 @@ import { exactDateTime, relativeTime, toMillis } from '../embed/lib/format.js';
 import { changeRows, dataRows } from './values.js';
 import { entityPath, filterPath } from '../embed/lib/links.js';
 import { safeColor, typeLabel } from '../embed/lib/feed-view.js';
+import { createProviderIcon, providerOf } from '../embed/lib/providers.js';
 
 let dialog = null;
 let closingFromRoute = false;
@@ -103,6 +104,7 @@ export function renderEvent(event, types, app) {
   const icon = h('span', { class: 'feed-icon' }, createIcon(iconName(event, info)));
   const color = safeColor(info.color);
   if (color) icon.style.setProperty('--type-color', color);
+  const provider = providerOf(event.source?.system);
 
   const fields = [
     ['Type', [typeLabel(event, types), info.label ? h('code', { class: 'muted' }, ` ${event.type}`) : null]],
@@ -121,7 +123,9 @@ export function renderEvent(event, types, app) {
       h('a', { href: entityPath(event.entity) }, event.entity.name || event.entity.id),
       event.entity.name && h('span', { class: 'muted' }, ` (${event.entity.id})`),
     ]],
-    ['Source', event.source && [event.source.system,
+    ['Source', event.source && [
+      provider ? h('span', { class: 'provider-label', dataset: { provider: provider.name } },
+        createProviderIcon(provider.name), provider.label, ' ', h('code', { class: 'muted' }, provider.name)) : event.source.system,
       (event.source.object_type || event.source.object_id)
         && h('span', { class: 'muted' }, ` ${[event.source.object_type, event.source.object_id].filter(Boolean).join(' ')}`)]],
     ['Tags', event.tags?.length > 0 && h('ul', { class: 'feed-tags' },
@@ -146,7 +150,9 @@ export function renderEvent(event, types, app) {
       icon,
       h('div', {},
         h('h1', { class: 'event-summary' }, event.summary || event.title),
-        h('p', { class: 'event-sub' }, typeLabel(event, types), ' · ', timeValue(event.occurred_at)))),
+        h('p', { class: 'event-sub' }, typeLabel(event, types),
+          provider && [' · via ', h('span', { class: 'provider-label' }, createProviderIcon(provider.name), provider.label)],
+          ' · ', timeValue(event.occurred_at)))),
     h('dl', { class: 'event-fields' },
       fields.filter(([, value]) => value !== undefined && value !== null && value !== false && value !== '')
         .map(([label, value]) => h('div', {}, h('dt', {}, label), h('dd', {}, value)))),

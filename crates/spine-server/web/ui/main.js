@@ -20,7 +20,7 @@ const ROUTES = [
   { pattern: /^\/$/, load: async () => feedPage },
   { pattern: /^\/entities\/([^/]+)\/([^/]+)\/?$/, load: () => withStyles(import('./entity.js')) },
   { pattern: /^\/events\/([^/]+)\/?$/, load: () => detail() },
-  { pattern: /^\/admin(?:\/(keys|tokens|types))?\/?$/, load: () => withStyles(import('./admin.js')) },
+  { pattern: /^\/admin(?:\/(keys|tokens|types|channels|ledger))?\/?$/, load: () => withStyles(import('./admin.js')) },
 ];
 
 const main = document.getElementById('main');

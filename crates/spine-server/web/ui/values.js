@@ -1,5 +1,5 @@
-// How an event's `data` and `changes` read as table rows in the event detail. Pure, so the
-// shapes are tested in Node.
+// How an event's `data` and `changes` read as table rows in the event detail, and sizes in the
+// ledger. Pure, so the shapes are tested in Node.
 
 /** How one JSON value reads in a table cell: strings as they are, the rest as JSON. */
 export function formatValue(value) {
@@ -36,4 +36,13 @@ export function changeRows(changes) {
     old: formatValue(c?.old),
     new: formatValue(c?.new),
   }));
+}
+
+/** A size in bytes as it reads: "812 B", "3.4 KiB", "1.2 MiB". */
+export function byteSize(bytes) {
+  const n = Number(bytes);
+  if (!Number.isFinite(n) || n < 0) return '—';
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
 }

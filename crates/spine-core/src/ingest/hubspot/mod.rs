@@ -144,6 +144,6 @@ mod tests {
         let secret = HubSpot.new_secret(&[0xab; 32]).unwrap();
         assert_eq!(secret.len(), 36);
         assert!(uuid::Uuid::parse_str(&secret).is_ok());
-        assert_eq!(crate::ingest::source(Provider::Hubspot).unwrap().provider(), Provider::Hubspot);
+        assert_eq!(crate::ingest::source(Provider::Hubspot).provider(), Provider::Hubspot);
     }
 }

@@ -50,6 +50,7 @@ export function renderItem(event, ctx) {
   h('div', { class: 'feed-body' },
     h('div', { class: 'feed-head' },
       h('span', { class: 'feed-type' }, typeLabel(event, ctx.types)),
+      event.source?.system && providerMark(event.source.system),
       info.important && h('span', { class: 'feed-badge feed-important' }, createIcon('star'), 'Important'),
       priority && h('span', { class: `feed-badge feed-priority is-${event.priority}` }, priority)),
     h('p', { class: 'feed-summary', part: 'summary' }, unread && srOnly('Unread: '), summary),
@@ -60,6 +61,13 @@ export function renderItem(event, ctx) {
       time)),
   unread && h('span', { class: 'feed-unread-dot', 'aria-hidden': 'true' }),
   renderAction(summary, ctx));
+}
+
+/** The provider's mark, drawn by providers.js (loaded on first use). */
+function providerMark(system) {
+  const mark = h('span', { class: 'feed-provider', dataset: { provider: system } });
+  import('./providers.js').then((p) => p.drawMark(mark), () => mark.remove());
+  return mark;
 }
 
 function renderActor(actor, ctx) {

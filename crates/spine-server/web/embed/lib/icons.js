@@ -59,8 +59,8 @@ export function iconName(event, typeInfo) {
 
 const SVG = 'http://www.w3.org/2000/svg';
 
-/** An <svg> for the named icon (a dot when unknown); decorative, so hidden from readers. */
-export function createIcon(name, className = 'icon') {
+/** An <svg> for the named icon (a dot when unknown), or of `paths`; decorative, so hidden from readers. */
+export function createIcon(name, className = 'icon', paths = ICONS[name] ?? ICONS.dot) {
   const svg = document.createElementNS(SVG, 'svg');
   svg.setAttribute('viewBox', '0 0 24 24');
   svg.setAttribute('class', className);
@@ -73,7 +73,7 @@ export function createIcon(name, className = 'icon') {
   svg.setAttribute('stroke-width', '2');
   svg.setAttribute('stroke-linecap', 'round');
   svg.setAttribute('stroke-linejoin', 'round');
-  for (const d of ICONS[name] ?? ICONS.dot) {
+  for (const d of paths) {
     const path = document.createElementNS(SVG, 'path');
     path.setAttribute('d', d);
     svg.append(path);
