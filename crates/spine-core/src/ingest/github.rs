@@ -69,6 +69,9 @@ impl Source for GitHub {
             .header("x-github-event")
             .ok_or_else(|| Unreadable("the X-GitHub-Event header is missing".to_owned()))?;
         let payload = payload(request)?;
+        if !payload.is_object() {
+            return Err(Unreadable("the payload is not a JSON object".to_owned()));
+        }
         Ok(vec![draft(event, payload)])
     }
 }
