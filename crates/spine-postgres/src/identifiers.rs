@@ -125,3 +125,37 @@ fn record(row: &PgRow) -> Result<IdentifierRecord> {
         created_at: timestamp(row.try_get("created_at")?),
     })
 }
+
+/// The tenant's default phone region.
+pub(crate) async fn phone_region(pool: &PgPool, tenant: &TenantId) -> Result<Option<String>> {
+    let mut tx = fence::begin(pool, [tenant]).await?;
+    let region = sqlx::query_scalar("select region from tenant_phone_regions where tenant = $1")
+        .bind(tenant.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(region)
+}
+
+/// Sets or clears the tenant's default phone region.
+pub(crate) async fn set_phone_region(
+    pool: &PgPool,
+    tenant: &TenantId,
+    region: Option<&str>,
+) -> Result<()> {
+    let mut tx = fence::begin(pool, [tenant]).await?;
+    match region {
+        Some(region) => sqlx::query(
+            "insert into tenant_phone_regions (tenant, region) values ($1, $2)
+             on conflict (tenant) do update set region = excluded.region",
+        )
+        .bind(tenant.as_str())
+        .bind(region),
+        None => sqlx::query("delete from tenant_phone_regions where tenant = $1")
+            .bind(tenant.as_str()),
+    }
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -117,6 +117,14 @@ impl Identifiers for PgStore {
         Ok(identifiers::delete(&self.pool, tenant, entity_type, entity_id, value).await?)
     }
 
+    async fn phone_region(&self, tenant: &TenantId) -> StoreResult<Option<String>> {
+        Ok(identifiers::phone_region(&self.pool, tenant).await?)
+    }
+
+    async fn set_phone_region(&self, tenant: &TenantId, region: Option<&str>) -> StoreResult<()> {
+        Ok(identifiers::set_phone_region(&self.pool, tenant, region).await?)
+    }
+
     async fn match_identifiers(
         &self,
         tenant: &TenantId,

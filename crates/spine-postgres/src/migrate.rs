@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_inbox.sql")),
     (6, include_str!("../migrations/0006_ingest.sql")),
     (7, include_str!("../migrations/0007_blobs.sql")),
+    (8, include_str!("../migrations/0008_phone_region.sql")),
 ];
 
 /// The advisory lock key migrations serialise on (any constant; this one spells "spine-mg").

@@ -374,6 +374,7 @@ impl Modify for Security {
         ingest::receive, ingest::list_requests, ingest::get_request, ingest::replay,
         files::upload, files::download,
         identifiers::add_identifier, identifiers::list_identifiers, identifiers::delete_identifier,
+        identifiers::get_phone_region, identifiers::put_phone_region,
         stream::stream,
         stream::ws,
         ops::healthz, ops::readyz, ops::prometheus,

@@ -347,6 +347,24 @@ async fn inbound_messages_land_on_the_entity_their_sender_is_registered_on() {
     let events = accepted(&app, post(&app, url, body, &headers).await).await;
     assert_eq!(events[0]["entity"], json!({"type": "contact", "id": "c1"}), "{}", events[0]);
 
+    // A tenant's own region wins over the server's: in GB, a national number reads as +44.
+    let put = |key: &str, body: Value| {
+        app.req(Method::PUT, "/v1/settings/phone-region", key).json(&body).send()
+    };
+    let r = put(&app.a.admin, json!({"region": "gb"})).await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"region": "GB"}));
+    let r = add(json!({"phone": "020 7946 0018"})).await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["value"], json!("+442079460018"));
+    assert_problem(
+        put(&app.a.admin, json!({"region": "XX"})).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_problem(put(&app.a.read, json!({"region": "US"})).await.unwrap(), StatusCode::FORBIDDEN)
+        .await;
+    let (_, theirs) = app.get_json("/v1/settings/phone-region", &app.b.read).await;
+    assert_eq!(theirs, json!({"region": null}), "per tenant");
+
     // Other tenants' identifiers are not theirs to match.
     let r = app.req(Method::GET, "/v1/entities/contact/c1/identifiers", &app.b.read).send().await;
     let theirs: Value = r.unwrap().json().await.unwrap();

@@ -118,3 +118,32 @@ fn record(row: &SqliteRow) -> Result<IdentifierRecord> {
         created_at: timestamp(row.try_get("created_at")?),
     })
 }
+
+/// The tenant's default phone region.
+pub(crate) async fn phone_region(pool: &SqlitePool, tenant: &TenantId) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar("select region from tenant_phone_regions where tenant = ?")
+        .bind(tenant.as_str())
+        .fetch_optional(pool)
+        .await?)
+}
+
+/// Sets or clears the tenant's default phone region.
+pub(crate) async fn set_phone_region(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    region: Option<&str>,
+) -> Result<()> {
+    match region {
+        Some(region) => sqlx::query(
+            "insert into tenant_phone_regions (tenant, region) values (?, ?)
+             on conflict (tenant) do update set region = excluded.region",
+        )
+        .bind(tenant.as_str())
+        .bind(region),
+        None => sqlx::query("delete from tenant_phone_regions where tenant = ?")
+            .bind(tenant.as_str()),
+    }
+    .execute(pool)
+    .await?;
+    Ok(())
+}

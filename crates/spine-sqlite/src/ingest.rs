@@ -145,6 +145,16 @@ impl Identifiers for SqliteStore {
         tx::detached(async move { identifiers::delete(&pool, &t, &et, &ei, &v).await }).await
     }
 
+    async fn phone_region(&self, tenant: &TenantId) -> StoreResult<Option<String>> {
+        Ok(identifiers::phone_region(&self.inner.reads, tenant).await?)
+    }
+
+    async fn set_phone_region(&self, tenant: &TenantId, region: Option<&str>) -> StoreResult<()> {
+        let (pool, t, r) = (self.inner.admin.clone(), tenant.clone(), region.map(str::to_owned));
+        let work = async move { identifiers::set_phone_region(&pool, &t, r.as_deref()).await };
+        tx::detached(work).await
+    }
+
     async fn match_identifiers(
         &self,
         tenant: &TenantId,

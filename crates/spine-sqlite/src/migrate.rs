@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_inbox.sql")),
     (4, include_str!("../migrations/0004_ingest.sql")),
     (5, include_str!("../migrations/0005_blobs.sql")),
+    (6, include_str!("../migrations/0006_phone_region.sql")),
 ];
 
 /// The version this build needs.

@@ -38,6 +38,12 @@ pub trait Identifiers: Send + Sync {
         value: &str,
     ) -> StoreResult<bool>;
 
+    /// The tenant's default phone region (ISO 3166 alpha-2), if it set one.
+    async fn phone_region(&self, tenant: &TenantId) -> StoreResult<Option<String>>;
+
+    /// Sets or clears the tenant's default phone region.
+    async fn set_phone_region(&self, tenant: &TenantId, region: Option<&str>) -> StoreResult<()>;
+
     /// The records holding any of `values` (normalized), in no particular order.
     async fn match_identifiers(
         &self,

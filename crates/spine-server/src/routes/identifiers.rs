@@ -9,10 +9,10 @@ use crate::json::Json;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
-use spine_core::identifier::Identifier;
+use spine_core::identifier::{Identifier, Region};
 use spine_core::{Role, ValidationErrors};
 use spine_store::{IdentifierRecord, StoreError};
 
@@ -21,6 +21,74 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/entities/{type}/{id}/identifiers", post(add_identifier).get(list_identifiers))
         .route("/v1/entities/{type}/{id}/identifiers/{value}", delete(delete_identifier))
+        .route("/v1/settings/phone-region", get(get_phone_region).put(put_phone_region))
+}
+
+/// The tenant's default phone region: phone numbers written without `+` are read in it, for
+/// identifiers and for matching inbound messages.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneRegion {
+    /// ISO 3166 alpha-2 (`US`, `GB`, `DE`), or `null` to fall back to the server's setting.
+    #[schema(pattern = "^[A-Za-z]{2}$")]
+    pub region: Option<String>,
+}
+
+/// The region phone numbers are read in for this tenant: its own, else the server's.
+pub async fn region_of(
+    state: &AppState,
+    tenant: &spine_core::TenantId,
+) -> Result<Option<String>, ApiError> {
+    Ok(state
+        .store
+        .phone_region(tenant)
+        .await?
+        .or_else(|| state.config.default_phone_region.clone()))
+}
+
+/// The tenant's default phone region (any reading credential).
+#[utoipa::path(get, path = "/v1/settings/phone-region", tag = "ingest",
+    responses(
+        (status = 200, description = "The tenant's region (null: the server's default applies)", body = PhoneRegion),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Viewer tokens may not", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_phone_region(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<axum::Json<PhoneRegion>, ApiError> {
+    principal.require(Role::Read)?;
+    Ok(axum::Json(PhoneRegion { region: state.store.phone_region(&principal.tenant).await? }))
+}
+
+/// Sets or clears the tenant's default phone region (admin).
+#[utoipa::path(put, path = "/v1/settings/phone-region", tag = "ingest",
+    request_body = PhoneRegion,
+    responses(
+        (status = 200, description = "The region now set", body = PhoneRegion),
+        (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a region code", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn put_phone_region(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(input, _): Json<PhoneRegion>,
+) -> Result<axum::Json<PhoneRegion>, ApiError> {
+    principal.require(Role::Admin)?;
+    let region = input
+        .region
+        .as_deref()
+        .map(Region::parse)
+        .transpose()
+        .map_err(|m| ApiError::Validation(ValidationErrors::single("region", m)))?
+        .map(|r| r.as_str().to_owned());
+    state.store.set_phone_region(&principal.tenant, region.as_deref()).await?;
+    tracing::info!(region = region.as_deref().unwrap_or("-"), "phone region set");
+    Ok(axum::Json(PhoneRegion { region }))
 }
 
 /// The body of `POST /v1/entities/{type}/{id}/identifiers`: exactly one of the two.
@@ -76,10 +144,12 @@ pub async fn add_identifier(
 ) -> Result<(StatusCode, axum::Json<IdentifierRecord>), ApiError> {
     principal.require(Role::Ingest)?;
     check_entity(&entity_type, &entity_id)?;
-    let region = state.config.default_phone_region.as_deref();
+    let region = region_of(&state, &principal.tenant).await?;
     let identifier = match (input.email, input.phone) {
         (Some(email), None) => Identifier::email(&email).map_err(|m| ("email", m)),
-        (None, Some(phone)) => Identifier::phone(&phone, region).map_err(|m| ("phone", m)),
+        (None, Some(phone)) => {
+            Identifier::phone(&phone, region.as_deref()).map_err(|m| ("phone", m))
+        }
         _ => Err(("email", "give exactly one of email and phone".to_owned())),
     }
     .map_err(|(field, message)| ApiError::Validation(ValidationErrors::single(field, message)))?;

@@ -315,7 +315,11 @@ async fn match_contacts(
     tenant: &TenantId,
     ready: &mut [Ready],
 ) -> Result<(), ApiError> {
-    let region = state.config.default_phone_region.as_deref();
+    if ready.iter().all(|r| r.contacts.is_empty()) {
+        return Ok(());
+    }
+    let region = super::identifiers::region_of(state, tenant).await?;
+    let region = region.as_deref();
     let mut wanted: Vec<String> = Vec::new();
     let normalized: Vec<Vec<String>> = ready
         .iter()

@@ -278,6 +278,14 @@ pub async fn identifiers_name_one_entity_per_tenant(store: Db) {
     assert!(store.delete_identifier(&t, "contact", "c1", "+14155550100").await.expect("d"));
     assert!(store.match_identifiers(&t, &values).await.expect("match").is_empty());
     assert_eq!(store.list_identifiers(&other, "contact", "z9").await.expect("l").len(), 1);
+
+    assert_eq!(store.phone_region(&t).await.expect("region"), None);
+    store.set_phone_region(&t, Some("DE")).await.expect("set");
+    store.set_phone_region(&t, Some("GB")).await.expect("replace");
+    assert_eq!(store.phone_region(&t).await.expect("region").as_deref(), Some("GB"));
+    assert_eq!(store.phone_region(&other).await.expect("region"), None, "per tenant");
+    store.set_phone_region(&t, None).await.expect("clear");
+    assert_eq!(store.phone_region(&t).await.expect("region"), None);
 }
 
 /// Files stream in as chunks under an upload id, are named by their hash when finished (a
