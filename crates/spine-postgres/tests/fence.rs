@@ -83,6 +83,7 @@ async fn fill(store: &dyn Store, tenant: &TenantId) -> String {
         NewBlob { sha256: "cd".repeat(32), size: 4, content_type: "text/plain".into(), chunks: 1 };
     store.finish_upload(tenant, upload, blob).await.expect("blob");
     store.add_blob_ref(tenant, &"cd".repeat(32), Uuid::now_v7(), "f.txt").await.expect("ref");
+    store.set_phone_region(tenant, Some("US")).await.expect("region");
     key
 }
 
@@ -107,6 +108,7 @@ const TABLES: &[(&str, &str)] = &[
     ("blob_chunks", "tenant"),
     ("blobs", "tenant"),
     ("blob_refs", "tenant"),
+    ("tenant_phone_regions", "tenant"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
