@@ -151,8 +151,9 @@ pub(crate) async fn set_phone_region(
         )
         .bind(tenant.as_str())
         .bind(region),
-        None => sqlx::query("delete from tenant_phone_regions where tenant = $1")
-            .bind(tenant.as_str()),
+        None => {
+            sqlx::query("delete from tenant_phone_regions where tenant = $1").bind(tenant.as_str())
+        }
     }
     .execute(&mut *tx)
     .await?;

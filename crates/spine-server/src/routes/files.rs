@@ -5,9 +5,9 @@
 //! `GET /v1/files/{sha256}` streams a file back as an attachment, to a reader of the tenant, or
 //! to a viewer token whose scope covers an event carrying it.
 
-use super::ingest::{live_channel, open_secrets, presented_key, record, reject};
+use super::ingest::{key_auth, live_channel, new_entry, record, secret_auth};
 use super::Path;
-use crate::auth::{authenticate_key, Principal};
+use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 use axum::body::Body;
@@ -24,7 +24,7 @@ use spine_core::files::{sanitize_name, sniff, SNIFF_BYTES};
 use spine_core::idempotency::hex;
 use spine_core::ingest::file::{self, StoredFile};
 use spine_core::ingest::{self, Context, Received, Stored};
-use spine_core::{Event, Role, TenantId, Timestamp};
+use spine_core::{Event, TenantId, Timestamp};
 use spine_store::ledger::{Ingest, IngestEvent, NewLedgerEntry};
 use spine_store::{AppendOutcome, Verdict};
 use uuid::Uuid;
@@ -112,36 +112,10 @@ pub async fn upload(
     let received =
         Received { method: method.as_str(), url: uri.path(), headers: &pairs, body: &[], now: 0 };
     let kept = Stored::keep(source, &received, received_at);
-    let entry = NewLedgerEntry {
-        id: Uuid::now_v7(),
-        channel_id: channel.id.clone(),
-        provider: Provider::File,
-        received_at,
-        verdict: Verdict::Accepted,
-        reason: None,
-        delivery_id: None,
-        headers: kept.headers,
-        body: Vec::new(),
-        body_bytes: 0,
-    };
+    let entry = NewLedgerEntry { headers: kept.headers, ..new_entry(&channel, received_at) };
     let tenant = channel.tenant.clone();
-    match presented_key(source, &headers) {
-        Some(presented) => match authenticate_key(&state, presented).await {
-            Ok(p) if p.tenant != tenant => return Err(ApiError::NotFound),
-            Ok(p) => p.require(Role::Ingest)?,
-            Err(e) => {
-                reject(&state, &tenant, entry, "the API key is invalid or revoked").await?;
-                return Err(e);
-            }
-        },
-        None => {
-            let secrets = open_secrets(&state, &channel, received_at);
-            let secrets: Vec<&[u8]> = secrets.iter().map(Vec::as_slice).collect();
-            if let Err(why) = source.verify(&received, &secrets) {
-                reject(&state, &tenant, entry, &why.to_string()).await?;
-                return Err(ApiError::Unauthorized("signature invalid".into()));
-            }
-        }
+    if !key_auth(&state, &channel, source, &headers, &entry).await? {
+        secret_auth(&state, &channel, source, &received, &entry).await?;
     }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let Some(boundary) = content_type.and_then(|ct| multer::parse_boundary(ct).ok()) else {

@@ -83,33 +83,8 @@ pub async fn receive(
             channel.id
         )));
     }
-    let mut entry = NewLedgerEntry {
-        id: Uuid::now_v7(),
-        channel_id: channel.id.clone(),
-        provider: channel.settings.provider,
-        received_at,
-        verdict: Verdict::Accepted,
-        reason: None,
-        delivery_id: None,
-        headers: Vec::new(),
-        body: Vec::new(),
-        body_bytes: 0,
-    };
-    let by_key = match presented_key(source, &headers) {
-        None => false,
-        Some(presented) => match authenticate_key(&state, presented).await {
-            // A key of another tenant learns nothing of this channel.
-            Ok(p) if p.tenant != channel.tenant => return Err(ApiError::NotFound),
-            Ok(p) => {
-                p.require(Role::Ingest)?;
-                true
-            }
-            Err(e) => {
-                reject(&state, &channel.tenant, entry, "the API key is invalid or revoked").await?;
-                return Err(e);
-            }
-        },
-    };
+    let mut entry = new_entry(&channel, received_at);
+    let by_key = key_auth(&state, &channel, source, &headers, &entry).await?;
     let body = match read_limited(&headers, body, state.config.max_ingest_body_bytes).await {
         Ok(body) => body,
         Err(e @ ApiError::PayloadTooLarge(_)) => {
@@ -136,12 +111,7 @@ pub async fn receive(
     entry.body_bytes = body.len() as u64;
     entry.body = body[..body.len().min(state.config.ledger_body_bytes)].to_vec();
     if !by_key {
-        let secrets = open_secrets(&state, &channel, received_at);
-        let secrets: Vec<&[u8]> = secrets.iter().map(Vec::as_slice).collect();
-        if let Err(why) = source.verify(&received, &secrets) {
-            reject(&state, &channel.tenant, entry, &why.to_string()).await?;
-            return Err(ApiError::Unauthorized("signature invalid".into()));
-        }
+        secret_auth(&state, &channel, source, &received, &entry).await?;
     }
     let outcome = match events_of(&state, &channel, source, &stored, entry.id, false).await? {
         Ok(events) => state.store.ingest(&channel.tenant, Ingest::Receipt(entry.clone(), events)),
@@ -168,6 +138,62 @@ pub async fn receive(
     let event_ids = outcome.outcomes.iter().map(|o| o.event().id).collect();
     Ok(axum::Json(Receipt { request_id: entry.id, verdict: outcome.verdict, event_ids })
         .into_response())
+}
+
+/// A ledger entry for a request that just arrived on `channel`, to be filled in as it is read.
+pub(super) fn new_entry(channel: &ChannelRecord, received_at: Timestamp) -> NewLedgerEntry {
+    NewLedgerEntry {
+        id: Uuid::now_v7(),
+        channel_id: channel.id.clone(),
+        provider: channel.settings.provider,
+        received_at,
+        verdict: Verdict::Accepted,
+        reason: None,
+        delivery_id: None,
+        headers: Vec::new(),
+        body: Vec::new(),
+        body_bytes: 0,
+    }
+}
+
+/// Authenticates a tenant key given as bearer, for providers that take one: `true` when one
+/// was given and is good. A key of another tenant learns nothing of the channel (404); a bad
+/// key is recorded as a rejected request.
+pub(super) async fn key_auth(
+    state: &AppState,
+    channel: &ChannelRecord,
+    source: &dyn Source,
+    headers: &HeaderMap,
+    entry: &NewLedgerEntry,
+) -> Result<bool, ApiError> {
+    let Some(presented) = presented_key(source, headers) else { return Ok(false) };
+    match authenticate_key(state, presented).await {
+        Ok(p) if p.tenant != channel.tenant => Err(ApiError::NotFound),
+        Ok(p) => p.require(Role::Ingest).map(|()| true),
+        Err(e) => {
+            let reason = "the API key is invalid or revoked";
+            reject(state, &channel.tenant, entry.clone(), reason).await?;
+            Err(e)
+        }
+    }
+}
+
+/// Verifies a request against the channel's live secrets; a failure is recorded as a rejected
+/// request and answered 401 with no detail.
+pub(super) async fn secret_auth(
+    state: &AppState,
+    channel: &ChannelRecord,
+    source: &dyn Source,
+    received: &Received<'_>,
+    entry: &NewLedgerEntry,
+) -> Result<(), ApiError> {
+    let secrets = open_secrets(state, channel, entry.received_at);
+    let secrets: Vec<&[u8]> = secrets.iter().map(Vec::as_slice).collect();
+    if let Err(why) = source.verify(received, &secrets) {
+        reject(state, &channel.tenant, entry.clone(), &why.to_string()).await?;
+        return Err(ApiError::Unauthorized("signature invalid".into()));
+    }
+    Ok(())
 }
 
 /// The CloudEvents abuse-protection handshake (`OPTIONS` with `WebHook-Request-Origin`).
@@ -200,7 +226,7 @@ pub(super) async fn live_channel(state: &AppState, id: &str) -> Result<ChannelRe
 }
 
 /// A tenant API key given as the bearer token, for providers that take one.
-pub(super) fn presented_key<'h>(source: &dyn Source, headers: &'h HeaderMap) -> Option<&'h str> {
+fn presented_key<'h>(source: &dyn Source, headers: &'h HeaderMap) -> Option<&'h str> {
     if source.auth() != Auth::KeyOrChannelSecret {
         return None;
     }
@@ -212,11 +238,7 @@ pub(super) fn presented_key<'h>(source: &dyn Source, headers: &'h HeaderMap) -> 
 
 /// The channel's secrets that verify now, opened. A secret that does not open (another
 /// installation's, a damaged row) verifies nothing, and says so in the log.
-pub(super) fn open_secrets(
-    state: &AppState,
-    channel: &ChannelRecord,
-    now: Timestamp,
-) -> Vec<Vec<u8>> {
+fn open_secrets(state: &AppState, channel: &ChannelRecord, now: Timestamp) -> Vec<Vec<u8>> {
     let owner = secret_owner(&channel.tenant, &channel.id);
     channel
         .live_secrets(now)
