@@ -22,6 +22,9 @@ use sha2::{Digest, Sha256};
 
 pub mod verify;
 
+#[cfg(test)]
+mod testing;
+
 pub mod claude_code;
 pub mod cloudevents;
 pub mod file;

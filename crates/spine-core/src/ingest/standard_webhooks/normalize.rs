@@ -222,36 +222,11 @@ mod tests {
 
     /// Arbitrary JSON whose keys are often the ones the normalizer reads.
     fn json_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            any::<f64>().prop_map(Value::from),
-            "\\PC{0,12}".prop_map(Value::String),
-            prop::sample::select(vec!["a.created", "2024-03-18T10:02:11Z", ".", "x."])
-                .prop_map(Value::from),
-        ];
-        let key = prop_oneof![
-            prop::sample::select(vec![
-                "type",
-                "timestamp",
-                "data",
-                "id",
-                "title",
-                "name",
-                "fullName",
-                "email",
-            ])
-            .prop_map(str::to_owned),
-            "\\PC{0,8}",
-        ];
-        leaf.prop_recursive(4, 48, 8, move |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::vec((key.clone(), inner), 0..8)
-                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
-            ]
-        })
+        crate::ingest::testing::json_like(
+            vec!["type", "timestamp", "data", "id", "title", "name", "fullName", "email"],
+            vec!["a.created", "2024-03-18T10:02:11Z", ".", "x."],
+            4,
+        )
     }
 
     proptest! {

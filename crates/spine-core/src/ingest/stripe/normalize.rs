@@ -417,17 +417,8 @@ mod tests {
 
     /// Arbitrary JSON whose keys are often the ones the normalizer reads.
     fn json_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            any::<f64>().prop_map(Value::from),
-            "\\PC{0,12}".prop_map(Value::String),
-            prop::sample::select(vec!["usd", "jpy", "customer", "invoice", "x.updated", "evt_1"])
-                .prop_map(Value::from),
-        ];
-        let key = prop_oneof![
-            prop::sample::select(vec![
+        crate::ingest::testing::json_like(
+            vec![
                 "id",
                 "type",
                 "object",
@@ -448,17 +439,10 @@ mod tests {
                 "message",
                 "status",
                 "livemode",
-            ])
-            .prop_map(str::to_owned),
-            "\\PC{0,8}",
-        ];
-        leaf.prop_recursive(4, 48, 8, move |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::vec((key.clone(), inner), 0..8)
-                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
-            ]
-        })
+            ],
+            vec!["usd", "jpy", "customer", "invoice", "x.updated", "evt_1"],
+            4,
+        )
     }
 
     proptest! {
