@@ -140,8 +140,9 @@ pub(crate) async fn set_phone_region(
         )
         .bind(tenant.as_str())
         .bind(region),
-        None => sqlx::query("delete from tenant_phone_regions where tenant = ?")
-            .bind(tenant.as_str()),
+        None => {
+            sqlx::query("delete from tenant_phone_regions where tenant = ?").bind(tenant.as_str())
+        }
     }
     .execute(pool)
     .await?;
