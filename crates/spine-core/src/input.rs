@@ -42,14 +42,18 @@ impl Default for EventLimits {
     }
 }
 
-/// A posted event before validation, exactly as the client sent it.
+/// A posted event before validation, exactly as the client sent it. Its OpenAPI schema (feature
+/// `openapi`) carries the default limits of [`EventLimits`] and the patterns validation applies.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EventInput {
-    /// Required event type.
+    /// Required event type, dotted lower-case (`task.created`).
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(required, max_length = 128, pattern = r"^[a-z0-9][a-z0-9_.:-]*$"))]
     pub event_type: Option<String>,
     /// Defaults to `custom`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(created|updated|deleted|state_changed|custom)$"))]
     pub action: Option<String>,
     /// Defaults to `{"system": "api"}`.
     pub source: Option<SourceInput>,
@@ -58,77 +62,104 @@ pub struct EventInput {
     /// What it was done to.
     pub entity: Option<EntityInput>,
     /// Required, 1..512 characters.
+    #[cfg_attr(feature = "openapi", schema(required, min_length = 1, max_length = 512))]
     pub title: Option<String>,
     /// Up to 16 KiB.
+    #[cfg_attr(feature = "openapi", schema(max_length = 16384))]
     pub description: Option<String>,
-    /// A JSON object.
+    /// A JSON object, up to 64 KiB serialized.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub data: Option<Value>,
-    /// `[{field, old, new}]`.
+    /// `[{field, old, new}]`; required for `updated` (a real change) and `state_changed` (a
+    /// `state` change).
     pub changes: Option<Vec<ChangeInput>>,
     /// low, normal, high, urgent.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(low|normal|high|urgent)$"))]
     pub priority: Option<String>,
-    /// Up to 32 strings.
+    /// Up to 32 strings of up to 64 characters.
+    #[cfg_attr(feature = "openapi", schema(max_items = 32))]
     pub tags: Option<Vec<String>>,
     /// Flow id.
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub correlation_id: Option<String>,
     /// Cause id.
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub causation_id: Option<String>,
     /// RFC 3339; defaults to receipt time.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub occurred_at: Option<String>,
     /// RFC 3339.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub expires_at: Option<String>,
-    /// Alternative to the `Idempotency-Key` header.
+    /// Alternative to the `Idempotency-Key` header, 1..255 printable characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub idempotency_key: Option<String>,
 }
 
 /// `source` as sent.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SourceInput {
-    /// Required.
+    /// Required, dotted lower-case (`github`).
+    #[cfg_attr(feature = "openapi", schema(required, max_length = 64, pattern = r"^[a-z0-9][a-z0-9_.:-]*$"))]
     pub system: Option<String>,
     /// Optional.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256))]
     pub object_id: Option<String>,
     /// Optional.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub object_type: Option<String>,
 }
 
 /// `actor` as sent.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ActorInput {
     /// Required.
+    #[cfg_attr(feature = "openapi", schema(required, min_length = 1, max_length = 256))]
     pub id: Option<String>,
     /// Optional.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256))]
     pub name: Option<String>,
     /// user, agent, system, service.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(user|agent|system|service)$"))]
     pub kind: Option<String>,
 }
 
 /// `entity` as sent.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EntityInput {
-    /// Required.
+    /// Required, dotted lower-case (`task`).
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(required, max_length = 64, pattern = r"^[a-z0-9][a-z0-9_.:-]*$"))]
     pub entity_type: Option<String>,
     /// Required.
+    #[cfg_attr(feature = "openapi", schema(required, min_length = 1, max_length = 256))]
     pub id: Option<String>,
     /// Optional.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 512))]
     pub name: Option<String>,
 }
 
 /// One change as sent.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChangeInput {
     /// Required.
+    #[cfg_attr(feature = "openapi", schema(required, min_length = 1, max_length = 128))]
     pub field: Option<String>,
     /// Old value.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub old: Value,
     /// New value.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub new: Value,
 }
 

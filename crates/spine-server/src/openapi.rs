@@ -129,51 +129,11 @@ pub struct EventSchema {
     pub read: Option<bool>,
 }
 
-/// A posted event. Unknown fields are refused.
-#[derive(Serialize, ToSchema)]
-pub struct EventInputSchema {
-    /// Required, dotted lower-case.
-    #[serde(rename = "type")]
-    pub event_type: String,
-    /// Default `custom`.
-    pub action: Option<String>,
-    /// Default `{"system": "api"}`.
-    pub source: Option<SourceSchema>,
-    /// Who did it.
-    pub actor: Option<ActorSchema>,
-    /// What it was done to.
-    pub entity: Option<EntitySchema>,
-    /// Required, 1..512 characters.
-    pub title: String,
-    /// Up to 16 KiB.
-    pub description: Option<String>,
-    /// JSON object up to 64 KiB.
-    #[schema(value_type = Option<Object>)]
-    pub data: Option<serde_json::Value>,
-    /// Required for `updated` and `state_changed`.
-    pub changes: Option<Vec<ChangeSchema>>,
-    /// Default `normal`.
-    pub priority: Option<String>,
-    /// Up to 32.
-    pub tags: Option<Vec<String>>,
-    /// Flow id.
-    pub correlation_id: Option<String>,
-    /// Cause id.
-    pub causation_id: Option<String>,
-    /// RFC 3339; default now.
-    pub occurred_at: Option<String>,
-    /// RFC 3339.
-    pub expires_at: Option<String>,
-    /// Up to 255 characters; the `Idempotency-Key` header wins.
-    pub idempotency_key: Option<String>,
-}
+/// The body of `POST /v1/events`, derived from the core's input type with its limits.
+pub type EventInputSchema = spine_core::EventInput;
 
 /// The body of a batch.
-#[derive(Serialize, ToSchema)]
-pub struct BatchInputSchema {
-    /// 1 to 1,000 events.
-    pub events: Vec<EventInputSchema>,
-}
+pub type BatchInputSchema = crate::routes::events::BatchInput;
 
 /// One batch outcome.
 #[derive(Serialize, ToSchema)]

@@ -535,3 +535,28 @@ async fn stream_limits_are_documented_on_every_live_operation() {
     let found = drifts(&ops, &drift.seen);
     assert!(found.is_empty(), "{} drifts:\n{}", found.len(), found.join("\n"));
 }
+
+/// Request schemas are derived from the core's validated input types, so they carry the limits
+/// and patterns validation enforces rather than a hand-written mirror's.
+#[tokio::test]
+async fn request_schemas_carry_the_limits_the_server_enforces() {
+    let app = common::spawn_app().await;
+    let doc: serde_json::Value =
+        app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let schema_of = |path: &str| {
+        let body =
+            &doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        let name = body["$ref"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default();
+        doc["components"]["schemas"][name].clone()
+    };
+    let event = schema_of("/v1/events");
+    assert_eq!(event["properties"]["title"]["maxLength"], 512, "{event}");
+    assert_eq!(event["properties"]["type"]["pattern"], "^[a-z0-9][a-z0-9_.:-]*$");
+    assert_eq!(event["properties"]["tags"]["maxItems"], 32);
+    assert!(event["required"].as_array().unwrap().contains(&"title".into()), "{event}");
+    let channel = schema_of("/v1/channels");
+    assert_eq!(channel["properties"]["name"]["maxLength"], 128, "{channel}");
+    assert_eq!(channel["properties"]["secret"]["maxLength"], 512);
+    let batch = schema_of("/v1/events/batch");
+    assert_eq!(batch["properties"]["events"]["maxItems"], 1000, "{batch}");
+}

@@ -26,10 +26,11 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The body of `POST /v1/events/batch`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchInput {
-    /// The events, in order.
+    /// The events, in order: 1 to 1,000 (`max_batch_events`).
+    #[schema(min_items = 1, max_items = 1000)]
     pub events: Vec<EventInput>,
 }
 
