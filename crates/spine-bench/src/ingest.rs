@@ -148,7 +148,7 @@ impl RunningServer {
     }
 }
 
-fn client(connections: usize) -> BenchResult<reqwest::Client> {
+pub(crate) fn client(connections: usize) -> BenchResult<reqwest::Client> {
     Ok(reqwest::Client::builder().pool_max_idle_per_host(connections).tcp_nodelay(true).build()?)
 }
 

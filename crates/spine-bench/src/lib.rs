@@ -11,6 +11,10 @@
 //! - [`ingest`]: in-process (through the store) and HTTP ingest, single and batched, and latency
 //!   at a fixed rate.
 //! - [`feed`]: first and deep feed pages at 1 or 10 million events.
+//! - [`webhook`]: verified webhook ingest (`POST /v1/ingest/{channel}`, a signed Standard
+//!   Webhooks channel) beside plain `POST /v1/events` of the same events, and where the difference
+//!   goes (the channel read, the ledger commit, the HMAC check, the normalizer).
+//! - [`files`]: 10 MiB file uploads to a file channel beside writing the same bytes to disk.
 //! - [`fanout`]: live delivery to 1,000 and 10,000 SSE subscribers of a separate server process
 //!   (latency to the last subscriber, deliveries/s, memory per idle connection), beside nginx +
 //!   nchan.
@@ -21,8 +25,10 @@ pub mod baseline_pg;
 pub mod data;
 pub mod fanout;
 pub mod feed;
+pub mod files;
 pub mod ingest;
 pub mod measure;
+pub mod webhook;
 
 use backend::Backend;
 use measure::Row;
@@ -48,9 +54,9 @@ pub struct BenchOptions {
     pub postgres: Option<String>,
     /// Timed requests per feed measurement.
     pub samples: usize,
-    /// Which sections to run: `ingest`, `http`, `feed`, `fanout`. Empty runs all but `fanout`,
-    /// which only runs when named: it starts nginx beside a spine child process, needs an
-    /// open-files limit above the subscriber count, and takes minutes.
+    /// Which sections to run: `ingest`, `http`, `feed`, `webhook`, `files`, `fanout`. Empty runs all but
+    /// `fanout`, which only runs when named: it starts nginx beside a spine child process, needs
+    /// an open-files limit above the subscriber count, and takes minutes.
     pub only: Vec<String>,
     /// Subscriber counts for the fan-out section (1,000 and 10,000 by default).
     pub fanout_subscribers: Vec<usize>,
@@ -122,6 +128,12 @@ async fn run_sections(
     }
     if opts.wants("feed") {
         rows.extend(feed::run(backend, opts.feed_events, opts.samples).await?);
+    }
+    if opts.wants("webhook") {
+        rows.extend(webhook::run(backend, opts).await?);
+    }
+    if opts.wants("files") {
+        rows.extend(files::run(backend).await?);
     }
     if opts.wants("fanout") {
         rows.extend(fanout::run(dir, opts).await?);

@@ -35,8 +35,9 @@ pub struct BenchArgs {
     /// roles; the harness creates `spine_bench_*` databases there and drops them at the end.
     #[arg(long, value_name = "URL")]
     pub db: Option<String>,
-    /// Sections to run: ingest, http, feed, fanout (comma-separated or repeated) [default: all
-    /// but fanout, which starts nginx + nchan and 10,000 connections: name it to run it].
+    /// Sections to run: ingest, http, feed, webhook, files, fanout (comma-separated or repeated)
+    /// [default: all but fanout, which starts nginx + nchan and 10,000 connections: name it to
+    /// run it].
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// SSE subscriber counts for the fan-out section (comma-separated).
@@ -59,10 +60,10 @@ pub struct BenchArgs {
 
 /// Runs the harness.
 pub async fn run(args: BenchArgs) -> CliResult<()> {
-    const SECTIONS: [&str; 4] = ["ingest", "http", "feed", "fanout"];
+    const SECTIONS: [&str; 6] = ["ingest", "http", "feed", "webhook", "files", "fanout"];
     if let Some(bad) = args.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
         return Err(CliError::new(format!(
-            "unknown section {bad:?}: use ingest, http, feed or fanout"
+            "unknown section {bad:?}: use ingest, http, feed, webhook, files or fanout"
         )));
     }
     if args.subscribers.contains(&0) {

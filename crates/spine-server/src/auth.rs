@@ -12,9 +12,6 @@ use spine_core::session::{SecretKind, TenantSecret};
 use spine_core::token::{self, TokenError, ViewerClaims};
 use spine_core::{Role, Scope, TenantId, Timestamp, UserId};
 use spine_store::{ApiKeyRecord, SecretRecord};
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 /// The header naming the end user when a read or admin key acts for one.
 pub const USER_HEADER: &str = "x-spine-user";
@@ -188,43 +185,8 @@ pub fn query_has_credential(pairs: &[(String, String)], allow_viewer_token: bool
     })
 }
 
-/// Recently verified key records, by key id. Only keys that exist are cached (so random ids
-/// cannot fill it), entries live for the configured TTL, and revocation here evicts at once.
-pub struct KeyCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<String, (Instant, ApiKeyRecord)>>,
-}
-
-/// More entries than this and the cache starts over; keys are few, this only bounds abuse.
-const KEY_CACHE_MAX: usize = 10_000;
-
-impl KeyCache {
-    /// An empty cache whose entries live for `ttl`.
-    pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::new(HashMap::new()) }
-    }
-
-    fn get(&self, id: &str) -> Option<ApiKeyRecord> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.get(id).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, r)| r.clone())
-    }
-
-    fn put(&self, record: ApiKeyRecord) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= KEY_CACHE_MAX {
-            entries.clear();
-        }
-        entries.insert(record.info.id.clone(), (Instant::now(), record));
-    }
-
-    /// Forgets a key, e.g. after it was revoked through this node.
-    pub fn evict(&self, id: &str) {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
-    }
-}
+/// Recently verified key records, by key id (see [`crate::cache`]).
+pub type KeyCache = crate::cache::TtlCache<ApiKeyRecord>;
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
     if !headers.contains_key(header::AUTHORIZATION) {
@@ -336,7 +298,7 @@ async fn authenticate_presented(state: &AppState, presented: &str) -> Result<Pri
         Some(r) => r,
         None => {
             let r = state.store.find_key(&key.id).await?.ok_or_else(invalid)?;
-            state.keys.put(r.clone());
+            state.keys.put(r.info.id.clone(), r.clone());
             r
         }
     };

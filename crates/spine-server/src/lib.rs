@@ -6,6 +6,7 @@
 //! - [`state`]: [`AppState`], what handlers share (store, config, secret, key cache).
 //! - [`error`]: [`ApiError`], mapped once to RFC 9457 problems.
 //! - [`auth`]: the `Principal` extractor (API keys, viewer tokens), roles, the key cache.
+//! - [`cache`]: the time-bounded cache of keys and channels read on every request.
 //! - [`json`]: JSON bodies with size limits and field-naming errors.
 //! - [`routes`]: one module per area (events, feed, stream, read state, admin, channels,
 //!   ingest and its ledger, identifiers, operations).
@@ -17,6 +18,7 @@
 //! - [`retention`]: the background sweeper that removes ingest ledger entries past retention.
 
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod json;

@@ -2,10 +2,11 @@
 //! the API key cache and live delivery. Cheap to clone (all `Arc`s).
 
 use crate::auth::KeyCache;
+use crate::cache::TtlCache;
 use crate::config::ServerConfig;
 use crate::live::Live;
 use spine_core::sealed::SealingKey;
-use spine_store::Store;
+use spine_store::{ChannelRecord, Store};
 use std::sync::Arc;
 
 /// What handlers share. One per server.
@@ -23,6 +24,8 @@ pub struct AppState {
     pub live: Arc<Live>,
     /// Seals and opens channel secrets (a key derived from the installation secret).
     pub channel_secrets: Arc<SealingKey>,
+    /// Recently read channels, by id: every delivery looks its channel up.
+    pub channels: Arc<TtlCache<ChannelRecord>>,
 }
 
 impl AppState {
@@ -32,6 +35,15 @@ impl AppState {
         let keys = Arc::new(KeyCache::new(config.key_cache_ttl));
         let live = Arc::new(Live::start(store.clone(), &config));
         let channel_secrets = Arc::new(SealingKey::derive(&secret, "channel-secrets"));
-        Self { store, config: Arc::new(config), secret: secret.into(), keys, live, channel_secrets }
+        let channels = Arc::new(TtlCache::new(config.key_cache_ttl));
+        Self {
+            store,
+            config: Arc::new(config),
+            secret: secret.into(),
+            keys,
+            live,
+            channel_secrets,
+            channels,
+        }
     }
 }

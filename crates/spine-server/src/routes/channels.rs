@@ -317,6 +317,7 @@ pub async fn update_channel(
         .update_channel(&principal.tenant, &id, &settings, disabled)
         .await?
         .ok_or(ApiError::NotFound)?;
+    state.channels.evict(&id);
     tracing::info!(channel = %id, disabled, "channel changed");
     Ok(axum::Json(out(&updated, &base_url(&state, &headers))))
 }
@@ -365,6 +366,7 @@ pub async fn rotate_secret(
         .rotate_channel_secret(&principal.tenant, &id, &sealed, until)
         .await?
         .ok_or(ApiError::NotFound)?;
+    state.channels.evict(&id);
     tracing::info!(channel = %id, grace_seconds = grace, "channel secret rotated");
     let channel = out(&rotated, &base_url(&state, &headers));
     Ok(axum::Json(SecretRotated { channel, secret }))
@@ -390,6 +392,7 @@ pub async fn delete_channel(
     if !state.store.delete_channel(&principal.tenant, &id).await? {
         return Err(ApiError::NotFound);
     }
+    state.channels.evict(&id);
     tracing::info!(channel = %id, "channel deleted");
     Ok(StatusCode::NO_CONTENT)
 }

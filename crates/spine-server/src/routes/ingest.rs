@@ -220,9 +220,21 @@ pub async fn handshake(
     Ok(response)
 }
 
-/// The channel, unless it is missing or disabled (both 404: a provider learns nothing more).
+/// The channel, unless it is missing or disabled (both 404: a provider learns nothing more);
+/// read through the channel cache, which changes made on this node evict.
 pub(super) async fn live_channel(state: &AppState, id: &str) -> Result<ChannelRecord, ApiError> {
-    state.store.find_channel(id).await?.filter(|c| !c.disabled).ok_or(ApiError::NotFound)
+    let channel = match state.channels.get(id) {
+        Some(channel) => channel,
+        None => {
+            let channel = state.store.find_channel(id).await?.ok_or(ApiError::NotFound)?;
+            state.channels.put(channel.id.clone(), channel.clone());
+            channel
+        }
+    };
+    if channel.disabled {
+        return Err(ApiError::NotFound);
+    }
+    Ok(channel)
 }
 
 /// A tenant API key given as the bearer token, for providers that take one.
