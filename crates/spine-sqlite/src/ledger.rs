@@ -102,12 +102,15 @@ pub(crate) async fn get(
     row.as_ref().map(entry).transpose()
 }
 
-/// Removes entries received before `before`.
+/// Removes entries received before `before`, tenant by tenant through the newest-first index.
 pub(crate) async fn purge(pool: &SqlitePool, before: Timestamp) -> Result<u64> {
-    let done = sqlx::query("delete from ingest_requests where received_at < ?")
-        .bind(before.as_micros())
-        .execute(pool)
-        .await?;
+    let done = sqlx::query(
+        "delete from ingest_requests
+         where tenant in (select id from tenants) and received_at < ?",
+    )
+    .bind(before.as_micros())
+    .execute(pool)
+    .await?;
     Ok(done.rows_affected())
 }
 

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_ingest.sql")),
     (5, include_str!("../migrations/0005_blobs.sql")),
     (6, include_str!("../migrations/0006_phone_region.sql")),
+    (7, include_str!("../migrations/0007_ledger_index.sql")),
 ];
 
 /// The version this build needs.

@@ -113,22 +113,24 @@ pub async fn receive(
     if !by_key {
         secret_auth(&state, &channel, source, &received, &entry).await?;
     }
-    let outcome = match events_of(&state, &channel, source, &stored, entry.id, false).await? {
-        Ok(events) => state.store.ingest(&channel.tenant, Ingest::Receipt(entry.clone(), events)),
-        Err(reason) => {
-            entry.verdict = Verdict::Failed;
-            entry.reason = Some(reason.clone());
-            state.store.ingest(&channel.tenant, Ingest::Receipt(entry.clone(), Vec::new()))
-        }
-    }
-    .await?;
+    let request_id = entry.id;
+    let (events, failed) =
+        match events_of(&state, &channel, source, &stored, entry.id, false).await? {
+            Ok(events) => (events, None),
+            Err(reason) => {
+                entry.verdict = Verdict::Failed;
+                entry.reason = Some(reason.clone());
+                (Vec::new(), Some(reason))
+            }
+        };
+    let outcome = state.store.ingest(&channel.tenant, Ingest::Receipt(entry, events)).await?;
     record(source, outcome.verdict);
     tracing::info!(
         channel = %channel.id, provider = source.provider().as_str(),
         verdict = outcome.verdict.as_str(), events = outcome.outcomes.len(), "ingested"
     );
-    if outcome.verdict == Verdict::Failed && source.failed_answer() == FailedAnswer::Reject {
-        return Err(ApiError::BadRequest(entry.reason.unwrap_or_default()));
+    if let (Some(reason), FailedAnswer::Reject) = (failed, source.failed_answer()) {
+        return Err(ApiError::BadRequest(reason));
     }
     if let (Some((content_type, body)), true) =
         (source.accepted_body(), outcome.verdict != Verdict::Failed)
@@ -136,8 +138,7 @@ pub async fn receive(
         return Ok(([(header::CONTENT_TYPE, content_type)], body).into_response());
     }
     let event_ids = outcome.outcomes.iter().map(|o| o.event().id).collect();
-    Ok(axum::Json(Receipt { request_id: entry.id, verdict: outcome.verdict, event_ids })
-        .into_response())
+    Ok(axum::Json(Receipt { request_id, verdict: outcome.verdict, event_ids }).into_response())
 }
 
 /// A ledger entry for a request that just arrived on `channel`, to be filled in as it is read.
