@@ -50,10 +50,16 @@ impl Default for EventLimits {
 pub struct EventInput {
     /// Required event type, dotted lower-case (`task.created`).
     #[serde(rename = "type")]
-    #[cfg_attr(feature = "openapi", schema(required, max_length = 128, pattern = r"^[a-z0-9][a-z0-9_.:-]*$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required, max_length = 128, pattern = r"^[a-z0-9][a-z0-9_.:-]*$")
+    )]
     pub event_type: Option<String>,
     /// Defaults to `custom`.
-    #[cfg_attr(feature = "openapi", schema(pattern = "^(created|updated|deleted|state_changed|custom)$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^(created|updated|deleted|state_changed|custom)$")
+    )]
     pub action: Option<String>,
     /// Defaults to `{"system": "api"}`.
     pub source: Option<SourceInput>,
@@ -102,7 +108,10 @@ pub struct EventInput {
 #[serde(deny_unknown_fields)]
 pub struct SourceInput {
     /// Required, dotted lower-case (`github`).
-    #[cfg_attr(feature = "openapi", schema(required, max_length = 64, pattern = r"^[a-z0-9][a-z0-9_.:-]*$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required, max_length = 64, pattern = r"^[a-z0-9][a-z0-9_.:-]*$")
+    )]
     pub system: Option<String>,
     /// Optional.
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256))]
@@ -135,7 +144,10 @@ pub struct ActorInput {
 pub struct EntityInput {
     /// Required, dotted lower-case (`task`).
     #[serde(rename = "type")]
-    #[cfg_attr(feature = "openapi", schema(required, max_length = 64, pattern = r"^[a-z0-9][a-z0-9_.:-]*$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required, max_length = 64, pattern = r"^[a-z0-9][a-z0-9_.:-]*$")
+    )]
     pub entity_type: Option<String>,
     /// Required.
     #[cfg_attr(feature = "openapi", schema(required, min_length = 1, max_length = 256))]
