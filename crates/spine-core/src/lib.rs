@@ -18,6 +18,7 @@
 //! - [`summary`]: registered type presentation and the summary renderer.
 //! - [`identifier`]: contact e-mail addresses and phone numbers, normalized (lower case, E.164).
 //! - [`validation`]: the field-level error list every validator returns.
+//! - [`work`]: job states, leases that fence out a stolen job's old holder, the retry schedule.
 //! - [`ingest`]: providers (verifier and normalizer, one module each), drafts and delivery keys.
 //! - [`files`]: uploaded files: the sanitized name they are shown under, their sniffed type.
 
@@ -40,6 +41,7 @@ pub mod text;
 pub mod time;
 pub mod token;
 pub mod validation;
+pub mod work;
 
 pub use cursor::{Cursor, CursorError};
 pub use diff::diff;
