@@ -13,11 +13,12 @@ use crate::serve::{bind, server_config, shutdown_signal};
 use crate::store::open_store;
 use clap::Args;
 use serde_json::Value;
+use spine_core::channel::ChannelInput;
 use spine_core::input::EventLimits;
 use spine_core::{
     EventInput, EventType, NewEvent, Role, Seq, TenantId, Timestamp, TypeInfo, UserId,
 };
-use spine_server::provision::generate_key;
+use spine_server::provision::{self, generate_key};
 use spine_store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,6 +67,7 @@ pub async fn run(_args: DemoArgs, settings: &Settings, db_flag: Option<&str>) ->
     let store = opened.store.clone();
     let tenant = TenantId::parse("demo").map_err(CliError::new)?;
     let keys = ensure_tenant(store.as_ref(), &tenant).await?;
+    let webhook = ensure_channel(store.as_ref(), &tenant).await?;
     register_types(store.as_ref(), &tenant).await?;
     let head = store.head(&tenant).await?;
     let mut world = World::new(Rng::from_clock(), head.0.unsigned_abs());
@@ -78,7 +80,7 @@ pub async fn run(_args: DemoArgs, settings: &Settings, db_flag: Option<&str>) ->
     let user = UserId::parse(DEMO_USER).map_err(CliError::new)?;
     let ttl = DEMO_LINK_TTL_SECONDS;
     let (link, _) = signin_url(store.as_ref(), &base, &tenant, user, Role::Admin, ttl).await?;
-    print_banner(&base, &link, db, total, &keys);
+    print_banner(&base, &link, db, total, &keys, &webhook);
     let live = tokio::spawn(live_activity(store.clone(), tenant, world));
     let served =
         spine_server::run(listener, store, server_config(settings), shutdown_signal()).await;
@@ -104,6 +106,34 @@ async fn ensure_tenant(store: &dyn Store, tenant: &TenantId) -> CliResult<DemoKe
         ingest: mint(store, tenant, Role::Ingest).await?,
         admin: mint(store, tenant, Role::Admin).await?,
     })
+}
+
+/// The name of the demo's webhook channel.
+const CHANNEL_NAME: &str = "Demo CRM webhook";
+
+/// Creates, on first run, a `generic` channel that maps a CRM's note webhook (`subject`,
+/// `contact`, `id`) to `crm.note` events on contacts; answers its id. The demo's curl line
+/// authenticates with the ingest key, so the channel's own secret is not needed again.
+async fn ensure_channel(store: &dyn Store, tenant: &TenantId) -> CliResult<String> {
+    if let Some(found) =
+        store.list_channels(tenant).await?.into_iter().find(|c| c.settings.name == CHANNEL_NAME)
+    {
+        return Ok(found.id);
+    }
+    let input: ChannelInput = serde_json::from_value(serde_json::json!({
+        "name": CHANNEL_NAME, "provider": "generic", "event_type": "crm.note",
+        "mapping": {"title": "/subject", "entity.type": "contact", "entity.id": "/contact",
+                    "idempotency_key": "/id"}
+    }))
+    .map_err(|e| CliError::new(format!("the demo channel: {e}")))?;
+    let key = provision::channel_sealing_key(&store.server_secret().await?);
+    match provision::create_channel(store, &key, tenant, input).await {
+        Ok((record, _)) => Ok(record.id),
+        Err(provision::ChannelError::Store(e)) => Err(e.into()),
+        Err(provision::ChannelError::Invalid(e)) => {
+            Err(CliError::new(format!("the demo channel is invalid: {e:?}")))
+        }
+    }
 }
 
 async fn mint(store: &dyn Store, tenant: &TenantId, role: Role) -> CliResult<String> {
@@ -302,7 +332,7 @@ fn browser_base(addr: SocketAddr) -> String {
     format!("http://{host}")
 }
 
-fn print_banner(base: &str, link: &str, db: &str, events: Seq, keys: &DemoKeys) {
+fn print_banner(base: &str, link: &str, db: &str, events: Seq, keys: &DemoKeys, channel: &str) {
     let example = r#"{"type":"task.created","action":"created","title":"Hello from curl","actor":{"id":"you","name":"You"},"entity":{"type":"task","id":"T-1","name":"Try spine"}}"#;
     println!("Spine demo is running (tenant \"demo\", {events} events, database {db}).");
     println!();
@@ -320,6 +350,12 @@ fn print_banner(base: &str, link: &str, db: &str, events: Seq, keys: &DemoKeys) 
     println!("Post an event:");
     println!(
         "  curl -X POST {base}/v1/events -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' -d '{example}'",
+        keys.ingest
+    );
+    println!();
+    println!("Send a webhook to the demo's CRM channel (Admin > Channels and the ledger show it):");
+    println!(
+        "  curl -X POST {base}/v1/ingest/{channel} -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' -d '{{\"id\":\"n-1\",\"subject\":\"Call Ana back about pricing\",\"contact\":\"c-17\"}}'",
         keys.ingest
     );
     println!();

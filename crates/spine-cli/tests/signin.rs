@@ -128,11 +128,25 @@ async fn the_demo_signs_the_visitor_in_and_reuses_its_keys_across_runs() {
     assert!(url.contains("/signin?code=ssi_demo."), "{printed:?}");
     let r = http().get(&url).send().await.unwrap();
     assert_eq!(r.status(), 200, "the demo's link signs in");
+    // The printed webhook line works as printed: a delivery to the demo's CRM channel.
+    let curl = printed.iter().find(|l| l.contains("/v1/ingest/ch_")).expect("a webhook line");
+    let words: Vec<&str> = curl.split_whitespace().collect();
+    let target = words.iter().find(|w| w.contains("/v1/ingest/")).unwrap();
+    let key = curl.split("Bearer ").nth(1).unwrap().split('\'').next().unwrap();
+    let body = curl.rsplit("-d '").next().unwrap().trim_end_matches('\'');
+    let r = http().post(*target).bearer_auth(key).header("content-type", "application/json");
+    let receipt: serde_json::Value =
+        r.body(body.to_owned()).send().await.unwrap().json().await.unwrap();
+    assert_eq!(receipt["verdict"], "accepted", "{receipt}");
     demo.kill().unwrap();
     demo.wait().unwrap();
     assert_eq!(key_count(&sandbox, &db, true), 3);
 
-    let (mut again, _) = start_demo(&sandbox, &db, "127.0.0.1:0");
+    let (mut again, printed_again) = start_demo(&sandbox, &db, "127.0.0.1:0");
+    let channel = |lines: &[String]| {
+        lines.iter().find_map(|l| l.split("/v1/ingest/").nth(1)).map(|rest| rest[..27].to_owned())
+    };
+    assert_eq!(channel(&printed_again), channel(&printed), "one demo channel across runs");
     again.kill().unwrap();
     again.wait().unwrap();
     assert_eq!(key_count(&sandbox, &db, true), 3, "one read, ingest and admin key at a time");

@@ -1,11 +1,15 @@
-//! Creating tenants, keys and sign-in codes. Used by `POST /v1/tenants` and `POST /v1/keys`,
-//! and by the CLI (`spine tenant create`, `spine key create`, `spine open`) directly on the
-//! database.
+//! Creating tenants, keys, sign-in codes and ingestion channels. Used by `POST /v1/tenants`,
+//! `POST /v1/keys` and `POST /v1/channels`, and by the CLI (`spine tenant create`, `spine key
+//! create`, `spine open`, `spine demo`) directly on the database.
 
 use spine_core::apikey::{ApiKey, RANDOM_BYTES};
+use spine_core::channel::ChannelInput;
+use spine_core::ingest::{self, Source};
+use spine_core::sealed::{SealingKey, NONCE_BYTES};
 use spine_core::session::{self, SecretKind, TenantSecret};
+use spine_core::ValidationErrors;
 use spine_core::{Role, TenantId, Timestamp, UserId};
-use spine_store::{NewApiKey, NewSecret, Store, StoreError, Tenant};
+use spine_store::{ChannelRecord, NewApiKey, NewSecret, Store, StoreError, Tenant};
 
 /// Fresh random bytes for a secret.
 ///
@@ -79,4 +83,66 @@ mod tests {
         let (other, _) = generate_key(Role::Read, None);
         assert_ne!(plain, other);
     }
+}
+
+/// The key channel secrets are sealed with: derived from the installation secret, so every node
+/// sharing the database opens what another sealed.
+pub fn channel_sealing_key(installation_secret: &[u8]) -> SealingKey {
+    SealingKey::derive(installation_secret, "channel-secrets")
+}
+
+/// Who a sealed channel secret belongs to: the tenant and the channel, bound into the seal.
+pub fn channel_secret_owner(tenant: &TenantId, channel_id: &str) -> String {
+    format!("{tenant}/{channel_id}")
+}
+
+/// Seals a channel's secret for storage.
+pub fn seal_channel_secret(key: &SealingKey, tenant: &TenantId, id: &str, secret: &str) -> String {
+    key.seal(&channel_secret_owner(tenant, id), secret.as_bytes(), &random::<NONCE_BYTES>())
+}
+
+/// The secret a channel uses: the one given, or a fresh one in the provider's format (an error
+/// naming `secret` when only the provider can issue it).
+pub fn channel_secret(
+    source: &dyn Source,
+    given: Option<String>,
+) -> Result<String, ValidationErrors> {
+    match given {
+        Some(secret) => Ok(secret.trim().to_owned()),
+        None => source.new_secret(&random::<32>()).ok_or_else(|| {
+            let provider = source.provider().as_str();
+            ValidationErrors::single(
+                "secret",
+                format!("is required for {provider}: only the provider issues it"),
+            )
+        }),
+    }
+}
+
+/// Why a channel was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// The input is invalid.
+    #[error("invalid channel")]
+    Invalid(ValidationErrors),
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Creates a channel: validates it, takes the given secret or generates one, seals it, and
+/// stores it under a fresh id. Answers the record and the secret (to show once).
+pub async fn create_channel(
+    store: &dyn Store,
+    key: &SealingKey,
+    tenant: &TenantId,
+    input: ChannelInput,
+) -> Result<(ChannelRecord, String), ChannelError> {
+    let (channel, given) = input.validate().map_err(ChannelError::Invalid)?;
+    let secret =
+        channel_secret(ingest::source(channel.provider), given).map_err(ChannelError::Invalid)?;
+    let id = format!("ch_{}", spine_core::idempotency::hex(&random::<12>()));
+    let sealed = seal_channel_secret(key, tenant, &id, &secret);
+    let record = store.create_channel(tenant, &id, &channel, &sealed).await?;
+    Ok((record, secret))
 }

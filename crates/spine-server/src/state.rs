@@ -34,7 +34,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ServerConfig, secret: Vec<u8>) -> Self {
         let keys = Arc::new(KeyCache::new(config.key_cache_ttl));
         let live = Arc::new(Live::start(store.clone(), &config));
-        let channel_secrets = Arc::new(SealingKey::derive(&secret, "channel-secrets"));
+        let channel_secrets = Arc::new(crate::provision::channel_sealing_key(&secret));
         let channels = Arc::new(TtlCache::new(config.key_cache_ttl));
         Self {
             store,

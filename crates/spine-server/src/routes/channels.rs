@@ -6,7 +6,7 @@ use super::Path;
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::json::Json;
-use crate::provision::random;
+use crate::provision::{self, ChannelError};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -15,9 +15,8 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use spine_core::channel::{ChannelInput, Direction};
-use spine_core::ingest::{self, Source};
-use spine_core::sealed::NONCE_BYTES;
-use spine_core::{idempotency::hex, Role, TenantId, Timestamp};
+use spine_core::ingest;
+use spine_core::{Role, Timestamp};
 use spine_store::ChannelRecord;
 
 /// The channel routes.
@@ -167,32 +166,6 @@ fn out(record: &ChannelRecord, base: &str) -> ChannelOut {
     }
 }
 
-/// Who a sealed channel secret belongs to: the tenant and the channel, bound into the seal.
-pub fn secret_owner(tenant: &TenantId, channel_id: &str) -> String {
-    format!("{tenant}/{channel_id}")
-}
-
-/// The secret to use: the one given, or a fresh one in the provider's format.
-fn secret_for(source: &dyn Source, given: Option<String>) -> Result<String, ApiError> {
-    match given {
-        Some(secret) => Ok(secret.trim().to_owned()),
-        None => source.new_secret(&random::<32>()).ok_or_else(|| {
-            ApiError::invalid(
-                "secret",
-                format!(
-                    "is required for {}: only the provider issues it",
-                    source.provider().as_str()
-                ),
-            )
-        }),
-    }
-}
-
-fn seal(state: &AppState, tenant: &TenantId, id: &str, secret: &str) -> String {
-    let nonce = random::<NONCE_BYTES>();
-    state.channel_secrets.seal(&secret_owner(tenant, id), secret.as_bytes(), &nonce)
-}
-
 /// Creates a channel (admin); the secret is in this answer only.
 #[utoipa::path(post, path = "/v1/channels", tag = "ingest",
     request_body = crate::openapi::ChannelInputSchema,
@@ -214,13 +187,20 @@ pub async fn create_channel(
     Json(input, _): Json<ChannelInput>,
 ) -> Result<(StatusCode, axum::Json<ChannelCreated>), ApiError> {
     principal.require(Role::Admin)?;
-    let (channel, given) = input.validate()?;
-    let source = ingest::source(channel.provider);
-    let secret = secret_for(source, given)?;
-    let id = format!("ch_{}", hex(&random::<12>()));
-    let sealed = seal(&state, &principal.tenant, &id, &secret);
-    let record = state.store.create_channel(&principal.tenant, &id, &channel, &sealed).await?;
-    tracing::info!(channel = %id, provider = channel.provider.as_str(), "channel created");
+    let created = provision::create_channel(
+        state.store.as_ref(),
+        &state.channel_secrets,
+        &principal.tenant,
+        input,
+    )
+    .await;
+    let (record, secret) = match created {
+        Ok(created) => created,
+        Err(ChannelError::Invalid(errors)) => return Err(errors.into()),
+        Err(ChannelError::Store(e)) => return Err(e.into()),
+    };
+    let provider = record.settings.provider.as_str();
+    tracing::info!(channel = %record.id, provider, "channel created");
     let channel = out(&record, &base_url(&state, &headers));
     Ok((StatusCode::CREATED, axum::Json(ChannelCreated { channel, secret })))
 }
@@ -358,8 +338,9 @@ pub async fn rotate_secret(
     }
     let record =
         state.store.get_channel(&principal.tenant, &id).await?.ok_or(ApiError::NotFound)?;
-    let secret = secret_for(ingest::source(record.settings.provider), input.secret)?;
-    let sealed = seal(&state, &principal.tenant, &id, &secret);
+    let secret = provision::channel_secret(ingest::source(record.settings.provider), input.secret)?;
+    let sealed =
+        provision::seal_channel_secret(&state.channel_secrets, &principal.tenant, &id, &secret);
     let until = Timestamp::now().plus_seconds(grace);
     let rotated = state
         .store

@@ -7,7 +7,7 @@
 //! no detail; a body the normalizer cannot read 200 with verdict `failed` for providers that
 //! would retry it forever, 400 for the others (the `FailedAnswer` of each provider).
 
-use super::channels::{base_url, secret_owner};
+use super::channels::base_url;
 use super::{Path, QueryPairs};
 use crate::auth::{authenticate_key, Principal};
 use crate::error::{ApiError, Problem};
@@ -252,7 +252,7 @@ fn presented_key<'h>(source: &dyn Source, headers: &'h HeaderMap) -> Option<&'h 
 /// The channel's secrets that verify now, opened. A secret that does not open (another
 /// installation's, a damaged row) verifies nothing, and says so in the log.
 fn open_secrets(state: &AppState, channel: &ChannelRecord, now: Timestamp) -> Vec<Vec<u8>> {
-    let owner = secret_owner(&channel.tenant, &channel.id);
+    let owner = crate::provision::channel_secret_owner(&channel.tenant, &channel.id);
     channel
         .live_secrets(now)
         .into_iter()
