@@ -88,6 +88,10 @@ pub struct Settings {
     pub ledger_retention_days: u64,
     /// Region (ISO 3166 alpha-2, e.g. `US`) phone numbers without `+` are read in.
     pub default_phone_region: Option<String>,
+    /// Largest file one upload part may hold.
+    pub max_file_bytes: usize,
+    /// How long a file upload may take in all, in seconds.
+    pub upload_timeout_seconds: u64,
 }
 
 /// The keys above, so an unrelated `SPINE_*` variable (such as `SPINE_CONFIG`) is not mistaken
@@ -128,6 +132,8 @@ pub(crate) const KEYS: &[&str] = &[
     "ledger_body_bytes",
     "ledger_retention_days",
     "default_phone_region",
+    "max_file_bytes",
+    "upload_timeout_seconds",
 ];
 
 impl Default for Settings {
@@ -169,6 +175,8 @@ impl Default for Settings {
             ledger_body_bytes: 1024 * 1024,
             ledger_retention_days: 30,
             default_phone_region: None,
+            max_file_bytes: 50 * 1024 * 1024,
+            upload_timeout_seconds: 600,
         }
     }
 }
@@ -213,6 +221,10 @@ impl Settings {
         }
         if self.read_connections == 0 {
             problems.push("read_connections must be at least 1");
+        }
+        if self.max_file_bytes < 1024 || self.upload_timeout_seconds == 0 {
+            problems
+                .push("max_file_bytes must be at least 1024 and upload_timeout_seconds at least 1");
         }
         if self.max_ingest_body_bytes < 1024 || self.ledger_retention_days == 0 {
             problems.push(

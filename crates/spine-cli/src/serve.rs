@@ -43,6 +43,8 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
         max_ingest_body_bytes: settings.max_ingest_body_bytes,
         ledger_body_bytes: settings.ledger_body_bytes,
         ledger_retention: Duration::from_secs(settings.ledger_retention_days * 86_400),
+        max_file_bytes: settings.max_file_bytes,
+        upload_timeout: Duration::from_secs(settings.upload_timeout_seconds),
         default_phone_region: settings
             .default_phone_region
             .as_deref()

@@ -62,6 +62,9 @@ pub struct ServerConfig {
     /// Largest file `POST /v1/ingest/{channel}/files` stores (50 MiB); a larger one is a 413
     /// and nothing of the request is stored.
     pub max_file_bytes: usize,
+    /// How long a file upload may take in all (10 minutes) where other requests get
+    /// `request_timeout`: 50 MiB over a slow link takes longer than a JSON body.
+    pub upload_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -90,6 +93,7 @@ impl Default for ServerConfig {
             ledger_retention: Duration::from_secs(30 * 86_400),
             default_phone_region: None,
             max_file_bytes: 50 * 1024 * 1024,
+            upload_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -120,6 +124,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("ledger_retention", &self.ledger_retention)
             .field("default_phone_region", &self.default_phone_region)
             .field("max_file_bytes", &self.max_file_bytes)
+            .field("upload_timeout", &self.upload_timeout)
             .finish()
     }
 }

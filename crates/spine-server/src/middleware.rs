@@ -25,6 +25,12 @@ fn is_stream_route(route: &str) -> bool {
     matches!(route, "/v1/stream" | "/v1/ws")
 }
 
+/// File uploads stream up to `max_file_bytes` per file from clients on any link: they get the
+/// upload timeout instead of the request timeout.
+fn is_upload_route(route: &str) -> bool {
+    route == "/v1/ingest/{channel}/files"
+}
+
 fn request_id(req: &Request) -> String {
     req.headers()
         .get(&REQUEST_ID)
@@ -64,12 +70,12 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     let response = match refused {
         Some(e) => e.into_response(),
         None => {
-            match tokio::time::timeout(
-                state.config.request_timeout,
-                next.run(req).instrument(span.clone()),
-            )
-            .await
-            {
+            let limit = if is_upload_route(&route) {
+                state.config.upload_timeout
+            } else {
+                state.config.request_timeout
+            };
+            match tokio::time::timeout(limit, next.run(req).instrument(span.clone())).await {
                 Ok(r) => r,
                 Err(_) => ApiError::Unavailable("the request took too long".into()).into_response(),
             }

@@ -7,6 +7,7 @@ mod common;
 
 use common::sse::viewer_token;
 use common::{assert_problem, spawn_app, TestApp};
+use futures::StreamExt;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -190,4 +191,37 @@ async fn refused_uploads_store_nothing() {
     let r =
         upload(&app, &generic, generic["secret"].as_str().unwrap(), multipart(&[]), &form()).await;
     assert_problem(r, StatusCode::NOT_FOUND).await;
+}
+
+/// An upload slower than the request timeout still lands: uploads get their own, longer limit.
+#[tokio::test]
+async fn a_slow_upload_is_not_cut_by_the_request_timeout() {
+    let config = spine_server::ServerConfig {
+        request_timeout: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let app = common::spawn_app_with(config).await;
+    let channel = file_channel(&app).await;
+    let key = channel["secret"].as_str().unwrap().to_owned();
+    let body = multipart(&[("slow.txt", "text/plain", b"arrives slowly")]);
+    let (head, tail) = body.split_at(body.len() / 2);
+    let parts = vec![head.to_vec(), tail.to_vec()];
+    let stream = futures::stream::iter(parts).then(|part| async move {
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        Ok::<_, std::io::Error>(part)
+    });
+    let url = format!("{}/files", channel["ingest_url"].as_str().unwrap());
+    let r = app
+        .client
+        .post(url)
+        .header("X-Ingestion-Key", key)
+        .header("Content-Type", form())
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // Other routes keep the short limit (the request timeout still applies there).
+    let (status, _) = app.get_json("/v1/events", &app.a.read).await;
+    assert_eq!(status, StatusCode::OK);
 }
