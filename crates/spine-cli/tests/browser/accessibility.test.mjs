@@ -73,6 +73,9 @@ for (const colorScheme of ['light', 'dark']) {
     await page.getByRole('button', { name: 'Create channel' }).click();
     await page.locator('.secret-panel .setup-guide').waitFor();
     assert.deepEqual(await violations(page), [], 'channels page with a new secret and its setup');
+    if (colorScheme === 'light') {
+      await page.screenshot({ path: join(screenshotDir(), 'channel-setup.png'), fullPage: true });
+    }
 
     await page.goto(`${world.server.url}/admin/ledger`);
     await eventually('the ledger', async () => (await page.locator('.ledger-table tbody tr').count()) === 2);
@@ -81,6 +84,9 @@ for (const colorScheme of ['light', 'dark']) {
     await page.locator('.ledger-table tbody tr').first().getByRole('link', { name: /^Details/ }).click();
     await page.locator('.ledger-body').waitFor();
     assert.deepEqual(await violations(page), [], 'ledger request page');
+    if (colorScheme === 'light') {
+      await page.screenshot({ path: join(screenshotDir(), 'ledger-request.png') });
+    }
     assert.deepEqual(problemsOf(page), []);
     await page.context().close();
   });
