@@ -208,3 +208,51 @@ async fn sign_in_secrets_never_reach_the_logs() {
         assert!(!logged.contains(&value), "the {what}'s secret is in the log");
     }
 }
+
+/// A channel's secret, shown once when the channel is created or rotated, never appears in the
+/// server's logs (at the debug level), nor do the deliveries signed or keyed with it.
+#[tokio::test]
+async fn channel_secrets_never_reach_the_logs() {
+    let sandbox = Sandbox::new();
+    let db = sandbox.db("spine.db");
+    let created = sandbox.json(&["tenant", "create", "acme", "--json", "--db", &db]);
+    let admin = created["admin_key"].as_str().unwrap().to_owned();
+    let log = std::fs::File::create(sandbox.path("server.log")).unwrap();
+    let mut child = sandbox
+        .command(&["serve", "--listen", "127.0.0.1:0", "--db", &db, "--log", "debug"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first.strip_prefix("listening on ").unwrap().trim().to_owned();
+    let body = serde_json::json!({"name": "CRM", "provider": "generic", "event_type": "crm.note",
+                                  "mapping": {"title": "/subject"}});
+    let r = http().post(format!("{url}/v1/channels")).bearer_auth(&admin).json(&body).send();
+    let channel: Value = r.await.unwrap().json().await.unwrap();
+    let (id, first_secret) =
+        (channel["id"].as_str().unwrap(), channel["secret"].as_str().unwrap().to_owned());
+    let rotate = http().post(format!("{url}/v1/channels/{id}/rotate-secret")).bearer_auth(&admin);
+    let rotated: Value = rotate.send().await.unwrap().json().await.unwrap();
+    let second_secret = rotated["secret"].as_str().unwrap().to_owned();
+    for secret in [&first_secret, &second_secret, &"a wrong one".to_owned()] {
+        let r = http()
+            .post(format!("{url}/v1/ingest/{id}"))
+            .header("x-ingestion-key", secret.as_str())
+            .body(r#"{"subject": "hello"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status() == 200 || r.status() == 401, "{}", r.status());
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let logged = std::fs::read_to_string(sandbox.path("server.log")).unwrap();
+    assert!(logged.contains("channel secret rotated"), "the rotation itself is logged: {logged}");
+    assert!(logged.contains("ingested"), "deliveries are logged: {logged}");
+    for secret in [&first_secret, &second_secret] {
+        assert!(!logged.contains(secret.as_str()), "a channel secret is in the log");
+    }
+}

@@ -349,3 +349,29 @@ async fn ingest_works_the_same_on_postgresql_across_nodes() {
     assert_eq!(verdicts, ["rejected", "duplicate", "accepted"]);
     assert_eq!(one.count(&one.a.id).await, 1);
 }
+
+/// The ledger keeps bodies up to `ledger_body_bytes`: a longer one is stored cut, says so, and
+/// cannot be replayed (its events were still made from the whole body at receipt).
+#[tokio::test]
+async fn ledger_bodies_are_cut_at_the_limit_and_cut_entries_are_not_replayed() {
+    let config = spine_server::ServerConfig { ledger_body_bytes: 64, ..Default::default() };
+    let app = common::spawn_app_with(config).await;
+    let channel = create_channel(
+        &app,
+        json!({"name": "CRM", "provider": "generic", "event_type": "crm.note",
+               "mapping": {"title": "/subject"}}),
+    )
+    .await;
+    let key = channel["secret"].as_str().unwrap().to_owned();
+    let body = json!({"subject": "Long note", "pad": "x".repeat(500)}).to_string();
+    let headers = vec![("X-Ingestion-Key".to_owned(), key)];
+    let receipt: Value = deliver(&app, &channel, &body, &headers).await.json().await.unwrap();
+    assert_eq!(receipt["verdict"], json!("accepted"), "{receipt}");
+    let id = receipt["request_id"].as_str().unwrap();
+    let (_, detail) = app.get_json(&format!("/v1/ingest/requests/{id}"), &app.a.admin).await;
+    assert_eq!(detail["body_bytes"], json!(body.len()));
+    assert_eq!(detail["body_truncated"], json!(true));
+    assert_eq!(detail["body"].as_str().unwrap(), &body[..64]);
+    let r = app.req(Method::POST, &format!("/v1/ingest/requests/{id}/replay"), &app.a.admin);
+    assert_problem(r.send().await.unwrap(), StatusCode::CONFLICT).await;
+}
