@@ -29,6 +29,12 @@ impl EventType {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// One of Spine's own types (`job.completed`, `note.created`), written as a literal here.
+    pub(crate) fn builtin(name: &'static str) -> Self {
+        debug_assert!(crate::text::is_dotted_name(name, 128));
+        Self(name.to_owned())
+    }
 }
 
 impl TryFrom<String> for EventType {

@@ -297,6 +297,38 @@ impl FeedRequest {
     }
 }
 
+/// A filter given as a JSON object (a WebSocket subscription's, a queue rule's) as query pairs:
+/// keys are the feed's parameters, an array repeats its parameter, `null` is absent. `field`
+/// prefixes error fields (`filter`).
+pub fn pairs_from_json(
+    map: &serde_json::Map<String, serde_json::Value>,
+    field: &str,
+) -> Result<Vec<(String, String)>, ValidationErrors> {
+    use serde_json::Value;
+    let mut pairs = Vec::new();
+    for (key, value) in map {
+        let values = match value {
+            Value::Array(items) => items.iter().collect(),
+            other => vec![other],
+        };
+        for v in values {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                Value::Null => continue,
+                Value::Array(_) | Value::Object(_) => {
+                    let message =
+                        "a filter value is a string, number, boolean or an array of those";
+                    return Err(ValidationErrors::single(format!("{field}.{key}"), message));
+                }
+            };
+            pairs.push((key.clone(), text));
+        }
+    }
+    Ok(pairs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

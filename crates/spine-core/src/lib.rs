@@ -18,7 +18,8 @@
 //! - [`summary`]: registered type presentation and the summary renderer.
 //! - [`identifier`]: contact e-mail addresses and phone numbers, normalized (lower case, E.164).
 //! - [`validation`]: the field-level error list every validator returns.
-//! - [`work`]: job states, leases that fence out a stolen job's old holder, the retry schedule.
+//! - [`note`]: notes, the permanent outcomes on an entity, and their `note.created` events.
+//! - [`work`]: queue rules, jobs and the events of their transitions; job states, leases that fence out a stolen job's old holder, the retry schedule.
 //! - [`ingest`]: providers (verifier and normalizer, one module each), drafts and delivery keys.
 //! - [`files`]: uploaded files: the sanitized name they are shown under, their sniffed type.
 
@@ -34,6 +35,7 @@ pub mod identifier;
 pub mod ids;
 pub mod ingest;
 pub mod input;
+pub mod note;
 pub mod sealed;
 pub mod session;
 pub mod summary;

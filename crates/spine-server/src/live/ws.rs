@@ -303,32 +303,12 @@ impl Session {
         &self,
         filter: &serde_json::Map<String, Value>,
     ) -> Result<spine_core::EventFilter, ValidationErrors> {
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        for (key, value) in filter {
-            if NOT_FILTERS.contains(&key.as_str()) {
-                let message =
-                    "not a filter: subscriptions resume with \"after\" and deliver in seq order";
-                return Err(ValidationErrors::single(format!("filter.{key}"), message));
-            }
-            let values = match value {
-                Value::Array(items) => items.iter().collect(),
-                other => vec![other],
-            };
-            for v in values {
-                let text = match v {
-                    Value::String(s) => s.clone(),
-                    Value::Number(n) => n.to_string(),
-                    Value::Bool(b) => b.to_string(),
-                    Value::Null => continue,
-                    Value::Array(_) | Value::Object(_) => {
-                        let message =
-                            "a filter value is a string, number, boolean or an array of those";
-                        return Err(ValidationErrors::single(format!("filter.{key}"), message));
-                    }
-                };
-                pairs.push((key.clone(), text));
-            }
+        if let Some(key) = filter.keys().find(|k| NOT_FILTERS.contains(&k.as_str())) {
+            let message =
+                "not a filter: subscriptions resume with \"after\" and deliver in seq order";
+            return Err(ValidationErrors::single(format!("filter.{key}"), message));
         }
+        let pairs = spine_core::filter::pairs_from_json(filter, "filter")?;
         let strs = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         let req = FeedRequest::from_pairs(strs, self.state.config.page, &[])?;
         if let (Some(field), None) = (req.filter.needs_user(), &self.user) {

@@ -2,6 +2,14 @@
 //! allows, the lease token that fences a stolen job's old holder out, and the retry schedule.
 //! The stores apply these rules inside their transactions; nothing here reads a clock or a
 //! random source (both are passed in).
+//!
+//! - [`rule`]: queue rules, which turn matching events into jobs.
+//! - [`job`]: the job record, what a new job is made of, and the events its transitions append.
+//! - [`input`]: the wire shapes of claim, heartbeat, complete and fail, validated.
+
+pub mod input;
+pub mod job;
+pub mod rule;
 
 use serde::{Deserialize, Serialize};
 
