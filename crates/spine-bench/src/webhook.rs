@@ -400,7 +400,7 @@ async fn store_commits(backend: &Backend, secret: &str, run: &str) -> BenchResul
     let node = fresh_node(backend, "webhook-ledger", &tenant).await?;
     let ledger =
         commit_rate(node.store(), &tenant, items, |store, tenant, (entry, event)| async move {
-            let events = vec![IngestEvent { event, correction_key: None }];
+            let events = vec![IngestEvent { event, correction_key: None, job: None }];
             store.ingest(&tenant, Ingest::Receipt(entry, events)).await.map(|_| ())
         })
         .await?;

@@ -19,7 +19,7 @@ use crate::error::Result;
 use crate::{fence, notify};
 use spine_core::{Event, EventType, TenantId, Timestamp, TypeInfo};
 use spine_store::group::{self, Done, Plan, Positions, Work};
-use spine_store::{CommitNotice, Notice};
+use spine_store::Notice;
 use sqlx::{PgConnection, Row};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
@@ -33,7 +33,7 @@ pub(crate) async fn commit(
     conn: &mut PgConnection,
     node: Uuid,
     works: Vec<Work>,
-) -> Result<(Vec<Done>, Vec<CommitNotice>)> {
+) -> Result<(Vec<Done>, Vec<Notice>)> {
     let mut ids: Vec<&TenantId> = works.iter().map(Work::tenant).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -63,9 +63,11 @@ pub(crate) async fn commit(
     load_known_keys(&mut plan, &mut tx, &works).await?;
     load_taken_ids(&mut plan, &mut tx, &works).await?;
     load_types(&mut plan, &mut tx, &works).await?;
+    crate::jobs::load(&mut plan, &mut tx, &works).await?;
     let done = plan.apply(works)?;
     insert(plan.rows(), &mut tx).await?;
     crate::ledger::write(plan.ledger(), &mut tx).await?;
+    crate::jobs::write(&plan, &mut tx).await?;
     let notices = plan.heads();
     let (names, heads): (Vec<&str>, Vec<i64>) =
         notices.iter().map(|n| (n.tenant.as_str(), n.head.0)).unzip();
@@ -79,11 +81,12 @@ pub(crate) async fn commit(
     .execute(&mut *tx)
     .await?;
     // Delivered to the other nodes by PostgreSQL at COMMIT, once the events are visible.
-    for head in &notices {
-        notify::send(&mut tx, node, &Notice::Commit(head.clone())).await?;
+    let announced = plan.notices();
+    for notice in &announced {
+        notify::send(&mut tx, node, notice).await?;
     }
     tx.commit().await?;
-    Ok((done, notices))
+    Ok((done, announced))
 }
 
 /// Loads the stored events whose keys this batch uses, one statement per tenant.
@@ -138,7 +141,9 @@ async fn load_types(plan: &mut Plan, conn: &mut PgConnection, works: &[Work]) ->
     let mut tenants: Vec<&str> = works
         .iter()
         .filter_map(|w| match w {
-            Work::Append(t, _) | Work::Ingest(t, _) => Some(t.as_str()),
+            Work::Append(t, _) | Work::Ingest(t, _) | Work::Note(t, _) => Some(t.as_str()),
+            // Claims and settlements append job.* events: their types' registrations count too.
+            Work::Claim(t, _) | Work::Settle(t, ..) => Some(t.as_str()),
             Work::Import(..) => None,
         })
         .collect();

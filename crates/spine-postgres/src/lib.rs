@@ -18,6 +18,8 @@
 //!   sealed secrets), `ledger` (inbound requests, written in the group commit of their events)
 //!   `identifiers` (e-mail addresses and phone numbers on entities) and `blobs` (uploaded files
 //!   in chunks).
+//! - `work`: the work contracts, delegating to `jobs` (queue rules, jobs loaded with `SKIP
+//!   LOCKED` and written by the group commit, heartbeats, listings) and `notes`.
 //! - `stats`: counts, grouped or not.
 //! - `purge`: removing a tenant's oldest events behind a raised horizon.
 //! - `admin`: tenants, API keys, registered types and the server secret.
@@ -41,8 +43,10 @@ mod fence;
 mod filters;
 mod identifiers;
 mod ingest;
+mod jobs;
 mod ledger;
 mod migrate;
+mod notes;
 mod notify;
 mod purge;
 mod query;
@@ -51,6 +55,7 @@ mod sessions;
 mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod work;
 mod writer;
 
 use async_trait::async_trait;

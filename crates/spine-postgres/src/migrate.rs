@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_blobs.sql")),
     (8, include_str!("../migrations/0008_phone_region.sql")),
     (9, include_str!("../migrations/0009_ledger_index.sql")),
+    (10, include_str!("../migrations/0010_work.sql")),
 ];
 
 /// The advisory lock key migrations serialise on (any constant; this one spells "spine-mg").

@@ -40,6 +40,7 @@ enum WireNotice {
     SeenThrough { tenant: TenantId, user: UserId, seq: Seq },
     Archived { tenant: TenantId, user: UserId, id: Uuid, seq: Seq, archived: bool },
     Purged { tenant: TenantId, horizon: Seq },
+    Work { tenant: TenantId },
 }
 
 impl WireNotice {
@@ -67,6 +68,7 @@ impl WireNotice {
             Notice::Purged { tenant, horizon } => {
                 Self::Purged { tenant: tenant.clone(), horizon: *horizon }
             }
+            Notice::Work { tenant } => Self::Work { tenant: tenant.clone() },
             Notice::Resync => return None,
         })
     }
@@ -89,6 +91,7 @@ impl WireNotice {
                 change: ReadChange::Archived { id, seq, archived },
             }),
             Self::Purged { tenant, horizon } => Notice::Purged { tenant, horizon },
+            Self::Work { tenant } => Notice::Work { tenant },
         }
     }
 }

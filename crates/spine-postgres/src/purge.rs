@@ -65,6 +65,8 @@ pub(crate) async fn purge(pool: &PgPool, tenant: &TenantId, through: Seq) -> Res
     for sql in [
         "delete from read_marks where tenant = $1 and seq <= $2",
         "delete from archived_events where tenant = $1 and seq <= $2",
+        // A job without its event has nothing left to process or show.
+        "delete from jobs where tenant = $1 and event_seq <= $2",
     ] {
         sqlx::query(sql).bind(tenant.as_str()).bind(horizon).execute(&mut *tx).await?;
     }

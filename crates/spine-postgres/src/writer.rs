@@ -5,7 +5,7 @@
 use crate::batch::commit;
 use async_trait::async_trait;
 use spine_store::group::{Committer, Done, Work, WriterHandle};
-use spine_store::{CommitNotice, StoreResult};
+use spine_store::{Notice, StoreResult};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -17,7 +17,7 @@ struct PgCommitter {
 
 #[async_trait]
 impl Committer for PgCommitter {
-    async fn commit(&mut self, works: Vec<Work>) -> StoreResult<(Vec<Done>, Vec<CommitNotice>)> {
+    async fn commit(&mut self, works: Vec<Work>) -> StoreResult<(Vec<Done>, Vec<Notice>)> {
         let mut conn = self.pool.acquire().await.map_err(crate::error::Error::from)?;
         commit(&mut conn, self.node, works).await.map_err(|e| e.to_store_error())
     }

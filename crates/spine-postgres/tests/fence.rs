@@ -2,6 +2,9 @@
 //! deliberately name no tenant still see only A's rows, and a query outside a fenced transaction
 //! sees none.
 
+use spine_core::note::{Author, AuthorKind, NoteInput};
+use spine_core::work::rule::{QueueRule, RuleInput};
+use spine_core::Entity;
 use spine_postgres::testing as support;
 
 use serde_json::json;
@@ -84,6 +87,14 @@ async fn fill(store: &dyn Store, tenant: &TenantId) -> String {
     store.finish_upload(tenant, upload, blob).await.expect("blob");
     store.add_blob_ref(tenant, &"cd".repeat(32), Uuid::now_v7(), "f.txt").await.expect("ref");
     store.set_phone_region(tenant, Some("US")).await.expect("region");
+    let rule: RuleInput = serde_json::from_value(json!({"filter": {}})).expect("rule");
+    let rule = QueueRule::parse("all", rule).expect("rule");
+    store.put_rule(tenant, &rule).await.expect("put rule");
+    store.append(tenant, vec![event("work", tenant.as_str())]).await.expect("job source");
+    let entity = Entity { entity_type: "contact".into(), id: "c1".into(), name: None };
+    let author = Author { id: "u1".into(), name: None, kind: AuthorKind::User };
+    let note = NoteInput { body: "A note".into(), author: None, event_id: None, supersedes: None };
+    store.add_note(tenant, note.validate(entity, author).expect("note")).await.expect("add note");
     key
 }
 
@@ -109,6 +120,9 @@ const TABLES: &[(&str, &str)] = &[
     ("blobs", "tenant"),
     ("blob_refs", "tenant"),
     ("tenant_phone_regions", "tenant"),
+    ("queue_rules", "tenant"),
+    ("jobs", "tenant"),
+    ("notes", "tenant"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

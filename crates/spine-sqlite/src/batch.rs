@@ -6,7 +6,7 @@
 use crate::error::Result;
 use spine_core::{Event, EventType, TenantId, Timestamp, TypeInfo};
 use spine_store::group::{self, Done, Plan, Positions, Work};
-use spine_store::CommitNotice;
+use spine_store::Notice;
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
@@ -21,7 +21,7 @@ const SMALL_ROWS_PER_STATEMENT: usize = 1000;
 pub(crate) async fn commit(
     conn: &mut SqliteConnection,
     works: Vec<Work>,
-) -> Result<(Vec<Done>, Vec<CommitNotice>)> {
+) -> Result<(Vec<Done>, Vec<Notice>)> {
     let mut tx = conn.begin_with("begin immediate").await?;
     let last_seq: i64 =
         sqlx::query_scalar("select last_seq from meta where id = 1").fetch_one(&mut *tx).await?;
@@ -29,9 +29,11 @@ pub(crate) async fn commit(
     load_known_keys(&mut plan, &mut tx, &works).await?;
     load_taken_ids(&mut plan, &mut tx, &works).await?;
     load_types(&mut plan, &mut tx, &works).await?;
+    crate::jobs::load(&mut plan, &mut tx, &works).await?;
     let done = plan.apply(works)?;
     insert(plan.rows(), &mut tx).await?;
     crate::ledger::write(plan.ledger(), &mut tx).await?;
+    crate::jobs::write(&plan, &mut tx).await?;
     if let Positions::Global(last) = plan.positions() {
         sqlx::query("update meta set last_seq = ? where id = 1")
             .bind(*last)
@@ -39,7 +41,7 @@ pub(crate) async fn commit(
             .await?;
     }
     tx.commit().await?;
-    Ok((done, plan.heads()))
+    Ok((done, plan.notices()))
 }
 
 /// Loads the stored events whose keys this batch uses, one `in (...)` per tenant and chunk.
@@ -105,7 +107,9 @@ async fn load_types(plan: &mut Plan, conn: &mut SqliteConnection, works: &[Work]
     let mut tenants: Vec<&TenantId> = works
         .iter()
         .filter_map(|w| match w {
-            Work::Append(t, _) | Work::Ingest(t, _) => Some(t),
+            Work::Append(t, _) | Work::Ingest(t, _) | Work::Note(t, _) => Some(t),
+            // Claims and settlements append job.* events: their types' registrations count too.
+            Work::Claim(t, _) | Work::Settle(t, ..) => Some(t),
             Work::Import(..) => None,
         })
         .collect();

@@ -15,6 +15,8 @@
 //!   sealed secrets), `ledger` (inbound requests, written in the group commit of their events)
 //!   `identifiers` (e-mail addresses and phone numbers on entities) and `blobs` (uploaded files
 //!   in chunks).
+//! - `work`: the work contracts, delegating to `jobs` (queue rules, jobs loaded and written by
+//!   the group commit, heartbeats, listings) and `notes` (notes on entities).
 //! - `stats`: counts, grouped or not.
 //! - `purge`: removing a tenant's oldest events behind a raised horizon.
 //! - `admin`: tenants, API keys, registered types and the server secret.
@@ -34,14 +36,17 @@ mod error;
 mod filters;
 mod identifiers;
 mod ingest;
+mod jobs;
 mod ledger;
 mod migrate;
+mod notes;
 mod purge;
 mod query;
 mod read_state;
 mod sessions;
 mod stats;
 mod tx;
+mod work;
 mod writer;
 
 use async_trait::async_trait;

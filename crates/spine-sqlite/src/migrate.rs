@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_blobs.sql")),
     (6, include_str!("../migrations/0006_phone_region.sql")),
     (7, include_str!("../migrations/0007_ledger_index.sql")),
+    (8, include_str!("../migrations/0008_work.sql")),
 ];
 
 /// The version this build needs.

@@ -68,6 +68,8 @@ pub(crate) async fn purge(
     for sql in [
         "delete from read_marks where tenant = ? and seq <= ?",
         "delete from archived_events where tenant = ? and seq <= ?",
+        // A job without its event has nothing left to process or show.
+        "delete from jobs where tenant = ? and event_seq <= ?",
     ] {
         sqlx::query(sql).bind(tenant.as_str()).bind(horizon).execute(&mut *conn).await?;
     }

@@ -8,7 +8,7 @@
 use crate::batch::commit;
 use async_trait::async_trait;
 use spine_store::group::{Committer, Done, Work, WriterHandle};
-use spine_store::{CommitNotice, StoreResult};
+use spine_store::{Notice, StoreResult};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, SqliteConnection};
 
@@ -20,7 +20,7 @@ struct SqliteCommitter {
 
 #[async_trait]
 impl Committer for SqliteCommitter {
-    async fn commit(&mut self, works: Vec<Work>) -> StoreResult<(Vec<Done>, Vec<CommitNotice>)> {
+    async fn commit(&mut self, works: Vec<Work>) -> StoreResult<(Vec<Done>, Vec<Notice>)> {
         let conn = match self.conn.as_mut() {
             Some(conn) => conn,
             None => {

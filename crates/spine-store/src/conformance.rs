@@ -22,6 +22,7 @@ use spine_core::{
 mod inbox;
 mod ingest;
 mod sessions;
+mod work;
 
 pub use inbox::*;
 pub use ingest::*;
@@ -30,6 +31,7 @@ use std::any::Any;
 use std::collections::HashSet;
 use std::sync::Arc;
 use uuid::Uuid;
+pub use work::*;
 
 /// A store under test and what must outlive it (a temporary directory, a throwaway database).
 pub struct Fixture {
@@ -102,6 +104,14 @@ macro_rules! conformance_tests {
             replays_repeat_or_correct_and_update_the_entry,
             identifiers_name_one_entity_per_tenant,
             blobs_are_chunked_named_by_hash_and_fenced,
+            events_matching_a_rule_or_a_processing_channel_become_jobs,
+            leases_fence_out_an_old_holder_and_transitions_are_events,
+            failures_retry_then_die_and_retry_revives,
+            ordered_jobs_of_one_entity_wait_for_the_earlier_ones,
+            concurrent_claims_hand_out_each_job_once,
+            notes_are_listed_newest_first_and_superseded,
+            work_is_fenced_by_tenant,
+            job_changes_are_announced,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

@@ -6,9 +6,14 @@
 //! commits.
 
 use crate::ledger::{Ingest, IngestEvent, IngestOutcome, LedgerEntry, Verdict};
+use crate::work::{ClaimRequest, JobRecord, Settle, SettleError};
 use crate::{AppendOutcome, CommitNotice, ImportOutcome, Notice, StoreError, StoreResult};
 use async_trait::async_trait;
+use spine_core::note::{NewNote, Note};
 use spine_core::summary::summarize;
+use spine_core::work::job::{transition_event, worker_actor, Job};
+use spine_core::work::rule::{JobSpec, QueueRule};
+use spine_core::work::{Backoff, JobStatus};
 use spine_core::{Event, EventType, IdempotencyKey, NewEvent, Seq, TenantId, Timestamp, TypeInfo};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -23,13 +28,24 @@ pub enum Work {
     Import(TenantId, Vec<Event>),
     /// An inbound request's events with its ledger entry (or a replay's).
     Ingest(TenantId, Box<Ingest>),
+    /// A worker's claim: jobs leased with their `job.processing` events.
+    Claim(TenantId, ClaimRequest),
+    /// A job settled or revived, with its transition event.
+    Settle(TenantId, Uuid, Box<Settle>),
+    /// A note with its `note.created` event.
+    Note(TenantId, Box<NewNote>),
 }
 
 impl Work {
     /// The tenant written to.
     pub fn tenant(&self) -> &TenantId {
         match self {
-            Work::Append(t, _) | Work::Import(t, _) | Work::Ingest(t, _) => t,
+            Work::Append(t, _)
+            | Work::Import(t, _)
+            | Work::Ingest(t, _)
+            | Work::Claim(t, _)
+            | Work::Settle(t, ..)
+            | Work::Note(t, _) => t,
         }
     }
 
@@ -51,14 +67,20 @@ impl Work {
                 .flatten()
                 .map(IdempotencyKey::as_str)
                 .collect(),
+            Work::Claim(..) | Work::Settle(..) | Work::Note(..) => Vec::new(),
         }
+    }
+
+    /// Whether new events of this request may become jobs (so the tenant's rules are needed).
+    pub fn creates_events_for_rules(&self) -> bool {
+        matches!(self, Work::Append(..) | Work::Ingest(..) | Work::Note(..))
     }
 
     /// The ids of imported events (appends get fresh ids).
     pub fn imported_ids(&self) -> Vec<Uuid> {
         match self {
             Work::Import(_, events) => events.iter().map(|e| e.id).collect(),
-            Work::Append(..) | Work::Ingest(..) => Vec::new(),
+            _ => Vec::new(),
         }
     }
 
@@ -68,9 +90,14 @@ impl Work {
             Work::Import(_, events) => events.len(),
             // The ledger row counts as one.
             Work::Ingest(_, ingest) => ingest.events().len() + 1,
+            Work::Claim(_, claim) => claim.limit as usize,
+            Work::Settle(..) | Work::Note(..) => 1,
         }
     }
 }
+
+/// A settlement's answer: the job, a refusal, or `None` when the job is not in the tenant.
+pub type Settled = Option<Result<Box<JobRecord>, SettleError>>;
 
 /// A committed request's answer.
 pub enum Done {
@@ -80,14 +107,20 @@ pub enum Done {
     Import(ImportOutcome),
     /// The ingest's verdict and outcomes.
     Ingest(IngestOutcome),
+    /// The jobs claimed.
+    Claim(Vec<JobRecord>),
+    /// The settled job, a refusal, or `None` when the job is not in the tenant.
+    Settle(Settled),
+    /// The stored note.
+    Note(Box<Note>),
 }
 
 /// One group commit in a backend: everything in `works` in ONE transaction, answering each
-/// request's result (in order) and, per tenant written, its highest position.
+/// request's result (in order) and the notices to announce ([`Plan::notices`]).
 #[async_trait]
 pub trait Committer: Send + 'static {
     /// Commits every request or none.
-    async fn commit(&mut self, works: Vec<Work>) -> StoreResult<(Vec<Done>, Vec<CommitNotice>)>;
+    async fn commit(&mut self, works: Vec<Work>) -> StoreResult<(Vec<Done>, Vec<Notice>)>;
 
     /// After a failed commit: replace a broken connection, if the backend holds one.
     async fn recover(&mut self) {}
@@ -134,6 +167,21 @@ pub struct Plan {
     taken_ids: HashSet<Uuid>,
     rows: Vec<Row>,
     ledger: Vec<LedgerRow>,
+    /// Queue rules of the batch's tenants.
+    rules: HashMap<TenantId, Vec<QueueRule>>,
+    /// Jobs loaded for this commit (claim candidates and settled jobs), with their events,
+    /// updated in place as the plan moves them.
+    jobs: HashMap<Uuid, (Job, Option<Event>)>,
+    /// Claim candidates by tenant and queue, oldest source event first.
+    offers: HashMap<(TenantId, String), Vec<Uuid>>,
+    /// New jobs to insert.
+    new_jobs: Vec<Job>,
+    /// Loaded jobs the plan changed, in first-change order.
+    changed_jobs: Vec<Uuid>,
+    /// Notes to insert.
+    notes: Vec<(TenantId, Note)>,
+    /// Tenants whose jobs changed.
+    work_tenants: HashSet<TenantId>,
 }
 
 /// A ledger write of the plan, committed with its events.
@@ -165,7 +213,36 @@ impl Plan {
             taken_ids: HashSet::new(),
             rows: Vec::new(),
             ledger: Vec::new(),
+            rules: HashMap::new(),
+            jobs: HashMap::new(),
+            offers: HashMap::new(),
+            new_jobs: Vec::new(),
+            changed_jobs: Vec::new(),
+            notes: Vec::new(),
+            work_tenants: HashSet::new(),
         }
+    }
+
+    /// The commit's time: events' `received_at`, and the `now` of leases.
+    pub fn received_at(&self) -> Timestamp {
+        self.received_at
+    }
+
+    /// The tenant's queue rules (new events matching one become its jobs).
+    pub fn add_rules(&mut self, tenant: TenantId, rules: Vec<QueueRule>) {
+        self.rules.insert(tenant, rules);
+    }
+
+    /// A claimable job of `queue`, loaded (and locked) by the backend; offer them oldest first.
+    pub fn offer(&mut self, queue: &str, job: Job, event: Option<Event>) {
+        let key = (job.tenant.clone(), queue.to_owned());
+        self.offers.entry(key).or_default().push(job.id);
+        self.jobs.entry(job.id).or_insert((job, event));
+    }
+
+    /// A job a settlement names, loaded (and locked) by the backend.
+    pub fn load_job(&mut self, job: Job, event: Option<Event>) {
+        self.jobs.entry(job.id).or_insert((job, event));
     }
 
     /// A stored event under `key` in `tenant`: later events with that key are judged against it.
@@ -213,6 +290,11 @@ impl Plan {
                     Done::Import(outcome)
                 }
                 Work::Ingest(tenant, ingest) => Done::Ingest(self.ingest(&tenant, *ingest)?),
+                Work::Claim(tenant, claim) => Done::Claim(self.claim(&tenant, claim)?),
+                Work::Settle(tenant, id, settle) => {
+                    Done::Settle(self.settle(&tenant, id, *settle)?)
+                }
+                Work::Note(tenant, note) => Done::Note(Box::new(self.note(&tenant, *note)?)),
             });
         }
         Ok(done)
@@ -226,6 +308,164 @@ impl Plan {
     /// The ledger writes, in request order.
     pub fn ledger(&self) -> &[LedgerRow] {
         &self.ledger
+    }
+
+    /// New jobs to insert.
+    pub fn new_jobs(&self) -> &[Job] {
+        &self.new_jobs
+    }
+
+    /// Loaded jobs in their new state, to update.
+    pub fn changed_jobs(&self) -> impl Iterator<Item = &Job> {
+        self.changed_jobs.iter().filter_map(|id| self.jobs.get(id).map(|(job, _)| job))
+    }
+
+    /// Notes to insert.
+    pub fn notes(&self) -> &[(TenantId, Note)] {
+        &self.notes
+    }
+
+    /// What to announce after the commit: each written tenant's head, and a work notice per
+    /// tenant whose jobs changed.
+    pub fn notices(&self) -> Vec<Notice> {
+        let mut notices: Vec<Notice> = self.heads().into_iter().map(Notice::Commit).collect();
+        notices.extend(self.work_tenants.iter().map(|t| Notice::Work { tenant: t.clone() }));
+        notices
+    }
+
+    /// Hands out up to `limit` offered jobs of the queue under new leases.
+    fn claim(
+        &mut self,
+        tenant: &TenantId,
+        claim: ClaimRequest,
+    ) -> Result<Vec<JobRecord>, serde_json::Error> {
+        let now = self.received_at.as_micros();
+        let offered =
+            self.offers.remove(&(tenant.clone(), claim.queue.clone())).unwrap_or_default();
+        let mut claimed = Vec::new();
+        let mut left = Vec::new();
+        for id in offered {
+            if claimed.len() >= claim.limit as usize {
+                left.push(id);
+                continue;
+            }
+            let Some((job, event)) = self.jobs.get(&id).cloned() else { continue };
+            let Some(state) = job.state.claim(now, claim.lease_micros) else { continue };
+            let from = job.state.status;
+            let job = Job {
+                state,
+                worker: Some(claim.worker.clone()),
+                updated_at: self.received_at,
+                ..job
+            };
+            self.transition(&job, event.as_ref(), from, worker_actor(Some(&claim.worker)))?;
+            self.put_job(job.clone(), event.clone());
+            claimed.push(JobRecord { job, event });
+        }
+        if !left.is_empty() {
+            self.offers.insert((tenant.clone(), claim.queue), left);
+        }
+        Ok(claimed)
+    }
+
+    /// Completes, fails or retries a loaded job.
+    fn settle(
+        &mut self,
+        tenant: &TenantId,
+        id: Uuid,
+        settle: Settle,
+    ) -> Result<Settled, serde_json::Error> {
+        let Some((job, event)) = self.jobs.get(&id).cloned() else { return Ok(None) };
+        if &job.tenant != tenant {
+            return Ok(None);
+        }
+        let now = self.received_at.as_micros();
+        let from = job.state.status;
+        let (job, actor, note) = match settle {
+            Settle::Complete { lease, result, note } => {
+                let state = match job.state.complete(lease, now) {
+                    Ok(state) => state,
+                    Err(e) => return Ok(Some(Err(e.into()))),
+                };
+                let actor = worker_actor(job.worker.as_deref());
+                (Job { state, result, ..job }, actor, note)
+            }
+            Settle::Fail { lease, error, retry_micros, jitter } => {
+                let delay = retry_micros
+                    .unwrap_or_else(|| Backoff::default().delay_micros(job.state.attempt, jitter));
+                let state = match job.state.fail(lease, now, delay) {
+                    Ok(state) => state,
+                    Err(e) => return Ok(Some(Err(e.into()))),
+                };
+                let actor = worker_actor(job.worker.as_deref());
+                (Job { state, last_error: Some(error), ..job }, actor, None)
+            }
+            Settle::Retry { actor } => {
+                let Some(state) = job.state.retry(now) else {
+                    return Ok(Some(Err(SettleError::NotRetryable(from))));
+                };
+                (Job { state, ..job }, actor, None)
+            }
+        };
+        let job = Job { updated_at: self.received_at, ..job };
+        self.transition(&job, event.as_ref(), from, actor)?;
+        if let Some(mut note) = note.map(|n| *n) {
+            note.job_id = Some(job.id);
+            self.note(tenant, note)?;
+        }
+        self.put_job(job.clone(), event.clone());
+        Ok(Some(Ok(Box::new(JobRecord { job, event }))))
+    }
+
+    /// Appends a job's transition event, when its source event is still there.
+    fn transition(
+        &mut self,
+        job: &Job,
+        source: Option<&Event>,
+        from: JobStatus,
+        actor: spine_core::Actor,
+    ) -> Result<(), serde_json::Error> {
+        self.work_tenants.insert(job.tenant.clone());
+        if let Some(source) = source {
+            self.append(&job.tenant, transition_event(job, source, from, actor))?;
+        }
+        Ok(())
+    }
+
+    fn put_job(&mut self, job: Job, event: Option<Event>) {
+        if !self.changed_jobs.contains(&job.id) {
+            self.changed_jobs.push(job.id);
+        }
+        self.jobs.insert(job.id, (job, event));
+    }
+
+    /// Places a note and its `note.created` event.
+    fn note(&mut self, tenant: &TenantId, note: NewNote) -> Result<Note, serde_json::Error> {
+        let event = match self.append(tenant, note.event())? {
+            AppendOutcome::Created(event) => event,
+            // The event has no idempotency key, so it is always created.
+            other => other.event().clone(),
+        };
+        let note =
+            Note { note, seq: event.seq, created_at: event.received_at, superseded_by: None };
+        self.notes.push((tenant.clone(), note.clone()));
+        Ok(note)
+    }
+
+    /// The jobs a just-created event becomes: the channel's, and one per matching rule's queue.
+    fn create_jobs(&mut self, event: &Event, channel: Option<&JobSpec>) {
+        let mut specs: Vec<JobSpec> = channel.cloned().into_iter().collect();
+        if let Some(rules) = self.rules.get(&event.tenant) {
+            for rule in rules.iter().filter(|r| r.matches(event)) {
+                if !specs.iter().any(|s| s.queue == rule.spec.queue) {
+                    specs.push(rule.spec.clone());
+                }
+            }
+        }
+        for spec in specs {
+            self.new_jobs.push(Job::new(&spec, event, self.received_at));
+            self.work_tenants.insert(event.tenant.clone());
+        }
     }
 
     /// Judges or places an ingest's events and decides its ledger write.
@@ -300,9 +540,9 @@ impl Plan {
         tenant: &TenantId,
         ingest: IngestEvent,
     ) -> Result<AppendOutcome, serde_json::Error> {
-        let IngestEvent { event, correction_key } = ingest;
+        let IngestEvent { event, correction_key, job } = ingest;
         let outcome = self.append(tenant, event.clone())?;
-        Ok(match (outcome, correction_key) {
+        let outcome = match (outcome, correction_key) {
             (AppendOutcome::Conflict { existing, .. }, None) => AppendOutcome::Repeat(existing),
             (AppendOutcome::Conflict { .. }, Some(key)) => {
                 let corrected = NewEvent { idempotency_key: Some(key), ..event };
@@ -312,7 +552,15 @@ impl Plan {
                 }
             }
             (outcome, _) => outcome,
-        })
+        };
+        if let (AppendOutcome::Created(event), Some(job)) = (&outcome, &job) {
+            // Rules already ran for it in `append`; the channel's job joins them.
+            if !self.new_jobs.iter().any(|j| j.event_id == event.id && j.queue == job.queue) {
+                self.new_jobs.push(Job::new(job, event, self.received_at));
+                self.work_tenants.insert(event.tenant.clone());
+            }
+        }
+        Ok(outcome)
     }
 
     /// The positions after this plan (to store back in the counter rows).
@@ -365,6 +613,7 @@ impl Plan {
         event.summary = self.summary(&event);
         self.taken_ids.insert(event.id);
         self.push(event.clone(), fingerprint)?;
+        self.create_jobs(&event, None);
         Ok(AppendOutcome::Created(event))
     }
 
@@ -460,34 +709,33 @@ enum Reply {
     Append(oneshot::Sender<StoreResult<Vec<AppendOutcome>>>),
     Import(oneshot::Sender<StoreResult<ImportOutcome>>),
     Ingest(oneshot::Sender<StoreResult<IngestOutcome>>),
+    Claim(oneshot::Sender<StoreResult<Vec<JobRecord>>>),
+    Settle(oneshot::Sender<StoreResult<Settled>>),
+    Note(oneshot::Sender<StoreResult<Box<Note>>>),
+}
+
+/// Sends a writer's answer to a caller expecting `$variant`.
+macro_rules! answer {
+    ($tx:expr, $result:expr, $variant:ident, $mismatch:expr) => {{
+        // A caller that stopped waiting has dropped its receiver; its work is committed anyway.
+        let _ = $tx.send(match $result {
+            Ok(Done::$variant(value)) => Ok(value),
+            Ok(_) => Err($mismatch()),
+            Err(e) => Err(e),
+        });
+    }};
 }
 
 impl Reply {
     fn send(self, result: StoreResult<Done>) {
         let mismatch = || StoreError::Other("writer answered the wrong kind of request".into());
-        // A caller that stopped waiting has dropped its receiver; its events are committed anyway.
         match self {
-            Reply::Append(tx) => {
-                let _ = tx.send(match result {
-                    Ok(Done::Append(outcomes)) => Ok(outcomes),
-                    Ok(_) => Err(mismatch()),
-                    Err(e) => Err(e),
-                });
-            }
-            Reply::Import(tx) => {
-                let _ = tx.send(match result {
-                    Ok(Done::Import(outcome)) => Ok(outcome),
-                    Ok(_) => Err(mismatch()),
-                    Err(e) => Err(e),
-                });
-            }
-            Reply::Ingest(tx) => {
-                let _ = tx.send(match result {
-                    Ok(Done::Ingest(outcome)) => Ok(outcome),
-                    Ok(_) => Err(mismatch()),
-                    Err(e) => Err(e),
-                });
-            }
+            Reply::Append(tx) => answer!(tx, result, Append, mismatch),
+            Reply::Import(tx) => answer!(tx, result, Import, mismatch),
+            Reply::Ingest(tx) => answer!(tx, result, Ingest, mismatch),
+            Reply::Claim(tx) => answer!(tx, result, Claim, mismatch),
+            Reply::Settle(tx) => answer!(tx, result, Settle, mismatch),
+            Reply::Note(tx) => answer!(tx, result, Note, mismatch),
         }
     }
 }
@@ -565,6 +813,40 @@ impl WriterHandle {
         answer.await.map_err(|_| writer_gone())?
     }
 
+    /// Claims jobs and waits for the commit.
+    pub async fn claim(
+        &self,
+        tenant: TenantId,
+        claim: ClaimRequest,
+    ) -> StoreResult<Vec<JobRecord>> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Work(Work::Claim(tenant, claim), Reply::Claim(reply));
+        self.tx.send(request).await.map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+
+    /// Settles a job and waits for the commit.
+    pub async fn settle(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        settle: Settle,
+    ) -> StoreResult<Settled> {
+        let (reply, answer) = oneshot::channel();
+        let request =
+            Request::Work(Work::Settle(tenant, id, Box::new(settle)), Reply::Settle(reply));
+        self.tx.send(request).await.map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+
+    /// Stores a note and waits for the commit.
+    pub async fn note(&self, tenant: TenantId, note: NewNote) -> StoreResult<Box<Note>> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Work(Work::Note(tenant, Box::new(note)), Reply::Note(reply));
+        self.tx.send(request).await.map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+
     /// Lets the writer commit everything queued before this call, then stops it.
     pub async fn shutdown(&self) {
         let (done, finished) = oneshot::channel();
@@ -619,12 +901,12 @@ async fn run(
         }
         let started = Instant::now();
         match committer.commit(works).await {
-            Ok((done, heads)) => {
+            Ok((done, announced)) => {
                 metrics::histogram!("spine_commit_seconds").record(started.elapsed().as_secs_f64());
                 metrics::histogram!("spine_commit_batch_events").record(events as f64);
                 // Without receivers `send` fails; nobody is waiting, so that is fine.
-                for notice in heads {
-                    let _ = notices.send(Notice::Commit(notice));
+                for notice in announced {
+                    let _ = notices.send(notice);
                 }
                 for (reply, done) in replies.into_iter().zip(done) {
                     reply.send(Ok(done));

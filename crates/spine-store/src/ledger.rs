@@ -103,6 +103,8 @@ pub struct IngestEvent {
     /// different content (a mapping changed). `None` on receipt: a taken key means the
     /// delivery was seen before, and the stored event stands.
     pub correction_key: Option<IdempotencyKey>,
+    /// The job the event becomes when it is created (a channel with `process: true`).
+    pub job: Option<spine_core::work::rule::JobSpec>,
 }
 
 /// What one ingest commits.

@@ -11,6 +11,7 @@
 //! - [`ledger`]: [`Ledger`], every inbound request with its verdict, body and events.
 //! - `identifiers`: [`Identifiers`], e-mail addresses and phone numbers naming entities.
 //! - `blobs`: [`Blobs`], uploaded files by tenant and content hash, streamed in chunks.
+//! - [`work`]: [`WorkQueue`] (queue rules, jobs, leased claims, settlements) and [`Notes`].
 //! - [`type_prefix`]: `task.*` patterns as ranges or LIKE patterns, for the SQL backends.
 //! - [`group`]: group commit shared by the backends: the writer task and the plan of one
 //!   transaction (positions, idempotency judgement, summaries, rows).
@@ -28,6 +29,7 @@ pub mod model;
 mod read_state;
 mod sessions;
 pub mod type_prefix;
+pub mod work;
 
 pub use blobs::{BlobMeta, Blobs, NewBlob};
 pub use channels::{ChannelRecord, Channels};
@@ -37,6 +39,9 @@ pub use ledger::{Ledger, LedgerEntry, LedgerQuery, Verdict};
 pub use model::*;
 pub use read_state::{ReadChange, ReadMarks, ReadNotice, ReadState};
 pub use sessions::{NewSecret, NewSessionSecret, Redeemed, SecretRecord, Sessions};
+pub use work::{
+    ClaimRequest, JobQuery, JobRecord, Notes, QueueCount, Settle, SettleError, WorkQueue,
+};
 
 use async_trait::async_trait;
 use spine_core::{Event, EventType, NewEvent, Scope, Seq, TenantId, TypeInfo};
@@ -46,11 +51,22 @@ use uuid::Uuid;
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A Spine backend: the event log and its administration, plus one trait per further
-/// capability ([`ReadState`], [`Sessions`], [`Channels`], [`Ledger`], [`Identifiers`], [`Blobs`]). Implementations are cheap to share (`Arc<dyn Store>`) and safe to call from
+/// capability ([`ReadState`], [`Sessions`], [`Channels`], [`Ledger`], [`Identifiers`], [`Blobs`],
+/// [`WorkQueue`], [`Notes`]). Implementations are cheap to share (`Arc<dyn Store>`) and safe to call from
 /// many tasks at once; writes are group-committed inside the implementation.
 #[async_trait]
 pub trait Store:
-    ReadState + Sessions + Channels + Ledger + Identifiers + Blobs + Send + Sync + 'static
+    ReadState
+    + Sessions
+    + Channels
+    + Ledger
+    + Identifiers
+    + Blobs
+    + WorkQueue
+    + Notes
+    + Send
+    + Sync
+    + 'static
 {
     /// Applies pending migrations; idempotent.
     async fn migrate(&self) -> StoreResult<()>;

@@ -224,6 +224,11 @@ pub enum Notice {
         /// The new horizon.
         horizon: Seq,
     },
+    /// A tenant's jobs changed (created, settled, failed, retried): waiting claims look again.
+    Work {
+        /// The tenant.
+        tenant: TenantId,
+    },
     /// Notices from other nodes may have been missed (the connection carrying them dropped and
     /// came back): re-read every watched tenant's head, horizon and read state.
     Resync,

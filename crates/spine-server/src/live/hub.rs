@@ -115,7 +115,8 @@ impl Hub {
             Notice::Commit(c) => &c.tenant,
             Notice::Read(r) => &r.tenant,
             Notice::Purged { tenant, .. } => tenant,
-            Notice::Resync => return,
+            // Waiting claims listen to the store's notices themselves; streams follow the log.
+            Notice::Work { .. } | Notice::Resync => return,
         };
         let mut tenants = self.lock();
         let Some(channels) = tenants.get(tenant) else { return };
@@ -130,7 +131,7 @@ impl Hub {
                 // Without receivers `send` fails; nobody is listening, so that is fine.
                 let _ = channels.reads.send(ReadWake::Change(Arc::new(r)));
             }
-            Notice::Resync => {}
+            Notice::Work { .. } | Notice::Resync => {}
         }
     }
 

@@ -24,6 +24,7 @@ use spine_core::files::{sanitize_name, sniff, SNIFF_BYTES};
 use spine_core::idempotency::hex;
 use spine_core::ingest::file::{self, StoredFile};
 use spine_core::ingest::{self, Context, Received, Stored};
+use spine_core::work::rule::JobSpec;
 use spine_core::{Event, TenantId, Timestamp};
 use spine_store::ledger::{Ingest, IngestEvent, NewLedgerEntry};
 use spine_store::{AppendOutcome, Verdict};
@@ -175,12 +176,13 @@ pub async fn upload(
     };
     let drafts = files.iter().map(file::draft).collect();
     let ready = ingest::finish(drafts, &context, None, &entry.id.to_string());
+    let job = s.process.then(|| JobSpec::for_channel(&s.queue));
     let mut events = Vec::with_capacity(ready.len());
     for item in ready {
         let mut input = item.event;
         input.idempotency_key = None;
         let event = input.validate(Uuid::now_v7(), Some(&item.key), &state.config.event_limits)?;
-        events.push(IngestEvent { event, correction_key: None });
+        events.push(IngestEvent { event, correction_key: None, job: job.clone() });
     }
     let request_id = entry.id;
     let outcome = state.store.ingest(&tenant, Ingest::Receipt(entry, events)).await?;

@@ -26,6 +26,7 @@ use spine_core::apikey;
 use spine_core::identifier::Identifier;
 use spine_core::ingest::{self, Auth, Context, FailedAnswer, Ready, Received, Source, Stored};
 use spine_core::input::EntityInput;
+use spine_core::work::rule::JobSpec;
 use spine_core::{Event, IdempotencyKey, Role, TenantId, Timestamp};
 use spine_store::ledger::{Ingest, IngestEvent, NewLedgerEntry};
 use spine_store::{ChannelRecord, LedgerEntry, LedgerQuery, Verdict};
@@ -315,6 +316,7 @@ async fn events_of(
     match_contacts(state, &channel.tenant, &mut ready).await?;
     let limits = &state.config.event_limits;
     let mut events = Vec::with_capacity(ready.len());
+    let job = s.process.then(|| JobSpec::for_channel(&s.queue));
     let mut problems = Vec::new();
     for (index, item) in ready.into_iter().enumerate() {
         let mut input = item.event;
@@ -327,7 +329,7 @@ async fn events_of(
                     })
                     .transpose()
                     .map_err(|_| ApiError::Internal)?;
-                events.push(IngestEvent { event, correction_key });
+                events.push(IngestEvent { event, correction_key, job: job.clone() });
             }
             Err(errors) => {
                 for e in errors.0.iter().take(5) {

@@ -37,6 +37,7 @@ fn keyed(title: &str, key: &str) -> IngestEvent {
     IngestEvent {
         event: new_event(json!({"type": "github.push", "title": title, "idempotency_key": key})),
         correction_key: None,
+        job: None,
     }
 }
 
