@@ -130,18 +130,21 @@ pub enum Role {
     Ingest,
     /// Read the feed, streams and stats.
     Read,
+    /// Claim and settle jobs, write notes.
+    Worker,
     /// Everything in the tenant.
     Admin,
 }
 
 impl Role {
-    /// Parses `ingest`, `read` or `admin`.
+    /// Parses `ingest`, `read`, `worker` or `admin`.
     pub fn parse(s: &str) -> Result<Self, String> {
         match s {
             "ingest" => Ok(Self::Ingest),
             "read" => Ok(Self::Read),
+            "worker" => Ok(Self::Worker),
             "admin" => Ok(Self::Admin),
-            _ => Err("must be one of ingest, read, admin".to_owned()),
+            _ => Err("must be one of ingest, read, worker, admin".to_owned()),
         }
     }
 
@@ -150,6 +153,7 @@ impl Role {
         match self {
             Self::Ingest => "ingest",
             Self::Read => "read",
+            Self::Worker => "worker",
             Self::Admin => "admin",
         }
     }

@@ -96,6 +96,34 @@ impl Principal {
         }
     }
 
+    /// Requires a key or session with any of `roles` (admin always may).
+    pub fn require_any(&self, roles: &[Role]) -> Result<(), ApiError> {
+        match &self.credential {
+            Credential::Key { role, .. } | Credential::Session { role, .. }
+                if roles.iter().any(|r| role.allows(*r)) =>
+            {
+                Ok(())
+            }
+            _ => {
+                let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+                let needed = names.join(" or ");
+                Err(ApiError::Forbidden(format!(
+                    "this credential may not do this; it needs the {needed} role"
+                )))
+            }
+        }
+    }
+
+    /// Who is acting, for the records work and notes keep: the signed-in user, or the key.
+    pub fn acting_as(&self) -> (String, bool) {
+        match &self.credential {
+            Credential::Key { id, .. } => (id.clone(), false),
+            Credential::Session { user, .. } | Credential::Viewer { user, .. } => {
+                (user.as_str().to_owned(), true)
+            }
+        }
+    }
+
     /// Requires a credential that may read: a viewer token, or a read or admin key.
     pub fn require_reader(&self) -> Result<(), ApiError> {
         match &self.credential {

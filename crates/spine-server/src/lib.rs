@@ -9,13 +9,14 @@
 //! - [`cache`]: the time-bounded cache of keys and channels read on every request.
 //! - [`json`]: JSON bodies with size limits and field-naming errors.
 //! - [`routes`]: one module per area (events, feed, stream, read state, admin, channels,
-//!   ingest and its ledger, identifiers, operations).
+//!   ingest and its ledger, identifiers, work and notes, operations).
 //! - [`live`]: live delivery: the hub that wakes stream readers, and the reader loop.
 //! - [`middleware`]: request ids, tracing spans, URL-credential refusal, timeouts, metrics.
 //! - [`openapi`]: `/openapi.json` and `/docs`.
 //! - [`metrics`]: the process-wide Prometheus recorder.
 //! - [`provision`]: creating tenants and keys, shared with the CLI.
 //! - [`retention`]: the background sweeper that removes ingest ledger entries past retention.
+//! - [`work_metrics`]: the background task behind the queue-depth gauge.
 
 pub mod auth;
 pub mod cache;
@@ -30,6 +31,7 @@ pub mod provision;
 pub mod retention;
 pub mod routes;
 pub mod state;
+pub mod work_metrics;
 
 pub use config::ServerConfig;
 pub use error::ApiError;
@@ -127,7 +129,8 @@ pub async fn run(
     let serve =
         axum::serve(listener, app(state).into_make_service()).with_graceful_shutdown(shutdown);
     let upkeep = AbortOnDrop(metrics::spawn_upkeep());
-    let sweeper = AbortOnDrop(retention::spawn(state_store, ledger_retention));
+    let sweeper = AbortOnDrop(retention::spawn(state_store.clone(), ledger_retention));
+    let queue_depth = AbortOnDrop(work_metrics::spawn(state_store));
     // A client that stopped reading keeps its response unfinished; after the grace period the
     // remaining connections are dropped with the server.
     let deadline = async move {
@@ -146,6 +149,7 @@ pub async fn run(
     };
     drop(upkeep);
     drop(sweeper);
+    drop(queue_depth);
     result
 }
 

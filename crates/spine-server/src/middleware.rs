@@ -31,6 +31,11 @@ fn is_upload_route(route: &str) -> bool {
     route == "/v1/ingest/{channel}/files"
 }
 
+/// A claim may wait up to `MAX_WAIT_SECONDS` for a job before it starts its work.
+fn is_long_poll_route(route: &str) -> bool {
+    route == "/v1/work/claim"
+}
+
 fn request_id(req: &Request) -> String {
     req.headers()
         .get(&REQUEST_ID)
@@ -72,6 +77,9 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
         None => {
             let limit = if is_upload_route(&route) {
                 state.config.upload_timeout
+            } else if is_long_poll_route(&route) {
+                let wait = spine_core::work::input::MAX_WAIT_SECONDS;
+                state.config.request_timeout + std::time::Duration::from_secs(wait.into())
             } else {
                 state.config.request_timeout
             };

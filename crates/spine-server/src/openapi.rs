@@ -4,7 +4,8 @@
 
 use crate::error::{FieldErrorSchema, Problem};
 use crate::routes::{
-    admin, channels, events, feed, files, identifiers, ingest, ops, read_state, session, stream,
+    admin, channels, events, feed, files, identifiers, ingest, notes, ops, read_state, session,
+    stream, work,
 };
 use crate::state::AppState;
 use axum::Router;
@@ -127,6 +128,21 @@ pub struct EventSchema {
     pub summary: String,
     /// Whether the requesting user read it (only when a user is known).
     pub read: Option<bool>,
+    /// The jobs processing it (feed pages for keys and sessions; absent when none).
+    pub jobs: Option<Vec<JobBriefSchema>>,
+}
+
+/// A job of an event, as a feed item shows it.
+#[derive(Serialize, ToSchema)]
+pub struct JobBriefSchema {
+    /// The job's id.
+    pub id: String,
+    /// Its queue.
+    pub queue: String,
+    /// `pending`, `processing`, `completed`, `failed` or `dead`.
+    pub status: String,
+    /// Claims so far.
+    pub attempt: u32,
 }
 
 /// The body of `POST /v1/events`, derived from the core's input type with its limits.
@@ -335,6 +351,9 @@ impl Modify for Security {
         files::upload, files::download,
         identifiers::add_identifier, identifiers::list_identifiers, identifiers::delete_identifier,
         identifiers::get_phone_region, identifiers::put_phone_region,
+        work::claim, work::heartbeat, work::complete, work::fail, work::retry, work::get_job,
+        work::list_jobs, work::list_queues, work::put_rule, work::get_rule, work::list_rules,
+        work::delete_rule, notes::add_note, notes::list_notes,
         stream::stream,
         stream::ws,
         ops::healthz, ops::readyz, ops::prometheus,
@@ -348,6 +367,7 @@ impl Modify for Security {
         (name = "live", description = "Live delivery (Server-Sent Events)"),
         (name = "admin", description = "Tenant administration"),
         (name = "ingest", description = "Channels, provider webhooks and the ingest ledger"),
+        (name = "work", description = "Jobs under leases, queue rules and notes"),
         (name = "sign-in", description = "Activity Center sessions"),
         (name = "operations", description = "Health and metrics"),
     )

@@ -826,12 +826,7 @@ impl WriterHandle {
     }
 
     /// Settles a job and waits for the commit.
-    pub async fn settle(
-        &self,
-        tenant: TenantId,
-        id: Uuid,
-        settle: Settle,
-    ) -> StoreResult<Settled> {
+    pub async fn settle(&self, tenant: TenantId, id: Uuid, settle: Settle) -> StoreResult<Settled> {
         let (reply, answer) = oneshot::channel();
         let request =
             Request::Work(Work::Settle(tenant, id, Box::new(settle)), Reply::Settle(reply));

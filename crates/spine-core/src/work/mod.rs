@@ -224,6 +224,18 @@ impl LeaseToken {
         format!("{}.{}", Self::signed_part(self.job_id, self.lease), self.check)
     }
 
+    /// The token for lease `lease` of a job of `tenant`, checked with the installation secret.
+    pub fn sign(secret: &[u8], tenant: &crate::TenantId, job_id: uuid::Uuid, lease: u64) -> Self {
+        Self { job_id, lease, check: check(secret, tenant, job_id, lease) }
+    }
+
+    /// Whether the check is the one the installation secret gives for this tenant, job and
+    /// lease (compared in constant time).
+    pub fn verify(&self, secret: &[u8], tenant: &crate::TenantId) -> bool {
+        let expected = check(secret, tenant, self.job_id, self.lease);
+        bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), self.check.as_bytes()))
+    }
+
     /// Parses a token's text (the check is verified by the caller, in constant time).
     pub fn parse(text: &str) -> Option<Self> {
         let mut parts = text.split('.');
@@ -243,6 +255,24 @@ impl LeaseToken {
             check: check.to_owned(),
         })
     }
+}
+
+/// The token's check: HMAC-SHA256 over the tenant and the signed part, 128 bits in hex.
+fn check(secret: &[u8], tenant: &crate::TenantId, job_id: uuid::Uuid, lease: u64) -> String {
+    use hmac::{Hmac, Mac};
+    use std::fmt::Write;
+    // HMAC takes keys of any length; the fallback key is never used.
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| <Hmac<sha2::Sha256> as Mac>::new_from_slice(&[0]).expect("fixed key"));
+    mac.update(b"spine-lease\0");
+    mac.update(tenant.as_str().as_bytes());
+    mac.update(&[0]);
+    mac.update(LeaseToken::signed_part(job_id, lease).as_bytes());
+    let digest = mac.finalize().into_bytes();
+    digest[..16].iter().fold(String::with_capacity(32), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
 }
 
 #[cfg(test)]
@@ -318,6 +348,22 @@ mod tests {
         assert_eq!(b.delay_micros(3, 1.0), 20_000_000);
         assert_eq!(b.delay_micros(40, 1.0), 3_600_000_000, "capped");
         assert_eq!(b.delay_micros(u32::MAX, f64::NAN), 1_800_000_000);
+    }
+
+    #[test]
+    fn tokens_are_bound_to_their_tenant_job_and_lease() {
+        let tenant = crate::TenantId::parse("acme").expect("tenant");
+        let other = crate::TenantId::parse("other").expect("tenant");
+        let job = uuid::Uuid::now_v7();
+        let token = LeaseToken::sign(b"secret", &tenant, job, 3);
+        let parsed = LeaseToken::parse(&token.expose()).expect("parses");
+        assert!(parsed.verify(b"secret", &tenant));
+        assert!(!parsed.verify(b"secret", &other), "another tenant's");
+        assert!(!parsed.verify(b"other secret", &tenant));
+        let moved = LeaseToken { lease: 4, ..parsed.clone() };
+        assert!(!moved.verify(b"secret", &tenant), "another lease");
+        let elsewhere = LeaseToken { job_id: uuid::Uuid::now_v7(), ..parsed };
+        assert!(!elsewhere.verify(b"secret", &tenant), "another job");
     }
 
     #[test]

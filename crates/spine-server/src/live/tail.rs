@@ -40,7 +40,13 @@ pub struct Delivery {
 impl Delivery {
     /// Encodes `item`.
     pub fn new(item: FeedItem) -> Result<Self, serde_json::Error> {
-        let item = FeedItemOut { event: item.event, read: item.read, seen: None, archived: None };
+        let item = FeedItemOut {
+            event: item.event,
+            read: item.read,
+            seen: None,
+            archived: None,
+            jobs: Vec::new(),
+        };
         let json = serde_json::to_string(&item)?;
         Ok(Self { item, json })
     }
@@ -418,6 +424,7 @@ mod tests {
                 read: Some(read),
                 seen: None,
                 archived: None,
+                jobs: Vec::new(),
             };
             assert_eq!(got, serde_json::to_value(&item).unwrap());
         }

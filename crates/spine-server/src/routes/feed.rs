@@ -39,6 +39,23 @@ pub struct FeedItemOut {
     /// Whether the requesting user archived it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archived: Option<bool>,
+    /// The jobs processing it, for status badges (feed pages for keys and sessions; absent
+    /// when it has none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<JobBrief>,
+}
+
+/// A job of an event, as a feed item shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobBrief {
+    /// The job.
+    pub id: uuid::Uuid,
+    /// Its queue.
+    pub queue: String,
+    /// Its status.
+    pub status: &'static str,
+    /// Claims so far.
+    pub attempt: u32,
 }
 
 /// A page of the feed.
@@ -94,12 +111,26 @@ async fn page(
         Some(_) => None,
     };
     let page = state.store.query(&principal.tenant, &query).await?;
+    // Job badges: one indexed lookup per page; viewers (end users) do not see the work queue.
+    let mut jobs: std::collections::HashMap<uuid::Uuid, Vec<JobBrief>> = Default::default();
+    if principal.scope().is_none() && !page.items.is_empty() {
+        let ids: Vec<uuid::Uuid> = page.items.iter().map(|i| i.event.id).collect();
+        for job in state.store.jobs_of_events(&principal.tenant, &ids).await? {
+            jobs.entry(job.event_id).or_default().push(JobBrief {
+                id: job.id,
+                queue: job.queue,
+                status: job.state.status.as_str(),
+                attempt: job.state.attempt,
+            });
+        }
+    }
     Ok(FeedPage {
         position,
         items: page
             .items
             .into_iter()
             .map(|i| FeedItemOut {
+                jobs: jobs.remove(&i.event.id).unwrap_or_default(),
                 event: i.event,
                 read: i.read,
                 seen: i.seen,
@@ -181,7 +212,7 @@ pub async fn get_event(
             Some(page.items.first().is_none_or(|i| i.event.id != event.id))
         }
     };
-    Ok(Json(FeedItemOut { event, read, seen: None, archived: None }))
+    Ok(Json(FeedItemOut { event, read, seen: None, archived: None, jobs: Vec::new() }))
 }
 
 /// An entity's events, with the feed's filters and paging.

@@ -10,6 +10,8 @@
 //! - [`ingest`]: receiving from providers, and the ledger with replay.
 //! - [`identifiers`]: e-mail addresses and phone numbers that name entities.
 //! - [`files`]: multipart uploads into the blob store, and downloads as attachments.
+//! - [`work`]: claiming, heartbeats and settling jobs under leases; job lists, queues, rules.
+//! - [`notes`]: notes on entities.
 //! - [`ops`]: health, readiness, metrics.
 //! - [`session`]: signing in to the Activity Center (one-time codes, the session cookie).
 //! - [`ui`]: the Activity Center and `<spine-feed>`, static files embedded in the binary.
@@ -21,11 +23,13 @@ pub mod feed;
 pub mod files;
 pub mod identifiers;
 pub mod ingest;
+pub mod notes;
 pub mod ops;
 pub mod read_state;
 pub mod session;
 pub mod stream;
 pub mod ui;
+pub mod work;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -47,6 +51,8 @@ pub fn router() -> Router<AppState> {
         .merge(ingest::router())
         .merge(identifiers::router())
         .merge(files::router())
+        .merge(work::router())
+        .merge(notes::router())
         .merge(ops::router())
         .merge(session::router())
         .merge(ui::router())

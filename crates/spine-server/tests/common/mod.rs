@@ -25,6 +25,7 @@ pub struct TenantKeys {
     pub admin: String,
     pub ingest: String,
     pub read: String,
+    pub worker: String,
 }
 
 /// A running server with two tenants, `a` and `b`.
@@ -48,9 +49,11 @@ async fn tenant(store: &Arc<dyn Store>, name: &str) -> TenantKeys {
     let key = |role| provision::generate_key(role, None);
     let (ingest, ingest_new) = key(Role::Ingest);
     let (read, read_new) = key(Role::Read);
+    let (worker, worker_new) = key(Role::Worker);
     store.create_key(&t.id, ingest_new).await.unwrap();
     store.create_key(&t.id, read_new).await.unwrap();
-    TenantKeys { id: t.id, admin, ingest, read }
+    store.create_key(&t.id, worker_new).await.unwrap();
+    TenantKeys { id: t.id, admin, ingest, read, worker }
 }
 
 /// Starts a server with the default configuration.

@@ -7,6 +7,7 @@ import { clearErrors, confirmDialog, field, formError, secretPanel, showErrors }
 const ROLES = [
   ['ingest', 'ingest: post events'],
   ['read', 'read: feeds, counts, viewer tokens'],
+  ['worker', 'worker: claim and settle jobs, write notes'],
   ['admin', 'admin: everything, including keys'],
 ];
 
