@@ -102,3 +102,48 @@ async fn ready_fails_before_migrate() {
     store.ready().await.expect("ready");
     store.close().await;
 }
+
+/// A job and its source event commit together: when the commit fails after the events were
+/// inserted (here a trigger refuses one job row), neither the events nor any job remain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_leaves_neither_the_events_nor_their_jobs() {
+    use spine_core::work::rule::{QueueRule, RuleInput};
+    use spine_store::{JobQuery, WorkQueue};
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("spine.db");
+    let t = TenantId::parse("acme").expect("tenant");
+    let store = open(&path).await;
+    store.create_tenant(&t, "Acme").await.expect("tenant");
+    for (name, filter, queue) in
+        [("all", json!({"type": "a.*"}), "default"), ("boom", json!({"type": "boom.*"}), "boom")]
+    {
+        let input: RuleInput =
+            serde_json::from_value(json!({"filter": filter, "queue": queue})).expect("rule");
+        store.put_rule(&t, &QueueRule::parse(name, input).expect("valid")).await.expect("put");
+    }
+    let mut raw =
+        sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display())).await.expect("raw");
+    sqlx::query(
+        "create trigger refuse_boom before insert on jobs when new.queue = 'boom'
+         begin select raise(abort, 'refused by the test'); end",
+    )
+    .execute(&mut raw)
+    .await
+    .expect("trigger");
+    let boom = serde_json::from_value::<EventInput>(json!({"type": "boom.x", "title": "boom"}))
+        .expect("json")
+        .validate(Uuid::now_v7(), None, &EventLimits::default())
+        .expect("valid");
+    let failed = store.append(&t, vec![event("fine"), boom]).await;
+    assert!(failed.is_err(), "the commit fails");
+    assert!(all_seqs(&store, &t).await.is_empty(), "no event of the failed commit remains");
+    let jobs =
+        store.list_jobs(&t, &JobQuery { limit: 10, ..Default::default() }).await.expect("list");
+    assert!(jobs.is_empty(), "no job of the failed commit remains");
+    // The writer goes on: the next commit stores its event and its job.
+    store.append(&t, vec![event("later")]).await.expect("append");
+    let jobs =
+        store.list_jobs(&t, &JobQuery { limit: 10, ..Default::default() }).await.expect("list");
+    assert_eq!(jobs.len(), 1);
+}
