@@ -115,14 +115,6 @@ pub struct IdentifierList {
     pub items: Vec<IdentifierRecord>,
 }
 
-/// Entity types and ids as the event model bounds them.
-fn check_entity(entity_type: &str, id: &str) -> Result<(), ApiError> {
-    if !spine_core::text::is_dotted_name(entity_type, 64) || id.is_empty() || id.len() > 256 {
-        return Err(ApiError::NotFound);
-    }
-    Ok(())
-}
-
 /// Adds an identifier to an entity (ingest or admin key).
 #[utoipa::path(post, path = "/v1/entities/{type}/{id}/identifiers", tag = "ingest",
     params(("type" = String, Path, description = "Entity type"), ("id" = String, Path, description = "Entity id")),
@@ -147,7 +139,7 @@ pub async fn add_identifier(
     Json(input, _): Json<IdentifierInput>,
 ) -> Result<(StatusCode, axum::Json<IdentifierRecord>), ApiError> {
     principal.require(Role::Ingest)?;
-    check_entity(&entity_type, &entity_id)?;
+    super::path_entity(&entity_type, &entity_id)?;
     let region = region_of(&state, &principal.tenant).await?;
     let identifier = match (input.email, input.phone) {
         (Some(email), None) => Identifier::email(&email).map_err(|m| ("email", m)),
@@ -194,7 +186,7 @@ pub async fn list_identifiers(
     Path((entity_type, entity_id)): Path<(String, String)>,
 ) -> Result<axum::Json<IdentifierList>, ApiError> {
     principal.require(Role::Read)?;
-    check_entity(&entity_type, &entity_id)?;
+    super::path_entity(&entity_type, &entity_id)?;
     let items = state.store.list_identifiers(&principal.tenant, &entity_type, &entity_id).await?;
     Ok(axum::Json(IdentifierList { items }))
 }
@@ -220,7 +212,7 @@ pub async fn delete_identifier(
     Path((entity_type, entity_id, value)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
     principal.require(Role::Ingest)?;
-    check_entity(&entity_type, &entity_id)?;
+    super::path_entity(&entity_type, &entity_id)?;
     if !state.store.delete_identifier(&principal.tenant, &entity_type, &entity_id, &value).await? {
         return Err(ApiError::NotFound);
     }

@@ -117,3 +117,19 @@ pub fn only_params<'a>(
         Err(ApiError::InvalidQuery(errors))
     }
 }
+
+/// The entity an `/v1/entities/{type}/{id}/...` path names, bounded like the event model's
+/// (a path outside those bounds names nothing: 404).
+pub fn path_entity(entity_type: &str, entity_id: &str) -> Result<spine_core::Entity, ApiError> {
+    if !spine_core::text::is_dotted_name(entity_type, 64)
+        || entity_id.is_empty()
+        || entity_id.len() > 256
+    {
+        return Err(ApiError::NotFound);
+    }
+    Ok(spine_core::Entity {
+        entity_type: entity_type.to_owned(),
+        id: entity_id.to_owned(),
+        name: None,
+    })
+}

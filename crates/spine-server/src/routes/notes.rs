@@ -2,8 +2,8 @@
 //! people through an admin session, agents through worker keys), `GET` lists an entity's notes
 //! newest first. A note is never edited; a correction supersedes it.
 
-use super::work::{default_author, path_entity};
-use super::{Path, QueryPairs};
+use super::work::default_author;
+use super::{path_entity, Path, QueryPairs};
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::json::Json;

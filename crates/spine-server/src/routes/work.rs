@@ -23,7 +23,7 @@ use spine_core::work::input::{
 use spine_core::work::job::Job;
 use spine_core::work::rule::{QueueRule, RuleInput};
 use spine_core::work::{JobStatus, LeaseError, LeaseToken};
-use spine_core::{Entity, Event, Role, TenantId, Timestamp, ValidationErrors};
+use spine_core::{Event, Role, TenantId, Timestamp, ValidationErrors};
 use spine_store::{ClaimRequest, JobQuery, JobRecord, Notice, Settle, SettleError};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -736,15 +736,4 @@ pub async fn delete_rule(
     } else {
         Err(ApiError::NotFound)
     }
-}
-
-/// The entity a note path names, bounded like the event model's.
-pub fn path_entity(entity_type: &str, entity_id: &str) -> Result<Entity, ApiError> {
-    if !spine_core::text::is_dotted_name(entity_type, 64)
-        || entity_id.is_empty()
-        || entity_id.len() > 256
-    {
-        return Err(ApiError::NotFound);
-    }
-    Ok(Entity { entity_type: entity_type.to_owned(), id: entity_id.to_owned(), name: None })
 }
