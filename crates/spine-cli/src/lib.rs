@@ -11,6 +11,7 @@
 //!   NDJSON from stdin in batches), and the readable form of the server's problems.
 //! - [`open`]: `spine open`, a one-time sign-in URL for the Activity Center.
 //! - [`tail`]: `spine tail`, the live stream in the terminal, resuming across reconnects.
+//! - [`work`]: `spine work`, a worker process running a command per claimed job.
 //! - [`transfer`]: `spine export` / `spine import`, NDJSON in commit order, in constant memory.
 //! - [`demo`] and [`demo_data`]: `spine demo`, a server with a seeded tenant and live activity.
 //! - [`bench`]: `spine bench`, the benchmark harness.
@@ -35,6 +36,7 @@ pub mod store;
 pub mod tail;
 pub mod tenant;
 pub mod transfer;
+pub mod work;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -98,6 +100,8 @@ pub enum Command {
     Emit(Box<emit::EmitArgs>),
     /// Follow a tenant's activity live: coloured lines, or NDJSON with --json
     Tail(tail::TailArgs),
+    /// Claim jobs from a queue and run a command for each (a worker process)
+    Work(Box<work::WorkArgs>),
     /// Write a tenant's events as NDJSON, in commit order
     Export(transfer::ExportArgs),
     /// Read NDJSON events (from `spine export`) into a tenant
@@ -182,6 +186,10 @@ impl Cli {
                 forget(&mut a.url, sub, "url");
                 forget(&mut a.key, sub, "key");
             }
+            Command::Work(a) => {
+                forget(&mut a.url, sub, "url");
+                forget(&mut a.key, sub, "key");
+            }
             // The global `--db` is propagated into the benchmark's own `--db`, SPINE_DB with it.
             Command::Bench(a) => forget(&mut a.db, sub, "db"),
             _ => {}
@@ -209,6 +217,10 @@ impl Cli {
                 o.key.clone_from(&a.key);
             }
             Command::Tail(a) => {
+                o.url.clone_from(&a.url);
+                o.key.clone_from(&a.key);
+            }
+            Command::Work(a) => {
                 o.url.clone_from(&a.url);
                 o.key.clone_from(&a.key);
             }
@@ -258,6 +270,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Key(cmd) => key::run(cmd, &settings).await,
         Command::Emit(args) => emit::run(*args, &settings).await,
         Command::Tail(args) => tail::run(args, &settings).await,
+        Command::Work(args) => work::run(*args, &settings).await,
         Command::Export(args) => transfer::export(args, &settings).await,
         Command::Import(args) => transfer::import(args, &settings).await,
         Command::Purge(args) => purge::run(args, &settings).await,
@@ -371,6 +384,7 @@ mod tests {
         &["key", "revoke", "--tenant", "acme", "0123"],
         &["emit"],
         &["tail"],
+        &["work", "--", "true"],
         &["export", "--tenant", "acme"],
         &["import", "--tenant", "acme"],
         &["purge", "--tenant", "acme", "--through-seq", "1"],
