@@ -1,7 +1,8 @@
-//! `spine work` against a real `spine serve` child: the README's call-summarising worker end to
+//! `spine work` against real `spine serve` children: the README's call-summarising worker end to
 //! end (results, notes, a failure with its stderr), heartbeats keeping a lease longer than the
-//! lease length, SIGTERM finishing the job held, and clear refusals. Timeouts here only guard
-//! against hanging; nothing asserts on speed.
+//! lease length, SIGTERM finishing the job held, clear refusals, and the chaos test (worker
+//! processes killed with SIGKILL at random and restarted, on SQLite and on two PostgreSQL nodes).
+//! Timeouts here only guard against hanging; nothing asserts on speed.
 
 mod common;
 
@@ -14,35 +15,40 @@ use std::time::{Duration, Instant};
 /// How long any wait may take before the test gives up.
 const GUARD: Duration = Duration::from_secs(60);
 
-/// A server with a tenant: its admin key and a worker key.
+/// Servers (nodes) on one database with a tenant: its admin key and a worker key.
 struct Setup {
     sandbox: Sandbox,
+    /// The first node; `nodes` holds the others.
     server: Server,
+    nodes: Vec<Server>,
     admin: String,
     worker: String,
     http: reqwest::Client,
 }
 
 impl Setup {
+    /// One node on a fresh SQLite file.
     fn new() -> Self {
         let sandbox = Sandbox::new();
         let db = sandbox.db("spine.db");
-        let created = sandbox.json(&["tenant", "create", "work-test", "--json", "--db", &db]);
+        Self::on(sandbox, &db, 1)
+    }
+
+    /// `count` nodes on the database `db`, which holds no tenant yet.
+    fn on(sandbox: Sandbox, db: &str, count: usize) -> Self {
+        let created = sandbox.json(&["tenant", "create", "work-test", "--json", "--db", db]);
         let admin = created["admin_key"].as_str().unwrap().to_owned();
-        let key = sandbox.json(&[
-            "key",
-            "create",
-            "--tenant",
-            "work-test",
-            "--role",
-            "worker",
-            "--json",
-            "--db",
-            &db,
-        ]);
+        let worker_key = ["key", "create", "--tenant", "work-test", "--role", "worker"];
+        let key = sandbox.json(&[&worker_key[..], &["--json", "--db", db]].concat());
         let worker = key["key"].as_str().unwrap().to_owned();
-        let server = Server::start(&sandbox, &db);
-        Self { sandbox, server, admin, worker, http: reqwest::Client::new() }
+        let server = Server::start(&sandbox, db);
+        let nodes = (1..count).map(|_| Server::start(&sandbox, db)).collect();
+        Self { sandbox, server, nodes, admin, worker, http: reqwest::Client::new() }
+    }
+
+    /// Every node's URL.
+    fn urls(&self) -> Vec<String> {
+        std::iter::once(&self.server).chain(&self.nodes).map(|n| n.url.clone()).collect()
     }
 
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -65,8 +71,29 @@ impl Setup {
     }
 
     async fn rule(&self, name: &str, filter: Value, queue: &str) {
-        let rule = json!({"filter": filter, "queue": queue, "max_attempts": 2});
+        self.rule_with(name, json!({"filter": filter, "queue": queue, "max_attempts": 2})).await;
+    }
+
+    async fn rule_with(&self, name: &str, rule: Value) {
         self.send(reqwest::Method::PUT, &format!("/v1/work/rules/{name}"), Some(rule)).await;
+    }
+
+    /// Every item of a paged list, following `next_cursor`.
+    async fn all(&self, path: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            let page = match &cursor {
+                Some(c) => self.get(&format!("{path}{separator}cursor={c}")).await,
+                None => self.get(path).await,
+            };
+            items.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return items,
+            }
+        }
     }
 
     async fn emit(&self, event: Value) -> Value {
@@ -105,17 +132,20 @@ impl Setup {
 
     /// `spine work ARGS` as a child, with the worker key in SPINE_KEY.
     fn work(&self, args: &[&str]) -> Child {
-        let mut all = vec!["work", "--url", &self.server.url];
+        self.work_on(&self.server.url, args).stderr(Stdio::piped()).spawn().unwrap()
+    }
+
+    /// `spine work --url URL ARGS`, to be spawned.
+    fn work_on(&self, url: &str, args: &[&str]) -> std::process::Command {
+        let mut all = vec!["work", "--url", url];
         all.extend_from_slice(args);
-        self.sandbox
-            .command(&all)
+        let mut command = self.sandbox.command(&all);
+        command
             .env("SPINE_KEY", &self.worker)
             .env("SPINE_LOG", "info")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+            .stdout(Stdio::piped());
+        command
     }
 }
 
@@ -322,4 +352,136 @@ async fn a_bad_key_or_a_missing_command_stops_the_worker_readably() {
     let job = s.job_of("q", event["id"].as_str().unwrap()).await;
     assert_eq!(job["status"], "failed");
     assert!(job["last_error"].as_str().unwrap().starts_with("cannot run"), "{job}");
+}
+
+/// A small deterministic generator for the chaos schedule (its seed is printed).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+/// The chaos test: `JOBS` jobs, `WORKERS` `spine work` processes (two jobs at a time each, leases
+/// of 1 s, spread over the nodes) that are killed with SIGKILL at random moments and restarted,
+/// while each job's command appends `id attempt` to a file. At the end every job is completed
+/// exactly once (one `job.completed` event, by the attempt that held the lease then), its effect
+/// ran at least once, an effect ran twice only for a job whose attempt is above 1, and no job is
+/// lost.
+async fn chaos(s: &Setup) {
+    const JOBS: usize = 80;
+    const WORKERS: usize = 4;
+    s.rule_with(
+        "chaos",
+        json!({"filter": {"type": "chaos.*"}, "queue": "chaos", "max_attempts": 25}),
+    )
+    .await;
+    let effects = s.sandbox.path("effects.txt");
+    let mut events = Vec::new();
+    for i in 0..JOBS {
+        let event = s.emit(json!({"type": "chaos.job", "title": format!("job {i}")})).await;
+        events.push(event["id"].as_str().unwrap().to_owned());
+    }
+    let seed =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+            as u64
+            | 1;
+    println!("chaos seed {seed}");
+    let mut rng = Rng(seed);
+    let urls = s.urls();
+    let spawn = |i: usize| {
+        let log = std::fs::File::create(s.sandbox.path(&format!("worker-{i}.log"))).unwrap();
+        s.work_on(
+            &urls[i % urls.len()],
+            &[
+                "--queue",
+                "chaos",
+                "--worker",
+                &format!("w{i}"),
+                "--concurrency",
+                "2",
+                "--lease-seconds",
+                "1",
+                "--",
+                "sh",
+                "-c",
+                r#"echo "$SPINE_JOB_ID $SPINE_JOB_ATTEMPT" >> "$EFFECTS"; sleep 0.5"#,
+            ],
+        )
+        .env("EFFECTS", &effects)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+    };
+    let mut workers: Vec<Child> = (0..WORKERS).map(spawn).collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut kills = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(150 + rng.below(500))).await;
+        let counts = s.get("/v1/work/queues").await;
+        let queue = counts["items"].as_array().unwrap().iter().find(|q| q["queue"] == "chaos");
+        let completed = queue.map_or(0, |q| q["completed"].as_u64().unwrap_or(0));
+        if completed == JOBS as u64 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not every job completed: {counts}");
+        // Each round kills one worker at a random moment of its work and starts it again.
+        let i = rng.below(WORKERS as u64) as usize;
+        workers[i].kill().unwrap();
+        workers[i].wait().unwrap();
+        kills += 1;
+        workers[i] = spawn(i);
+    }
+    for mut w in workers {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
+    println!("{kills} workers killed");
+    assert!(kills >= 10, "the test killed only {kills} workers");
+
+    let jobs = s.all("/v1/work?queue=chaos&limit=100").await;
+    assert_eq!(jobs.len(), JOBS, "one job per event, none lost");
+    let completions = s.all("/v1/events?type=job.completed&limit=100").await;
+    let effects = std::fs::read_to_string(&effects).unwrap();
+    let (mut retried, mut twice) = (0, 0);
+    for job in &jobs {
+        let id = job["id"].as_str().unwrap();
+        assert!(events.iter().any(|e| job["event_id"] == e.as_str()), "{job}");
+        assert_eq!(job["status"], "completed", "{job}");
+        let attempt = job["attempt"].as_u64().unwrap();
+        let accepted: Vec<&Value> =
+            completions.iter().filter(|e| e["data"]["job_id"] == id).collect();
+        assert_eq!(accepted.len(), 1, "job {id} was completed {} times", accepted.len());
+        assert_eq!(accepted[0]["data"]["attempt"], attempt, "completed by the holder of the time");
+        let ran: Vec<u64> = effects
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(job, _)| *job == id)
+            .map(|(_, a)| a.trim().parse().unwrap())
+            .collect();
+        assert!(!ran.is_empty(), "the effect of job {id} never ran");
+        assert!(ran.len() == 1 || attempt > 1, "job {id} ran {ran:?} on its only attempt");
+        assert!(ran.iter().all(|a| *a <= attempt), "job {id}: effects {ran:?}, attempt {attempt}");
+        retried += usize::from(attempt > 1);
+        twice += usize::from(ran.len() > 1);
+    }
+    println!("{retried} of {JOBS} jobs needed more than one attempt; {twice} effects ran again");
+    assert!(retried > 0, "no kill ever interrupted a job: the test proved nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_on_sqlite_every_job_completes_exactly_once_though_workers_are_killed() {
+    chaos(&Setup::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_on_two_postgresql_nodes_every_job_completes_exactly_once() {
+    let (pg, _database) = spine_postgres::testing::fresh_database().await;
+    chaos(&Setup::on(Sandbox::new(), &pg, 2)).await;
 }
