@@ -204,7 +204,7 @@ fn with_event(row: &PgRow) -> Result<(Job, Option<Event>)> {
 
 fn record(row: &PgRow) -> Result<JobRecord> {
     let (job, event) = with_event(row)?;
-    Ok(JobRecord { job, event })
+    Ok(JobRecord { job, event, stolen: false })
 }
 
 /// One job with its event.

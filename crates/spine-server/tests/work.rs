@@ -182,6 +182,45 @@ async fn a_worker_that_paused_past_its_lease_gets_409_and_the_result_is_the_othe
     assert_eq!(job["worker"], "fast");
     let (status, _) = app.get_json(&format!("/v1/work/{id}"), &app.b.read).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "another tenant cannot see the job");
+    // The steal and the settlement are counted (the recorder is process-wide: at least these).
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for name in [
+        "spine_work_lease_expired_total{queue=\"default\"}",
+        "spine_work_claimed_total{queue=\"default\"}",
+        "spine_work_settled_total{",
+        "spine_work_claim_seconds",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics:\n{metrics}");
+    }
+}
+
+/// A job whose lease expires on its last attempt (its worker crashed or stalled) is `dead`, not
+/// handed out again past `max_attempts`: a job that kills every worker cannot loop forever.
+#[tokio::test]
+async fn a_lease_that_expires_on_the_last_attempt_leaves_the_job_dead() {
+    let app = spawn_app().await;
+    put_rule(&app, "calls", json!({"filter": {"type": "call.*"}, "max_attempts": 1})).await;
+    app.create_event(&app.a.ingest, &call("Call", "c9")).await;
+    let held = claim(&app, &app.a.worker, json!({"lease_seconds": 1, "worker": "crashy"})).await;
+    let id = held[0]["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert!(claim(&app, &app.a.worker, json!({})).await.is_empty(), "not handed out again");
+    let (_, job) = app.get_json(&format!("/v1/work/{id}"), &app.a.read).await;
+    assert_eq!((job["status"].as_str(), job["attempt"].as_u64()), (Some("dead"), Some(1)));
+    let error = job["last_error"].as_str().unwrap();
+    assert_eq!(
+        error,
+        "the lease of attempt 1 expired: its worker (crashy) stopped without settling it"
+    );
+    let (_, timeline) = app.get_json("/v1/entities/contact/c9/timeline", &app.a.read).await;
+    let newest = &timeline["items"][0];
+    assert_eq!(
+        (newest["type"].as_str(), newest["actor"]["id"].as_str()),
+        (Some("job.dead"), Some("spine"))
+    );
+    assert_eq!(newest["data"]["error"], error);
+    let revived = post(&app, &format!("/v1/work/{id}/retry"), &app.a.admin, json!({})).await;
+    assert_eq!(ok_json(revived).await["status"], "pending", "an admin may still retry it");
 }
 
 #[tokio::test]

@@ -203,7 +203,7 @@ fn with_event(row: &SqliteRow) -> Result<(Job, Option<Event>)> {
 
 fn record(row: &SqliteRow) -> Result<JobRecord> {
     let (job, event) = with_event(row)?;
-    Ok(JobRecord { job, event })
+    Ok(JobRecord { job, event, stolen: false })
 }
 
 /// One job with its event.

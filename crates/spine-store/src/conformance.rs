@@ -107,6 +107,7 @@ macro_rules! conformance_tests {
             events_matching_a_rule_or_a_processing_channel_become_jobs,
             leases_fence_out_an_old_holder_and_transitions_are_events,
             failures_retry_then_die_and_retry_revives,
+            a_lease_expiring_on_the_last_attempt_leaves_the_job_dead,
             ordered_jobs_of_one_entity_wait_for_the_earlier_ones,
             concurrent_claims_hand_out_each_job_once,
             notes_are_listed_newest_first_and_superseded,

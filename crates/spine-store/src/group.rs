@@ -350,8 +350,12 @@ impl Plan {
                 continue;
             }
             let Some((job, event)) = self.jobs.get(&id).cloned() else { continue };
-            let Some(state) = job.state.claim(now, claim.lease_micros) else { continue };
             let from = job.state.status;
+            if let Some(state) = job.state.abandon(now) {
+                self.abandon(Job { state, ..job }, event)?;
+                continue;
+            }
+            let Some(state) = job.state.claim(now, claim.lease_micros) else { continue };
             let job = Job {
                 state,
                 worker: Some(claim.worker.clone()),
@@ -360,12 +364,32 @@ impl Plan {
             };
             self.transition(&job, event.as_ref(), from, worker_actor(Some(&claim.worker)))?;
             self.put_job(job.clone(), event.clone());
-            claimed.push(JobRecord { job, event });
+            let stolen = from == JobStatus::Processing;
+            claimed.push(JobRecord { job, event, stolen });
         }
         if !left.is_empty() {
             self.offers.insert((tenant.clone(), claim.queue), left);
         }
         Ok(claimed)
+    }
+
+    /// Records a job whose lease expired on its last attempt as `dead` (see
+    /// [`spine_core::work::JobState::abandon`]), with a `job.dead` event by Spine itself.
+    fn abandon(&mut self, job: Job, event: Option<Event>) -> Result<(), serde_json::Error> {
+        let holder = job.worker.as_deref().map_or(String::new(), |w| format!(" ({w})"));
+        let error = format!(
+            "the lease of attempt {} expired: its worker{holder} stopped without settling it",
+            job.state.attempt
+        );
+        let job = Job { last_error: Some(error), updated_at: self.received_at, ..job };
+        let spine = spine_core::Actor {
+            id: "spine".to_owned(),
+            name: None,
+            kind: Some(spine_core::ActorKind::System),
+        };
+        self.transition(&job, event.as_ref(), JobStatus::Processing, spine)?;
+        self.put_job(job, event);
+        Ok(())
     }
 
     /// Completes, fails or retries a loaded job.
@@ -414,7 +438,7 @@ impl Plan {
             self.note(tenant, note)?;
         }
         self.put_job(job.clone(), event.clone());
-        Ok(Some(Ok(Box::new(JobRecord { job, event }))))
+        Ok(Some(Ok(Box::new(JobRecord { job, event, stolen: false }))))
     }
 
     /// Appends a job's transition event, when its source event is still there.

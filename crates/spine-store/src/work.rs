@@ -35,6 +35,9 @@ pub struct JobRecord {
     pub job: Job,
     /// Its source event.
     pub event: Option<Event>,
+    /// Whether this claim took the job from a holder whose lease had expired (a steal): set in
+    /// a claim's answer only.
+    pub stolen: bool,
 }
 
 /// How a job is settled or revived.

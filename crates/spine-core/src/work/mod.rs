@@ -111,6 +111,17 @@ impl JobState {
         })
     }
 
+    /// A processing job whose lease expired on its last attempt: its worker stopped without
+    /// settling it (crashed, killed, or stalled past the lease). Such a job is `dead`, as a
+    /// failure on that attempt would make it, instead of being claimed past `max_attempts`: a job
+    /// that kills every worker that runs it must not loop forever. `None` for any other job.
+    pub fn abandon(&self, now: i64) -> Option<JobState> {
+        (self.status == JobStatus::Processing
+            && self.lease_expires_at <= now
+            && self.attempt >= self.max_attempts)
+            .then_some(JobState { status: JobStatus::Dead, ..*self })
+    }
+
     /// Checks that `lease` is the current, unexpired lease of a processing job.
     pub fn check_lease(&self, lease: u64, now: i64) -> Result<(), LeaseError> {
         if self.status != JobStatus::Processing || lease != self.lease {
@@ -311,6 +322,18 @@ mod tests {
         assert_eq!(done.status, JobStatus::Completed);
         assert_eq!(done.complete(2, 15 * SEC), Err(LeaseError::Stale), "settled once");
         assert!(done.claim(100 * SEC, SEC).is_none());
+    }
+
+    #[test]
+    fn a_lease_that_expires_on_the_last_attempt_leaves_the_job_dead() {
+        let mut job = pending(2);
+        job = job.claim(0, SEC).expect("first");
+        assert_eq!(job.abandon(2 * SEC), None, "a second attempt is left: it is stolen");
+        job = job.claim(2 * SEC, SEC).expect("stolen");
+        assert_eq!(job.abandon(2 * SEC), None, "its lease still runs");
+        let dead = job.abandon(3 * SEC).expect("abandoned on its last attempt");
+        assert_eq!((dead.status, dead.attempt), (JobStatus::Dead, 2));
+        assert_eq!(pending(1).abandon(10 * SEC), None, "only processing jobs");
     }
 
     #[test]

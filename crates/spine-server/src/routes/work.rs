@@ -102,7 +102,7 @@ pub struct JobOut {
 
 impl JobOut {
     fn of(record: JobRecord, lease_token: Option<String>) -> Self {
-        let JobRecord { job, event } = record;
+        let JobRecord { job, event, .. } = record;
         Self::without_event(job, lease_token, event)
     }
 
@@ -309,6 +309,12 @@ fn record_claims(claimed: &[JobRecord], took: Duration) {
     for record in claimed {
         let job = &record.job;
         metrics::counter!("spine_work_claimed_total", "queue" => job.queue.clone()).increment(1);
+        if record.stolen {
+            // Its holder's lease expired without a settlement: a crashed or stalled worker.
+            metrics::counter!("spine_work_lease_expired_total", "queue" => job.queue.clone())
+                .increment(1);
+            continue;
+        }
         // How long the job was claimable before this claim took it.
         let waited = (job.updated_at.as_micros() - job.state.run_after).max(0) as f64 / 1e6;
         metrics::histogram!("spine_work_job_wait_seconds", "queue" => job.queue.clone())
