@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ICONS, PICKABLE, iconName } from '../embed/lib/icons.js';
+import { ICONS, iconName } from '../embed/lib/icons.js';
+import { PICKABLE } from '../ui/admin-types.js';
 
 test('the set holds every icon a type may name', () => {
   const required = ['check', 'plus', 'edit', 'trash', 'user', 'users', 'bot', 'server', 'bell', 'mail',

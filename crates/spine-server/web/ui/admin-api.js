@@ -1,55 +1,30 @@
-// The channel and ledger calls (SPEC section 6) of the admin pages, on the page's session like
-// embed/lib/api.js: kept here, loaded with those pages, so the feed's first view does not carry
-// them. Errors are the same ApiError; a 401 is handed to the app's client, which shows the
-// signed-out page.
+// The admin pages' calls (keys, viewer tokens, types, and SPEC section 6's channels and ledger)
+// on the app's client (embed/lib/api.js: the session, the CSRF header, problems as ApiError, a
+// 401 shows the signed-out page): kept here, loaded with those pages, so the feed's first view
+// does not carry them.
 
-import { ApiError } from '../embed/lib/api.js';
-
-/** @param {object} app  see main.js (its `api` hears 401s) */
+/** @param {object} app  see main.js */
 export function adminApi(app) {
-  async function call(method, path, { query, body } = {}) {
-    const headers = { Accept: 'application/json, application/problem+json' };
-    if (method !== 'GET') headers['X-Spine-CSRF'] = '1';
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const search = query ? new URLSearchParams(query).toString() : '';
-    let response;
-    try {
-      response = await fetch(path + (search ? `?${search}` : ''), {
-        method, headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch {
-      throw new ApiError(0, {
-        title: "Spine can't be reached",
-        detail: "Spine can't be reached. Check that the server is running and the network is up.",
-      });
-    }
-    const text = response.status === 204 ? '' : await response.text();
-    let json = null;
-    try {
-      json = text ? JSON.parse(text) : null;
-    } catch {
-      // Not JSON: the status says enough.
-    }
-    if (response.ok) return json;
-    const error = new ApiError(response.status, json && typeof json === 'object' ? json : {
-      title: response.statusText || `HTTP ${response.status}`,
-    });
-    // The app's own client tells an expired session from a revoked one and signs the page out.
-    if (error.status === 401) app.api.session().catch(() => {});
-    throw error;
-  }
-
+  const call = (method, path, body) => app.api.request(method, path, { body });
   const id = encodeURIComponent;
   return {
+    keys: () => call('GET', '/v1/keys'),
+    createKey: (fields) => call('POST', '/v1/keys', fields),
+    revokeKey: (keyId) => call('DELETE', `/v1/keys/${id(keyId)}`),
+    createViewerToken: (fields) => call('POST', '/v1/viewer-tokens', fields),
+
+    putType: (type, info) => call('PUT', `/v1/types/${id(type)}`, info),
+    previewType: (type, template) => call('POST', `/v1/types/${id(type)}/preview`, { summary_template: template }),
+
     channels: () => call('GET', '/v1/channels'),
     channel: (channelId) => call('GET', `/v1/channels/${id(channelId)}`),
-    createChannel: (fields) => call('POST', '/v1/channels', { body: fields }),
-    updateChannel: (channelId, patch) => call('PATCH', `/v1/channels/${id(channelId)}`, { body: patch }),
+    createChannel: (fields) => call('POST', '/v1/channels', fields),
+    updateChannel: (channelId, patch) => call('PATCH', `/v1/channels/${id(channelId)}`, patch),
     deleteChannel: (channelId) => call('DELETE', `/v1/channels/${id(channelId)}`),
-    rotateSecret: (channelId, fields) => call('POST', `/v1/channels/${id(channelId)}/rotate-secret`, { body: fields }),
+    rotateSecret: (channelId, fields) => call('POST', `/v1/channels/${id(channelId)}/rotate-secret`, fields),
 
     /** A page of the ledger: `params` are channel, verdict, cursor, limit (empty ones left out). */
-    requests: (params) => call('GET', '/v1/ingest/requests', {
+    requests: (params) => app.api.request('GET', '/v1/ingest/requests', {
       query: Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== '')),
     }),
     request: (requestId) => call('GET', `/v1/ingest/requests/${id(requestId)}`),

@@ -3,6 +3,7 @@
 import { h, replace } from '../embed/lib/dom.js';
 import { exactDateTime, relativeTime, toMillis } from '../embed/lib/format.js';
 import { clearErrors, confirmDialog, field, formError, secretPanel, showErrors } from './forms.js';
+import { adminApi } from './admin-api.js';
 
 const ROLES = [
   ['ingest', 'ingest: post events'],
@@ -26,7 +27,7 @@ export function mount(body, app) {
       clearErrors(form);
       submit.disabled = true;
       try {
-        const created = await app.api.createKey({ role: role.value, ...(name.value.trim() ? { name: name.value.trim() } : {}) });
+        const created = await adminApi(app).createKey({ role: role.value, ...(name.value.trim() ? { name: name.value.trim() } : {}) });
         replace(secretSlot, secretPanel({
           title: `New ${created.role} key${created.name ? ` "${created.name}"` : ''}`,
           value: created.key,
@@ -50,7 +51,7 @@ export function mount(body, app) {
   async function load() {
     let items;
     try {
-      ({ items = [] } = await app.api.keys());
+      ({ items = [] } = await adminApi(app).keys());
     } catch (error) {
       if (!disposed) replace(list, h('p', { class: 'form-error', role: 'alert' }, error.message));
       return;
@@ -87,7 +88,7 @@ export function mount(body, app) {
     });
     if (!sure) return;
     try {
-      await app.api.revokeKey(key.id);
+      await adminApi(app).revokeKey(key.id);
       app.toast(`Key ${label} revoked`);
       load();
     } catch (error) {

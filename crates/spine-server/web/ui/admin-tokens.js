@@ -5,6 +5,7 @@ import { h, replace } from '../embed/lib/dom.js';
 import { exactDateTime, toMillis } from '../embed/lib/format.js';
 import { splitList } from '../embed/lib/query.js';
 import { clearErrors, copyButton, field, formError, secretPanel, showErrors } from './forms.js';
+import { adminApi } from './admin-api.js';
 
 const TTLS = [
   [900, '15 minutes'],
@@ -37,7 +38,7 @@ export function mount(body, app) {
       if (actor.value.trim()) scope.actor = actor.value.trim();
       if (splitList(types.value).length) scope.types = splitList(types.value);
       try {
-        const minted = await app.api.createViewerToken({
+        const minted = await adminApi(app).createViewerToken({
           user_id: userId.value.trim(), ttl_seconds: Number(ttl.value), scope,
         });
         replace(result, tokenPanel(minted));

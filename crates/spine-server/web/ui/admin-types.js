@@ -3,12 +3,16 @@
 // rendered by the server against the latest event of that type.
 
 import { h, replace, debounce, srOnly } from '../embed/lib/dom.js';
-import { PICKABLE, createIcon } from '../embed/lib/icons.js';
+import { ICONS, createIcon } from '../embed/lib/icons.js';
 import { eventPath } from '../embed/lib/links.js';
 import { safeColor } from '../embed/lib/feed-view.js';
 import { clearErrors, field, formError, showErrors } from './forms.js';
+import { adminApi } from './admin-api.js';
 
 const DEFAULT_COLOR = '#1c5fc9';
+
+/** What a type can choose from in the picker (the interface's own marks are left out). */
+export const PICKABLE = Object.keys(ICONS).filter((name) => name !== 'x' && name !== 'dot');
 
 export function mount(body, app) {
   let disposed = false;
@@ -39,7 +43,7 @@ export function mount(body, app) {
       clearErrors(form);
       submit.disabled = true;
       try {
-        const stored = await app.api.putType(type.value.trim(), collect());
+        const stored = await adminApi(app).putType(type.value.trim(), collect());
         (await app.types).set(stored?.type ?? type.value.trim(), { type: type.value.trim(), ...stored });
         app.toast(`Saved ${type.value.trim()}`);
         edit(null);
@@ -83,7 +87,7 @@ export function mount(body, app) {
       return;
     }
     try {
-      const result = await app.api.previewType(name, text);
+      const result = await adminApi(app).previewType(name, text);
       if (generation !== previewGeneration || disposed) return;
       preview.textContent = result.summary;
       replace(previewNote, result.event_id

@@ -84,13 +84,9 @@ export function createApi({ base = '', token = null, onUnauthorized = null, fetc
     unarchive: (eventId) => post(`/v1/events/${id(eventId)}/unarchive`),
 
     types: () => get('/v1/types'),
-    putType: (type, info) => call('PUT', `/v1/types/${id(type)}`, { body: info }),
-    previewType: (type, template) => post(`/v1/types/${id(type)}/preview`, { summary_template: template }),
 
-    keys: () => get('/v1/keys'),
-    createKey: (fields) => post('/v1/keys', fields),
-    revokeKey: (keyId) => call('DELETE', `/v1/keys/${id(keyId)}`),
-    createViewerToken: (fields) => post('/v1/viewer-tokens', fields),
+    /** Any call, for the pages loaded later (ui/admin-api.js, ui/work-api.js). */
+    request: call,
 
     /**
      * The URL of a live stream with these filters, resuming after `after`. A viewer token may

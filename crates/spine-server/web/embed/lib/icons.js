@@ -41,9 +41,6 @@ export const ICONS = {
   x: ['M6 6l12 12', 'M18 6 6 18'],
 };
 
-/** What a type can choose from in the admin's picker (the interface's own marks are left out). */
-export const PICKABLE = Object.keys(ICONS).filter((name) => name !== 'x' && name !== 'dot');
-
 const BY_ACTION = { created: 'plus', updated: 'edit', deleted: 'trash', state_changed: 'zap' };
 const BY_ACTOR_KIND = { agent: 'bot', system: 'server', service: 'server' };
 
