@@ -3,7 +3,7 @@
 //! the public API like any product's app; nothing here reads the store.
 //!
 //! - `/ui/**`: the Activity Center's modules and styles; the page paths (`/`, `/entities/...`,
-//!   `/events/...`, `/admin/...`) all serve `ui/index.html`, which routes in the browser.
+//!   `/events/...`, `/work`, `/admin/...`) all serve `ui/index.html`, which routes in the browser.
 //! - `/embed/**`: `spine-feed.js`, the modules it shares with the Activity Center, and an example
 //!   page; readable from any origin (`Access-Control-Allow-Origin: *`), since other sites import
 //!   them.
@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(page))
         .route("/entities/{entity_type}/{entity_id}", get(page))
         .route("/events/{id}", get(page))
+        .route("/work", get(page))
         .route("/admin", get(page))
         .route("/admin/{section}", get(page))
         .route("/ui/{*path}", get(ui_file))
