@@ -9,6 +9,17 @@ import { entityPath, filterPath } from '../embed/lib/links.js';
 import { filtersToApiParams, filtersToParams, hasFilters, parseFilters } from '../embed/lib/query.js';
 import { createFilterBar } from './filters.js';
 
+// Job status badges, drawn by jobs.js: loaded with the first item that has jobs or the first
+// job.* event (which moves the badge of the event it is about).
+const jobs = () => import('./jobs.js');
+
+function badges(event) {
+  if (!event.jobs?.length) return null;
+  const span = h('span', { class: 'job-badges' });
+  jobs().then((m) => m.drawBadges(span, event.jobs), () => span.remove());
+  return span;
+}
+
 const LINKS = {
   entity: (entity) => entityPath(entity),
   actor: (actor) => filterPath('actor', actor.id),
@@ -18,14 +29,15 @@ const LINKS = {
 /**
  * A Feed with the Activity Center's links, header, toasts and messages.
  * @param {object} app  see main.js
- * @param {object} o  Feed options (root, params, fetchPage, ...) plus the `empty`, `error`
- *   and `onLoaded` hooks
+ * @param {object} o  Feed options (root, params, fetchPage, ...) plus the `empty`, `error`,
+ *   `onLoaded` and `onActivity` hooks
  */
-export function createActivityFeed(app, { empty, error, onLoaded, ...options }) {
+export function createActivityFeed(app, { empty, error, onLoaded, onActivity, ...options }) {
   const feed = new Feed({
     api: app.api,
     types: app.types,
     links: LINKS,
+    badges,
     ...options,
     hooks: {
       unread: (counts) => app.header.setUnread(counts),
@@ -40,6 +52,10 @@ export function createActivityFeed(app, { empty, error, onLoaded, ...options }) 
         if (error.status !== 401) app.toast(error.message);
       },
       announce: (text) => app.announce(text),
+      activity: (event) => {
+        if (event.type?.startsWith('job.')) jobs().then((m) => m.moveBadge(feed, event), () => {});
+        onActivity?.(event);
+      },
       empty,
       loaded: onLoaded,
       error: error ?? ((problem, retry) => errorMessage(problem, retry)),

@@ -9,7 +9,8 @@ import { dayKey, dayLabel, exactDateTime, priorityBadge, relativeTime, toMillis 
 
 // The view's context: types (registered info by type), links ({entity, actor, tag}: each
 // returns an href for its value, or null to show it as text), archivedView (items offer
-// "Unarchive" rather than "Archive"), heading (the tag of day headings).
+// "Unarchive" rather than "Archive"), heading (the tag of day headings), badges (event -> a
+// node or null, drawn in the item's head).
 
 /** "#2f9e44" when it is one, else null: colours go into CSS, so only this shape is let in. */
 export function safeColor(color) {
@@ -51,6 +52,7 @@ export function renderItem(event, ctx) {
     h('div', { class: 'feed-head' },
       h('span', { class: 'feed-type' }, typeLabel(event, ctx.types)),
       event.source?.system && providerMark(event.source.system),
+      ctx.badges?.(event),
       info.important && h('span', { class: 'feed-badge feed-important' }, createIcon('star'), 'Important'),
       priority && h('span', { class: `feed-badge feed-priority is-${event.priority}` }, priority)),
     h('p', { class: 'feed-summary', part: 'summary' }, unread && srOnly('Unread: '), summary),

@@ -44,13 +44,13 @@ export class Feed {
    * (when the stream's differ: a timeline's entity is in its path), types (Map or its promise),
    * links (see FeedView), archivedView, markSeen (post what it shows as seen), acceptJoins (show
    * events archived or unarchived elsewhere; only right without filters the page cannot check),
-   * limit, heading (tag of day headings), hooks.
+   * limit, heading (tag of day headings), badges (see FeedView), hooks.
    */
   constructor(o) {
     this.#o = { limit: 30, links: {}, hooks: {}, heading: 'h2', ...o };
     this.model = new FeedModel();
     // The view reads the types through this context, filled in once they have loaded.
-    this.#ctx = { types: new Map(), links: this.#o.links, archivedView: !!o.archivedView, heading: this.#o.heading };
+    this.#ctx = { types: new Map(), links: this.#o.links, archivedView: !!o.archivedView, heading: this.#o.heading, badges: o.badges };
     this.view = new FeedView(this.#ctx, { open: (id) => this.open(id), action: (id) => this.toggleArchive(id) });
     this.#message = h('div', { class: 'feed-message', hidden: true });
     this.#more = h('button', {

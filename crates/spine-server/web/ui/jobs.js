@@ -1,0 +1,111 @@
+// Job status badges (SPEC section 7): pending, processing (with a spinner), completed, failed
+// and dead, drawn from a feed item's `jobs`, and moved live by the job.* events a job's
+// transitions append (on the source event's entity, with `causation_id` naming the source
+// event). Loaded by feed.js with the first item that has jobs or the first job.* event, with
+// its own small stylesheet, so the feed's first view carries neither. The entity and work
+// pages use the same badges. Importing it touches no DOM, so Node can test the pure parts.
+
+import { h, replace, srOnly } from '../embed/lib/dom.js';
+import { loadStyles } from './styles.js';
+
+export const STATUSES = ['pending', 'processing', 'completed', 'failed', 'dead'];
+
+const LABELS = {
+  pending: 'Pending',
+  processing: 'Processing',
+  completed: 'Completed',
+  failed: 'Failed',
+  dead: 'Dead',
+};
+
+/** A job's status as a badge may show it: one of STATUSES, anything else as pending. */
+export function statusOf(job) {
+  return STATUSES.includes(job?.status) ? job.status : 'pending';
+}
+
+/**
+ * What a job.* event says: the id of the event the job processes (`source`) and the job as it
+ * now stands ({id, queue, status, attempt, max_attempts, seq}); null for any other event.
+ */
+export function transitionOf(event) {
+  if (typeof event?.type !== 'string' || !event.type.startsWith('job.')) return null;
+  const data = event.data ?? {};
+  const source = event.causation_id || data.event_id;
+  if (!source || !data.job_id || !STATUSES.includes(data.status)) return null;
+  return {
+    source: String(source),
+    job: {
+      id: data.job_id, queue: data.queue, status: data.status, attempt: data.attempt, max_attempts: data.max_attempts, seq: event.seq,
+    },
+  };
+}
+
+/**
+ * `jobs` with `job` in it: replacing the job of the same id, or added. A transition older than
+ * one already applied (both carry the seq of their event) changes nothing, so an event the
+ * stream delivers twice or late cannot move a badge backwards. Answers the same array when
+ * nothing changed.
+ */
+export function withJob(jobs, job) {
+  const list = Array.isArray(jobs) ? jobs : [];
+  const old = list.find((j) => j.id === job.id);
+  if (!old) return [...list, job];
+  if (Number.isInteger(old.seq) && Number.isInteger(job.seq) && old.seq >= job.seq) return list;
+  if (old.status === job.status && old.attempt === job.attempt && old.seq === job.seq) return list;
+  return list.map((j) => (j.id === job.id ? { ...j, ...job } : j));
+}
+
+/** The words a badge's tooltip says: queue and attempt. */
+export function badgeTitle(job) {
+  const parts = [`Job in queue ${job.queue ?? 'default'}`];
+  if (job.attempt) parts.push(`attempt ${job.attempt}${job.max_attempts ? ` of ${job.max_attempts}` : ''}`);
+  if (job.status === 'failed') parts.push('will be retried');
+  return parts.join(', ');
+}
+
+/** One job's badge; `data-status` says the status to tests and styles alike. */
+export function jobBadge(job) {
+  const status = statusOf(job);
+  return h('span', {
+    class: `job-badge is-${status}`,
+    title: badgeTitle(job),
+    dataset: { job: job.id, status },
+  },
+  status === 'processing' && h('span', { class: 'job-spinner', 'aria-hidden': 'true' }),
+  srOnly(`Job in ${job.queue ?? 'default'}: `),
+  LABELS[status]);
+}
+
+/** The stylesheet of the badges, added to the page once. */
+export const jobStyles = () => loadStyles('/ui/jobs.css');
+
+/** Fills `slot` (a feed item's span) with the badges of `jobs`. */
+export function drawBadges(slot, jobs) {
+  jobStyles();
+  replace(slot, jobs.map(jobBadge));
+}
+
+/**
+ * A job.* event arrived on `feed`'s stream: the item it is about (when the feed shows it) gets
+ * the job's new status.
+ */
+export function moveBadge(feed, event) {
+  const transition = transitionOf(event);
+  if (transition) setJob(feed, transition.source, transition.job);
+}
+
+/**
+ * Puts `job` into the badges of the item `eventId` on `feed`, if it is shown. `onlyNew`: only
+ * a job the item does not show yet (a list fetched a moment ago may be older than the stream).
+ */
+export function setJob(feed, eventId, job, { onlyNew = false } = {}) {
+  const item = feed.model.get(eventId);
+  if (!item || (onlyNew && item.jobs?.some((j) => j.id === job.id))) return;
+  const jobs = withJob(item.jobs, job);
+  if (jobs !== item.jobs && feed.model.patch(eventId, { jobs })) feed.view.update(item);
+}
+
+/** A job as the Work API lists it, in the shape of a feed item's `jobs` entry. */
+export function briefOf(job) {
+  return { id: job.id, queue: job.queue, status: job.status, attempt: job.attempt };
+}
