@@ -16,6 +16,7 @@ export function createHeader(app, { signOut }) {
   const links = [
     { href: '/', label: 'Feed', active: (path, search) => path === '/' && !isArchived(search) },
     { href: '/?archived=true', label: 'Archived', active: (path, search) => path === '/' && isArchived(search) },
+    { href: '/work', label: 'Work', active: (path) => path.startsWith('/work') },
   ];
   if (session.role === 'admin') {
     links.push({ href: '/admin', label: 'Admin', active: (path) => path.startsWith('/admin') });

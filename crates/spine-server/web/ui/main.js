@@ -1,5 +1,5 @@
 // The Activity Center's entry: checks the session, draws the header, and routes between the
-// pages (feed, entity, event, admin) with history.pushState. Each page module exports
+// pages (feed, entity, event, work, admin) with history.pushState. Each page module exports
 // `mount(container, app, params)` returning {key, dispose(), feed?, hostsOverlay?}.
 // `app` is what pages share: the API client, the session, the types and the header.
 
@@ -20,6 +20,7 @@ const ROUTES = [
   { pattern: /^\/$/, load: async () => feedPage },
   { pattern: /^\/entities\/([^/]+)\/([^/]+)\/?$/, load: () => withStyles(import('./entity.js')) },
   { pattern: /^\/events\/([^/]+)\/?$/, load: () => detail() },
+  { pattern: /^\/work\/?$/, load: () => withStyles(import('./work.js')) },
   { pattern: /^\/admin(?:\/(keys|tokens|types|channels|ledger))?\/?$/, load: () => withStyles(import('./admin.js')) },
 ];
 
