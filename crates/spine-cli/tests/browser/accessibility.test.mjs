@@ -1,6 +1,6 @@
-// An automated accessibility check (axe-core) of the feed and entity pages, and of the channel
-// and ledger admin pages, in both colour schemes, no console errors, and the README's
-// screenshots (feed, light and dark).
+// An automated accessibility check (axe-core) of the feed and entity pages, of the channel
+// and ledger admin pages, and of the work page and an entity's dual timeline with jobs and
+// notes, in both colour schemes, no console errors, and the README's screenshots.
 
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -91,3 +91,55 @@ for (const colorScheme of ['light', 'dark']) {
     await page.context().close();
   });
 }
+
+/** Jobs in two queues (completed, processing, dead) and notes by an agent, a person and the system. */
+async function pipeline({ install, server }) {
+  const call = (method, key, path, body) => api(server, key, method, path, body).then((r) => {
+    assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  });
+  const worker = (await call('POST', install.admin, '/v1/keys', { role: 'worker', name: 'summariser' })).key;
+  await call('PUT', install.admin, '/v1/work/rules/calls', { filter: { type: 'call.*' }, queue: 'calls', max_attempts: 3 });
+  await call('PUT', install.admin, '/v1/work/rules/imports', { filter: { type: 'import.*' }, queue: 'imports', max_attempts: 1 });
+  const claim = async (queue) => (await call('POST', worker, '/v1/work/claim', { queue, worker: `${queue}-worker` })).jobs[0];
+  const settle = (job, action, body) => call('POST', worker, `/v1/work/${job.id}/${action}`, { lease_token: job.lease_token, ...body });
+
+  const ann = { type: 'contact', id: 'C-42', name: 'Ann Lee' };
+  await postEvent(server, install, { type: 'email.received', title: 'Pricing for ten seats?', entity: ann, actor: { id: 'ann', name: 'Ann Lee', kind: 'user' } });
+  const inbound = await postEvent(server, install, { type: 'call.inbound', title: 'Call from Ann Lee', entity: ann, actor: { id: 'telephony', name: 'Telephony', kind: 'system' } });
+  await settle(await claim('calls'), 'complete', {
+    result: { summary: 'wants a quote' },
+    note: { body: '**Ann** wants a quote for ten seats.\n\n- needs single sign-on\n- decides by Friday\n\nPricing page: https://example.com/pricing', author: { id: 'summariser', name: 'Call summariser', kind: 'agent' } },
+  });
+  await call('POST', install.admin, '/v1/entities/contact/C-42/notes', { body: 'Contact created in the CRM from the call.', author: { id: 'crm-sync', name: 'CRM sync', kind: 'system' }, event_id: inbound.id });
+  await call('POST', install.admin, '/v1/entities/contact/C-42/notes', { body: 'Sent the quote. Follow up on **Thursday**.', author: { id: 'ana', name: 'Ana Silva', kind: 'user' } });
+  await postEvent(server, install, { type: 'call.inbound', title: 'Voicemail from Ann Lee', entity: ann, actor: { id: 'telephony', name: 'Telephony', kind: 'system' } });
+  await claim('calls');
+
+  await postEvent(server, install, { type: 'import.started', title: 'Import leads.csv', entity: { type: 'import', id: 'I-1' } });
+  await settle(await claim('imports'), 'complete', {});
+  await postEvent(server, install, { type: 'import.started', title: 'Import contacts.csv', entity: { type: 'import', id: 'I-2' } });
+  await settle(await claim('imports'), 'fail', { error: "CSV row 12: unknown column 'emial'" });
+}
+
+it('the work page and an entity\'s dual timeline have no serious accessibility violations', async () => {
+  await pipeline(world);
+  for (const colorScheme of ['light', 'dark']) {
+    const options = { colorScheme, bypassCSP: true, viewport: { width: 1200, height: 860 } };
+    const page = await signedIn(world, 'ana', 'admin', options);
+    await page.goto(`${world.server.url}/work`);
+    await page.locator('.jobs-table tbody tr').first().waitFor();
+    await page.locator('.queues-table').waitFor();
+    assert.deepEqual(await violations(page), [], 'work page');
+    if (colorScheme === 'light') await page.screenshot({ path: join(screenshotDir(), 'work.png'), fullPage: true });
+
+    await page.goto(`${world.server.url}/entities/contact/C-42`);
+    await eventually('the notes', async () => (await page.locator('.entity-notes .note').count()) === 3);
+    await eventually('the jobs', async () => (await page.locator('.entity-work .entity-job').count()) === 2);
+    await eventually('the badges', async () => (await page.locator('.entity-timeline .job-badge').count()) === 2);
+    assert.deepEqual(await violations(page), [], 'entity page with notes and jobs');
+    if (colorScheme === 'light') await page.screenshot({ path: join(screenshotDir(), 'entity-dual-timeline.png'), fullPage: true });
+    assert.deepEqual(problemsOf(page), []);
+    await page.context().close();
+  }
+});
