@@ -465,7 +465,19 @@ async fn notes_supersede_and_page_newest_first() {
 /// Without ordering, workers would take an entity's next job while its previous one runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ordered_jobs_of_an_entity_run_one_at_a_time_in_order_under_8_workers() {
-    let app = Arc::new(spawn_app().await);
+    ordered_runs(vec![Arc::new(spawn_app().await)]).await;
+}
+
+/// The same across two nodes on PostgreSQL: the workers alternate between the nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordered_jobs_of_an_entity_run_one_at_a_time_across_two_postgresql_nodes() {
+    ordered_runs(spawn_postgres_nodes(2, ServerConfig::default()).await).await;
+}
+
+/// 30 ordered jobs of three entities run by 8 workers spread over `nodes`: each entity's jobs
+/// ran in seq order, and none started before the previous one of its entity was completed.
+async fn ordered_runs(nodes: Vec<Arc<TestApp>>) {
+    let app = nodes[0].clone();
     put_rule(&app, "calls", json!({"filter": {"type": "call.*"}, "ordered": true})).await;
     let mut batch = Vec::new();
     for i in 0..10 {
@@ -483,7 +495,7 @@ async fn ordered_jobs_of_an_entity_run_one_at_a_time_in_order_under_8_workers() 
         |c: &std::sync::atomic::AtomicU64| c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let mut workers = Vec::new();
     for w in 0..8 {
-        let (app, log, clock) = (app.clone(), log.clone(), clock.clone());
+        let (app, log, clock) = (nodes[w % nodes.len()].clone(), log.clone(), clock.clone());
         workers.push(tokio::spawn(async move {
             let mut idle = 0;
             while idle < 3 {
@@ -574,4 +586,46 @@ async fn two_nodes_share_the_queue_and_wake_each_others_claims() {
     }
     let distinct: std::collections::HashSet<&String> = all.iter().collect();
     assert_eq!((all.len(), distinct.len()), (40, 40));
+}
+
+/// A channel with `"process": true` makes each delivered event a job of the channel's queue, in
+/// the commit that stores the event; a channel without it makes none.
+#[tokio::test]
+async fn a_processing_channel_makes_each_delivered_event_a_job() {
+    let app = spawn_app().await;
+    let mut channels = Vec::new();
+    for (name, process) in [("Calls", true), ("Mail", false)] {
+        let body = json!({"name": name, "provider": "generic", "event_type": "call.received",
+                          "process": process, "queue": "calls",
+                          "mapping": {"title": "/subject", "entity.type": "contact", "entity.id": "/from"}});
+        let r =
+            app.req(Method::POST, "/v1/channels", &app.a.admin).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        channels.push(r.json::<Value>().await.unwrap());
+    }
+    let mut delivered = Vec::new();
+    for channel in &channels {
+        let r = app
+            .client
+            .post(channel["ingest_url"].as_str().unwrap())
+            .header("X-Ingestion-Key", channel["secret"].as_str().unwrap())
+            .header("Content-Type", "application/json")
+            .body(r#"{"subject": "Missed call", "from": "c7"}"#)
+            .send()
+            .await
+            .unwrap();
+        let receipt: Value = r.json().await.unwrap();
+        assert_eq!(receipt["verdict"], "accepted", "{receipt}");
+        delivered.push(receipt["event_ids"][0].as_str().unwrap().to_owned());
+    }
+    let (_, page) = app.get_json("/v1/work?queue=calls", &app.a.read).await;
+    let jobs = page["items"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "only the processing channel's event became a job: {page}");
+    assert_eq!(jobs[0]["event_id"], delivered[0].as_str());
+    assert_eq!(
+        (jobs[0]["status"].as_str(), jobs[0]["entity"]["id"].as_str()),
+        (Some("pending"), Some("c7"))
+    );
+    let claimed = claim(&app, &app.a.worker, json!({"queue": "calls"})).await;
+    assert_eq!(claimed[0]["event"]["id"], delivered[0].as_str());
 }

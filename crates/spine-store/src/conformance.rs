@@ -111,6 +111,7 @@ macro_rules! conformance_tests {
             ordered_jobs_of_one_entity_wait_for_the_earlier_ones,
             concurrent_claims_hand_out_each_job_once,
             notes_are_listed_newest_first_and_superseded,
+            purged_events_take_their_jobs_and_notes_stay,
             work_is_fenced_by_tenant,
             job_changes_are_announced,
         );

@@ -331,6 +331,35 @@ pub async fn notes_are_listed_newest_first_and_superseded(store: Db) {
     assert_eq!(types_on(&store, &t, "c1").await, ["note.created", "note.created", "note.created"]);
 }
 
+/// A purge takes the jobs of the events it removes (whatever their status) and nothing else;
+/// the notes written on the entity stay, being the permanent record.
+pub async fn purged_events_take_their_jobs_and_notes_stay(store: Db) {
+    let t = tenant(&store, "acme").await;
+    store.put_rule(&t, &rule("calls", json!({"filter": {"type": "call.*"}}))).await.expect("rule");
+    let first = append_one(&store, &t, call("First", "c1")).await;
+    let second = append_one(&store, &t, call("Second", "c1")).await;
+    let claimed = store.claim(&t, claim("default", 1, 60_000)).await.expect("claim").remove(0);
+    assert_eq!(claimed.job.event_id, first.id);
+    let note = NewNote {
+        id: Uuid::now_v7(),
+        entity: first.entity.clone().expect("entity"),
+        body: "Wants a quote".into(),
+        author: Author { id: "w1".into(), name: None, kind: AuthorKind::Agent },
+        event_id: Some(first.id),
+        supersedes: None,
+        job_id: None,
+    };
+    store.add_note(&t, note).await.expect("note");
+    store.purge(&t, first.seq).await.expect("purge");
+    assert!(store.get_job(&t, claimed.job.id).await.expect("get").is_none(), "its job went");
+    let all = JobQuery { limit: 10, ..Default::default() };
+    let left = store.list_jobs(&t, &all).await.expect("list");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].job.event_id, second.id, "the later event keeps its job");
+    let notes = store.list_notes(&t, "contact", "c1", None, 10).await.expect("notes");
+    assert_eq!(notes.len(), 1, "notes stay");
+}
+
 /// A tenant never sees, claims, settles or lists another tenant's jobs, rules or notes.
 pub async fn work_is_fenced_by_tenant(store: Db) {
     let t = tenant(&store, "acme").await;
