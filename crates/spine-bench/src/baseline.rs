@@ -60,6 +60,59 @@ pub async fn insert_rate(db: &Path, events: &[NewEvent]) -> BenchResult<f64> {
     Ok(rate)
 }
 
+/// The work queue's baseline on SQLite: a minimal jobs table in the same database file (same
+/// pragmas and durability), `jobs` pending rows, and one connection (SQLite's writes are serial)
+/// claiming `limit` rows at a time (`update ... where id in (select ... limit ?) returning id`)
+/// and completing them (`update ... where id in (...)`), each one durable transaction, until
+/// none is left; jobs/s.
+pub async fn claim_loop(db: &Path, jobs: usize, limit: u32) -> BenchResult<f64> {
+    let mut conn = connect(db).await?;
+    for sql in [
+        "create table bench_jobs (id integer primary key, queue text not null, \
+         status text not null, attempt integer not null, lease_expires_at integer not null, \
+         result text)",
+        "create index bench_jobs_pending on bench_jobs (queue, id) where status = 'pending'",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await?;
+    }
+    sqlx::query(
+        "with recursive n(i) as (select 1 union all select i + 1 from n where i < ?) \
+         insert into bench_jobs (queue, status, attempt, lease_expires_at) \
+         select 'bench', 'pending', 0, 0 from n",
+    )
+    .bind(jobs as i64)
+    .execute(&mut conn)
+    .await?;
+    let start = Instant::now();
+    let mut done = 0;
+    loop {
+        let claimed: Vec<i64> = sqlx::query_scalar(
+            "update bench_jobs set status = 'processing', attempt = attempt + 1, \
+             lease_expires_at = ? where id in (select id from bench_jobs \
+             where queue = 'bench' and status = 'pending' order by id limit ?) returning id",
+        )
+        .bind(Timestamp::now().as_micros() + 60_000_000)
+        .bind(i64::from(limit))
+        .fetch_all(&mut conn)
+        .await?;
+        if claimed.is_empty() {
+            break;
+        }
+        let ids = serde_json::to_string(&claimed)?;
+        sqlx::query(
+            "update bench_jobs set status = 'completed', result = '{\"ok\":true}' \
+             where id in (select value from json_each(?)) and status = 'processing'",
+        )
+        .bind(ids)
+        .execute(&mut conn)
+        .await?;
+        done += claimed.len();
+    }
+    let rate = done as f64 / start.elapsed().as_secs_f64();
+    conn.close().await?;
+    Ok(rate)
+}
+
 /// Fills unindexed temporary copies of the three tables with the rows the store would write.
 async fn stage(conn: &mut sqlx::SqliteConnection, events: &[NewEvent]) -> BenchResult<()> {
     for sql in [

@@ -48,6 +48,71 @@ pub async fn insert_rate(url: &str, events: &[NewEvent]) -> BenchResult<f64> {
     Ok(rate)
 }
 
+/// The work queue's baseline on PostgreSQL: a minimal jobs table in the same database, `jobs`
+/// pending rows, and `workers` connections each claiming `limit` rows at a time with
+/// `FOR UPDATE SKIP LOCKED` and completing them (`update ... where id = any($1)`), each one
+/// durable transaction, until none is left; jobs/s.
+pub async fn claim_loop(url: &str, jobs: usize, limit: u32, workers: usize) -> BenchResult<f64> {
+    let mut conn = PgConnection::connect(url).await?;
+    conn.execute(
+        "create table bench_jobs (id bigserial primary key, queue text not null,
+             status text not null, attempt integer not null, lease_expires_at bigint not null,
+             result text);
+         create index bench_jobs_pending on bench_jobs (queue, id) where status = 'pending'",
+    )
+    .await?;
+    sqlx::query(
+        "insert into bench_jobs (queue, status, attempt, lease_expires_at)
+         select 'bench', 'pending', 0, 0 from generate_series(1, $1)",
+    )
+    .bind(jobs as i64)
+    .execute(&mut conn)
+    .await?;
+    conn.execute("vacuum analyze bench_jobs").await?;
+    conn.close().await?;
+    let mut connections = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        connections.push(PgConnection::connect(url).await?);
+    }
+    let start = Instant::now();
+    let tasks = connections.into_iter().map(|mut conn| {
+        tokio::spawn(async move {
+            let mut done = 0usize;
+            loop {
+                let claimed: Vec<i64> = sqlx::query_scalar(
+                    "update bench_jobs set status = 'processing', attempt = attempt + 1,
+                         lease_expires_at = $1
+                     where id in (select id from bench_jobs
+                         where queue = 'bench' and status = 'pending'
+                         order by id limit $2 for update skip locked)
+                     returning id",
+                )
+                .bind(Timestamp::now().as_micros() + 60_000_000)
+                .bind(i64::from(limit))
+                .fetch_all(&mut conn)
+                .await?;
+                if claimed.is_empty() {
+                    conn.close().await?;
+                    return Ok::<_, sqlx::Error>(done);
+                }
+                sqlx::query(
+                    "update bench_jobs set status = 'completed', result = '{\"ok\":true}'
+                     where id = any($1) and status = 'processing'",
+                )
+                .bind(&claimed)
+                .execute(&mut conn)
+                .await?;
+                done += claimed.len();
+            }
+        })
+    });
+    let mut done = 0;
+    for task in futures::future::join_all(tasks).await {
+        done += task??;
+    }
+    Ok(done as f64 / start.elapsed().as_secs_f64())
+}
+
 /// Fills temporary tables with the rows the store would write, by COPY.
 async fn stage(conn: &mut PgConnection, events: &[NewEvent]) -> BenchResult<()> {
     conn.execute(

@@ -15,6 +15,9 @@
 //!   Webhooks channel) beside plain `POST /v1/events` of the same events, and where the difference
 //!   goes (the channel read, the ledger commit, the HMAC check, the normalizer).
 //! - [`files`]: 10 MiB file uploads to a file channel beside writing the same bytes to disk.
+//! - [`work`]: the work queue: jobs claimed and completed per second, one at a time and in
+//!   batches, in process and over HTTP, beside a plain `SKIP LOCKED` loop on the same database;
+//!   and the latency from an event to a waiting worker's claim of its job.
 //! - [`fanout`]: live delivery to 1,000 and 10,000 SSE subscribers of a separate server process
 //!   (latency to the last subscriber, deliveries/s, memory per idle connection), beside nginx +
 //!   nchan.
@@ -29,6 +32,7 @@ pub mod files;
 pub mod ingest;
 pub mod measure;
 pub mod webhook;
+pub mod work;
 
 use backend::Backend;
 use measure::Row;
@@ -54,10 +58,12 @@ pub struct BenchOptions {
     pub postgres: Option<String>,
     /// Timed requests per feed measurement.
     pub samples: usize,
-    /// Which sections to run: `ingest`, `http`, `feed`, `webhook`, `files`, `fanout`. Empty runs all but
+    /// Which sections to run: `ingest`, `http`, `feed`, `webhook`, `files`, `work`, `fanout`. Empty runs all but
     /// `fanout`, which only runs when named: it starts nginx beside a spine child process, needs
     /// an open-files limit above the subscriber count, and takes minutes.
     pub only: Vec<String>,
+    /// Jobs per batched work-queue measurement (a quarter of it one at a time).
+    pub work_jobs: usize,
     /// Subscriber counts for the fan-out section (1,000 and 10,000 by default).
     pub fanout_subscribers: Vec<usize>,
     /// Events published one at a time, for the fan-out latency.
@@ -81,6 +87,7 @@ impl Default for BenchOptions {
             dir: None,
             postgres: None,
             only: Vec::new(),
+            work_jobs: 20_000,
             fanout_subscribers: vec![1000, 10_000],
             fanout_events: 200,
             fanout_interval: Duration::from_millis(50),
@@ -134,6 +141,9 @@ async fn run_sections(
     }
     if opts.wants("files") {
         rows.extend(files::run(backend).await?);
+    }
+    if opts.wants("work") {
+        rows.extend(work::run(backend, opts).await?);
     }
     if opts.wants("fanout") {
         rows.extend(fanout::run(dir, opts).await?);

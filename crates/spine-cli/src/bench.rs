@@ -35,11 +35,15 @@ pub struct BenchArgs {
     /// roles; the harness creates `spine_bench_*` databases there and drops them at the end.
     #[arg(long, value_name = "URL")]
     pub db: Option<String>,
-    /// Sections to run: ingest, http, feed, webhook, files, fanout (comma-separated or repeated)
+    /// Sections to run: ingest, http, feed, webhook, files, work, fanout (comma-separated or
+    /// repeated)
     /// [default: all but fanout, which starts nginx + nchan and 10,000 connections: name it to
     /// run it].
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Jobs per batched work-queue measurement (a quarter of it for the one-at-a-time rows).
+    #[arg(long, default_value_t = 20_000)]
+    pub work_jobs: usize,
     /// SSE subscriber counts for the fan-out section (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = [1000, 10_000])]
     pub subscribers: Vec<usize>,
@@ -60,10 +64,10 @@ pub struct BenchArgs {
 
 /// Runs the harness.
 pub async fn run(args: BenchArgs) -> CliResult<()> {
-    const SECTIONS: [&str; 6] = ["ingest", "http", "feed", "webhook", "files", "fanout"];
+    const SECTIONS: [&str; 7] = ["ingest", "http", "feed", "webhook", "files", "work", "fanout"];
     if let Some(bad) = args.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
         return Err(CliError::new(format!(
-            "unknown section {bad:?}: use ingest, http, feed, webhook, files or fanout"
+            "unknown section {bad:?}: use ingest, http, feed, webhook, files, work or fanout"
         )));
     }
     if args.subscribers.contains(&0) {
@@ -86,6 +90,7 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
         dir: args.dir,
         postgres: args.db,
         only: args.only,
+        work_jobs: args.work_jobs.max(100),
         fanout_subscribers: args.subscribers,
         fanout_events: args.fanout_events.max(1),
         fanout_interval: std::time::Duration::from_millis(args.fanout_interval_ms),

@@ -141,13 +141,15 @@ fn bench_fanout_runs_at_a_tiny_size_and_every_subscriber_gets_every_event() {
     );
 }
 
-/// Runs the storage sections (ingest, http, feed) at a tiny size with `extra` arguments; the
+/// Runs the storage sections (ingest, http, feed, work) at a tiny size with `extra` arguments; the
 /// report's rows, each checked to have a positive value.
 fn tiny_storage_bench(s: &Sandbox, extra: &[&str]) -> Vec<serde_json::Value> {
     let mut args = vec![
         "bench",
         "--only",
-        "ingest,http,feed",
+        "ingest,http,feed,work",
+        "--work-jobs",
+        "200",
         "--ingest-events",
         "2000",
         "--seconds",
@@ -186,6 +188,13 @@ fn bench_runs_the_storage_sections_at_a_tiny_size_and_reports_rows() {
         "baseline: plain SQLite insert loop",
         "in-process ingest, batches of 1000",
         "HTTP batched ingest",
+        "baseline: plain SQL claim+complete loop, 1 at a time",
+        "baseline: plain SQL claim+complete loop, 100 per claim",
+        "work in process: claim+complete 1 at a time",
+        "work in process: 100 per claim",
+        "work over HTTP: claim+complete 1 at a time",
+        "work over HTTP: 100 per claim",
+        "event posted -> job claimed by a waiting worker, p99",
     ] {
         assert!(names.iter().any(|n| n.starts_with(expected)), "{expected} missing from {names:?}");
     }
@@ -230,6 +239,8 @@ async fn bench_on_postgres_reports_every_row_and_drops_its_databases() {
         "entity timeline, first page: p99".to_owned(),
         "full-text q, first page: p99".to_owned(),
         "baseline: the same first page as raw SQL: p99".to_owned(),
+        "baseline: plain SKIP LOCKED claim+complete loop, 1 at a time".to_owned(),
+        "baseline: plain SKIP LOCKED claim+complete loop, 100 per claim".to_owned(),
     ];
     for nodes in [", 1 node", ", 2 nodes"] {
         for row in [
@@ -237,6 +248,11 @@ async fn bench_on_postgres_reports_every_row_and_drops_its_databases() {
             "in-process ingest, 256 tasks x single events",
             "HTTP single-event ingest, 4 connections",
             "HTTP batched ingest, 1000/batch, 4 connections",
+            "work in process: claim+complete 1 at a time",
+            "work in process: 100 per claim",
+            "work over HTTP: claim+complete 1 at a time",
+            "work over HTTP: 100 per claim",
+            "event posted -> job claimed by a waiting worker, p50",
         ] {
             expected.push(format!("{row}{nodes}"));
         }
