@@ -87,17 +87,26 @@ pub(crate) async fn load(plan: &mut Plan, conn: &mut PgConnection, works: &[Work
             plan.offer(queue, job, event);
         }
     }
+    // The settled jobs, one statement per tenant (and 500 ids), not one per job.
+    let mut by_tenant: HashMap<&TenantId, Vec<Uuid>> = HashMap::new();
     for (tenant, id) in settles {
-        let sql =
-            format!("{} where j.tenant = $1 and j.id = $2 for update of j", select_with_events());
-        let row = sqlx::query(&sql)
-            .bind(tenant.as_str())
-            .bind(id.as_bytes().as_slice())
-            .fetch_optional(&mut *conn)
-            .await?;
-        if let Some(row) = row {
-            let (job, event) = with_event(&row)?;
-            plan.load_job(job, event);
+        by_tenant.entry(tenant).or_default().push(id);
+    }
+    for (tenant, ids) in by_tenant {
+        for chunk in ids.chunks(500) {
+            // Locked in id order, so that two nodes settling overlapping jobs cannot deadlock.
+            let mut qb: QueryBuilder<'_, Postgres> =
+                QueryBuilder::new(format!("{} where j.tenant = ", select_with_events()));
+            qb.push_bind(tenant.as_str()).push(" and j.id in (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(id.as_bytes().to_vec());
+            }
+            qb.push(") order by j.id for update of j");
+            for row in qb.build().fetch_all(&mut *conn).await? {
+                let (job, event) = with_event(&row)?;
+                plan.load_job(job, event);
+            }
         }
     }
     Ok(())
@@ -138,25 +147,35 @@ pub(crate) async fn write(plan: &Plan, conn: &mut PgConnection) -> Result<()> {
         });
         qb.build().execute(&mut *conn).await?;
     }
-    for j in plan.changed_jobs() {
-        sqlx::query(
-            "update jobs set status = $1, attempt = $2, lease = $3, lease_expires_at = $4,
-                 run_after = $5, worker = $6, last_error = $7, result = $8, updated_at = $9
-             where tenant = $10 and id = $11",
-        )
-        .bind(j.state.status.as_str())
-        .bind(i32::try_from(j.state.attempt).unwrap_or(i32::MAX))
-        .bind(i64::try_from(j.state.lease).unwrap_or(i64::MAX))
-        .bind(j.state.lease_expires_at)
-        .bind(j.state.run_after)
-        .bind(j.worker.as_deref())
-        .bind(j.last_error.as_deref())
-        .bind(j.result.as_ref().map(|r| r.to_string()))
-        .bind(j.updated_at.as_micros())
-        .bind(j.tenant.as_str())
-        .bind(j.id.as_bytes().as_slice())
-        .execute(&mut *conn)
-        .await?;
+    // Every changed job in one statement per 500: the new values as a VALUES list joined on
+    // (id, tenant).
+    let changed: Vec<&Job> = plan.changed_jobs().collect();
+    for chunk in changed.chunks(500) {
+        let mut qb: QueryBuilder<'_, Postgres> = QueryBuilder::new(
+            "with v (id, tenant, status, attempt, lease, lease_expires_at, run_after, worker,
+                 last_error, result, updated_at) as (",
+        );
+        qb.push_values(chunk, |mut b, j| {
+            b.push_bind(j.id.as_bytes().to_vec())
+                .push_bind(j.tenant.as_str().to_owned())
+                .push_bind(j.state.status.as_str())
+                .push_bind(i32::try_from(j.state.attempt).unwrap_or(i32::MAX))
+                .push_bind(i64::try_from(j.state.lease).unwrap_or(i64::MAX))
+                .push_bind(j.state.lease_expires_at)
+                .push_bind(j.state.run_after)
+                .push_bind(j.worker.clone())
+                .push_bind(j.last_error.clone())
+                .push_bind(j.result.as_ref().map(|r| r.to_string()))
+                .push_bind(j.updated_at.as_micros());
+        });
+        qb.push(
+            ") update jobs set status = v.status, attempt = v.attempt, lease = v.lease,
+                 lease_expires_at = v.lease_expires_at, run_after = v.run_after,
+                 worker = v.worker, last_error = v.last_error, result = v.result,
+                 updated_at = v.updated_at
+             from v where jobs.id = v.id and jobs.tenant = v.tenant",
+        );
+        qb.build().execute(&mut *conn).await?;
     }
     crate::notes::write(plan.notes(), conn).await
 }
