@@ -64,6 +64,8 @@ pub struct BenchOptions {
     pub only: Vec<String>,
     /// Jobs per batched work-queue measurement (a quarter of it one at a time).
     pub work_jobs: usize,
+    /// Concurrent workers (and baseline connections on PostgreSQL) in the work-queue section.
+    pub work_workers: usize,
     /// Subscriber counts for the fan-out section (1,000 and 10,000 by default).
     pub fanout_subscribers: Vec<usize>,
     /// Events published one at a time, for the fan-out latency.
@@ -88,6 +90,7 @@ impl Default for BenchOptions {
             postgres: None,
             only: Vec::new(),
             work_jobs: 20_000,
+            work_workers: 64,
             fanout_subscribers: vec![1000, 10_000],
             fanout_events: 200,
             fanout_interval: Duration::from_millis(50),

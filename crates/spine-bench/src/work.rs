@@ -24,8 +24,6 @@ use std::time::{Duration, Instant};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-/// Concurrent workers in every throughput measurement.
-const WORKERS: usize = 8;
 /// Jobs per claim in the batched measurements.
 const BATCH: u32 = 100;
 /// Events posted one at a time for the long-poll latency.
@@ -38,27 +36,28 @@ pub async fn run(backend: &Backend, opts: &BenchOptions) -> BenchResult<Vec<Row>
     let single_jobs = (opts.work_jobs / 4).max(100);
     let batch_jobs = opts.work_jobs.max(BATCH as usize);
     let name = baseline_name(backend);
-    let base_single = plain_loop(backend, single_jobs, 1).await?;
+    let workers = opts.work_workers.max(1);
+    let base_single = plain_loop(backend, single_jobs, 1, workers).await?;
     rows.push(Row::new(format!("{name}, 1 at a time"), base_single, "jobs/s", None, ""));
-    let base_batch = plain_loop(backend, batch_jobs, BATCH).await?;
+    let base_batch = plain_loop(backend, batch_jobs, BATCH, workers).await?;
     rows.push(Row::new(format!("{name}, {BATCH} per claim"), base_batch, "jobs/s", None, ""));
     settle().await;
 
     for &count in backend.node_counts() {
         let suffix = backend.suffix(count);
-        let rate = in_process(backend, count, single_jobs, 1).await?;
+        let rate = in_process(backend, count, single_jobs, 1, workers).await?;
         let what = format!("work in process: claim+complete 1 at a time{suffix}");
         rows.push(Row::new(what, rate, "jobs/s", Some(base_single), ">= 5000"));
         settle().await;
-        let rate = in_process(backend, count, batch_jobs, BATCH).await?;
+        let rate = in_process(backend, count, batch_jobs, BATCH, workers).await?;
         let what = format!("work in process: {BATCH} per claim{suffix}");
         rows.push(Row::new(what, rate, "jobs/s", Some(base_batch), ">= 30000"));
         settle().await;
-        let rate = over_http(backend, count, single_jobs, 1).await?;
+        let rate = over_http(backend, count, single_jobs, 1, workers).await?;
         let what = format!("work over HTTP: claim+complete 1 at a time{suffix}");
         rows.push(Row::new(what, rate, "jobs/s", Some(base_single), ">= 5000"));
         settle().await;
-        let rate = over_http(backend, count, batch_jobs, BATCH).await?;
+        let rate = over_http(backend, count, batch_jobs, BATCH, workers).await?;
         let what = format!("work over HTTP: {BATCH} per claim{suffix}");
         rows.push(Row::new(what, rate, "jobs/s", Some(base_batch), ">= 30000"));
         settle().await;
@@ -107,16 +106,22 @@ async fn seed(store: &dyn Store, tenant: &TenantId, jobs: usize) -> BenchResult<
     Ok(())
 }
 
-/// Jobs/s of `WORKERS` tasks claiming `limit` jobs at a time through the store and completing
+/// Jobs/s of `workers` tasks claiming `limit` jobs at a time through the store and completing
 /// each (the completions of one claim concurrently), until the queue is empty.
-async fn in_process(backend: &Backend, nodes: usize, jobs: usize, limit: u32) -> BenchResult<f64> {
+async fn in_process(
+    backend: &Backend,
+    nodes: usize,
+    jobs: usize,
+    limit: u32,
+    workers: usize,
+) -> BenchResult<f64> {
     let (_, opened) = backend.fresh(&format!("work-inproc-{nodes}-{limit}"), nodes).await?;
     let tenant = bench_tenant()?;
     opened[0].store().create_tenant(&tenant, "bench").await?;
     seed(opened[0].store().as_ref(), &tenant, jobs).await?;
     let stores: Vec<Arc<dyn Store>> = opened.iter().map(Node::store).collect();
     let start = Instant::now();
-    let tasks = (0..WORKERS).map(|w| {
+    let tasks = (0..workers).map(|w| {
         let (store, tenant) = (stores[w % stores.len()].clone(), tenant.clone());
         tokio::spawn(async move {
             let mut done = 0usize;
@@ -161,16 +166,22 @@ async fn in_process(backend: &Backend, nodes: usize, jobs: usize, limit: u32) ->
     Ok(rate)
 }
 
-/// The same over HTTP: `WORKERS` keep-alive workers, spread over one server per node, each
+/// The same over HTTP: `workers` keep-alive workers, spread over one server per node, each
 /// claiming `limit` jobs with `POST /v1/work/claim` and completing each with
 /// `POST /v1/work/{id}/complete` (a claim's completions concurrently).
-async fn over_http(backend: &Backend, nodes: usize, jobs: usize, limit: u32) -> BenchResult<f64> {
+async fn over_http(
+    backend: &Backend,
+    nodes: usize,
+    jobs: usize,
+    limit: u32,
+    workers: usize,
+) -> BenchResult<f64> {
     let (_, opened) = backend.fresh(&format!("work-http-{nodes}-{limit}"), nodes).await?;
     let servers = RunningServer::start_all(opened).await?;
     seed(servers[0].node.store().as_ref(), &servers[0].tenant, jobs).await?;
-    let http = client(WORKERS * BATCH as usize)?;
+    let http = client(workers * limit as usize)?;
     let start = Instant::now();
-    let tasks = (0..WORKERS).map(|w| {
+    let tasks = (0..workers).map(|w| {
         let (url, key, http) =
             (servers[w % servers.len()].url.clone(), servers[0].key.clone(), http.clone());
         tokio::spawn(async move {
@@ -316,16 +327,21 @@ async fn long_poll_latency(backend: &Backend, nodes: usize) -> BenchResult<Vec<R
     ])
 }
 
-/// The baseline: `WORKERS` connections (one on SQLite, whose writes are serial anyway) claiming
+/// The baseline: `workers` connections (one on SQLite, whose writes are serial anyway) claiming
 /// `limit` rows of a minimal jobs table and completing them, each claim and each completion one
 /// durable transaction, until none is left; jobs/s.
-async fn plain_loop(backend: &Backend, jobs: usize, limit: u32) -> BenchResult<f64> {
+async fn plain_loop(
+    backend: &Backend,
+    jobs: usize,
+    limit: u32,
+    workers: usize,
+) -> BenchResult<f64> {
     let (place, nodes) = backend.fresh(&format!("work-baseline-{limit}"), 1).await?;
     for node in nodes {
         node.close().await;
     }
     match place {
         Place::Sqlite(path) => crate::baseline::claim_loop(&path, jobs, limit).await,
-        Place::Postgres(url) => crate::baseline_pg::claim_loop(&url, jobs, limit, WORKERS).await,
+        Place::Postgres(url) => crate::baseline_pg::claim_loop(&url, jobs, limit, workers).await,
     }
 }

@@ -44,6 +44,10 @@ pub struct BenchArgs {
     /// Jobs per batched work-queue measurement (a quarter of it for the one-at-a-time rows).
     #[arg(long, default_value_t = 20_000)]
     pub work_jobs: usize,
+    /// Concurrent workers in the work-queue section (and the baseline's connections on
+    /// PostgreSQL).
+    #[arg(long, default_value_t = 64)]
+    pub work_workers: usize,
     /// SSE subscriber counts for the fan-out section (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = [1000, 10_000])]
     pub subscribers: Vec<usize>,
@@ -91,6 +95,7 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
         postgres: args.db,
         only: args.only,
         work_jobs: args.work_jobs.max(100),
+        work_workers: args.work_workers.clamp(1, 256),
         fanout_subscribers: args.subscribers,
         fanout_events: args.fanout_events.max(1),
         fanout_interval: std::time::Duration::from_millis(args.fanout_interval_ms),
