@@ -153,6 +153,30 @@ fn one_line(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).collect::<String>().trim().to_owned()
 }
 
+/// The work pipeline's own events (SPEC section 7), which Spine writes with `source.system`
+/// `spine`: a job's transition reads as its title ("Processing \"Call\" in calls (attempt 1 of
+/// 5)"), a note as its author writing on the entity. `None` for every other event.
+fn pipeline_summary(e: &Event) -> Option<String> {
+    if e.source.system != "spine" {
+        return None;
+    }
+    match (e.event_type.as_str(), e.source.object_type.as_deref()) {
+        (t, Some("job")) if t.starts_with("job.") => Some(e.title.clone()),
+        ("note.created", Some("note")) => {
+            let author = e.actor.as_ref().map_or("Someone", |a| a.display());
+            Some(match &e.entity {
+                Some(entity) => format!(
+                    "{author} wrote a note on {} \"{}\"",
+                    entity.entity_type,
+                    entity.display()
+                ),
+                None => format!("{author} wrote a note"),
+            })
+        }
+        _ => None,
+    }
+}
+
 /// The default one-line summary, e.g. `Ana created task "Update docs"`.
 pub fn default_summary(e: &Event) -> String {
     let subject = e.actor.as_ref().map(|a| a.display().to_owned());
@@ -219,7 +243,7 @@ pub fn default_summary(e: &Event) -> String {
 /// for a `custom` event), never `Ana created task ""`.
 pub fn summarize(event: &Event, info: Option<&TypeInfo>) -> String {
     let Some(template) = info.and_then(|i| i.summary_template.as_deref()) else {
-        return default_summary(event);
+        return pipeline_summary(event).unwrap_or_else(|| default_summary(event));
     };
     let json = serde_json::to_value(event).unwrap_or(Value::Null);
     let mut complete = true;
@@ -253,6 +277,26 @@ mod tests {
                 Timestamp::from_micros(0).unwrap(),
                 String::new(),
             )
+    }
+
+    #[test]
+    fn the_pipelines_events_read_as_their_titles_and_notes_as_writing() {
+        let note =
+            event(json!({"type": "note.created", "action": "created", "title": "Wants a quote",
+            "source": {"system": "spine", "object_type": "note", "object_id": "n1"},
+            "actor": {"id": "bot", "name": "Summariser", "kind": "agent"},
+            "entity": {"type": "contact", "id": "c1", "name": "Ann"}}));
+        assert_eq!(summarize(&note, None), "Summariser wrote a note on contact \"Ann\"");
+        let job = event(json!({"type": "job.processing", "action": "custom",
+            "title": "Processing \"Call\" in calls (attempt 1 of 5)",
+            "source": {"system": "spine", "object_type": "job", "object_id": "j1"},
+            "entity": {"type": "contact", "id": "c1"}}));
+        assert_eq!(summarize(&job, None), "Processing \"Call\" in calls (attempt 1 of 5)");
+        // The same types from another system, or with a tenant's template, are not special.
+        let mut other = note.clone();
+        other.source.system = "crm".into();
+        assert_eq!(summarize(&other, None), "Summariser created contact \"Ann\"");
+        assert_eq!(summarize(&note, Some(&typed("{actor.name} noted"))), "Summariser noted");
     }
 
     #[test]
