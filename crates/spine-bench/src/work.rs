@@ -115,10 +115,11 @@ async fn in_process(
     limit: u32,
     workers: usize,
 ) -> BenchResult<f64> {
-    let (_, opened) = backend.fresh(&format!("work-inproc-{nodes}-{limit}"), nodes).await?;
+    let (place, opened) = backend.fresh(&format!("work-inproc-{nodes}-{limit}"), nodes).await?;
     let tenant = bench_tenant()?;
     opened[0].store().create_tenant(&tenant, "bench").await?;
     seed(opened[0].store().as_ref(), &tenant, jobs).await?;
+    place.analyze_jobs().await?;
     let stores: Vec<Arc<dyn Store>> = opened.iter().map(Node::store).collect();
     let start = Instant::now();
     let tasks = (0..workers).map(|w| {
@@ -176,9 +177,10 @@ async fn over_http(
     limit: u32,
     workers: usize,
 ) -> BenchResult<f64> {
-    let (_, opened) = backend.fresh(&format!("work-http-{nodes}-{limit}"), nodes).await?;
+    let (place, opened) = backend.fresh(&format!("work-http-{nodes}-{limit}"), nodes).await?;
     let servers = RunningServer::start_all(opened).await?;
     seed(servers[0].node.store().as_ref(), &servers[0].tenant, jobs).await?;
+    place.analyze_jobs().await?;
     let http = client(workers * limit as usize)?;
     let start = Instant::now();
     let tasks = (0..workers).map(|w| {
