@@ -256,6 +256,14 @@ pub(crate) async fn list(pool: &PgPool, tenant: &TenantId, q: &JobQuery) -> Resu
     if let Some(id) = &q.entity_id {
         qb.push(" and j.entity_id = ").push_bind(id.as_str());
     }
+    if !q.event_ids.is_empty() {
+        qb.push(" and j.event_id in (");
+        let mut list = qb.separated(", ");
+        for id in &q.event_ids {
+            list.push_bind(id.as_bytes().to_vec());
+        }
+        qb.push(")");
+    }
     if let Some(before) = q.before {
         qb.push(" and j.id < ").push_bind(before.as_bytes().to_vec());
     }

@@ -626,6 +626,24 @@ async fn a_processing_channel_makes_each_delivered_event_a_job() {
         (jobs[0]["status"].as_str(), jobs[0]["entity"]["id"].as_str()),
         (Some("pending"), Some("c7"))
     );
+    // The jobs of given events (as the Activity Center asks for events that arrived live).
+    let both = format!("/v1/work?event_id={},{}", delivered[0], delivered[1]);
+    let (_, page) = app.get_json(&both, &app.a.read).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["items"][0]["event_id"], delivered[0].as_str());
+    let (_, page) = app.get_json(&both, &app.b.read).await;
+    assert_eq!(page["items"], json!([]), "another tenant sees none");
+    let many = vec![delivered[1].clone(); 101].join(",");
+    for bad in ["nope".to_owned(), format!("{},", delivered[0]), many] {
+        let r = app
+            .req(Method::GET, &format!("/v1/work?event_id={bad}"), &app.a.read)
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(r, StatusCode::BAD_REQUEST).await;
+        assert_eq!(problem["errors"][0]["field"], "event_id", "{problem}");
+    }
+
     let claimed = claim(&app, &app.a.worker, json!({"queue": "calls"})).await;
     assert_eq!(claimed[0]["event"]["id"], delivered[0].as_str());
 }

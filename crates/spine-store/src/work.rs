@@ -93,6 +93,8 @@ pub struct JobQuery {
     pub entity_type: Option<String>,
     /// Only jobs of this entity id.
     pub entity_id: Option<String>,
+    /// Only jobs of these events (none: any event).
+    pub event_ids: Vec<Uuid>,
     /// Only jobs created before this one (newest first keyset).
     pub before: Option<Uuid>,
     /// Page size.

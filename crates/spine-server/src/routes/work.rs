@@ -564,14 +564,15 @@ pub async fn get_job(
     Ok(axum::Json(JobOut::of(record.ok_or(ApiError::NotFound)?, None)))
 }
 
-/// Jobs newest first: `status`, `queue`, `entity_type`, `entity_id`, `limit`, `cursor`
-/// (read or worker).
+/// Jobs newest first: `status`, `queue`, `entity_type`, `entity_id`, `event_id`, `limit`,
+/// `cursor` (read or worker).
 #[utoipa::path(get, path = "/v1/work", tag = "work",
     params(
         ("status" = Option<String>, Query, description = "pending, processing, completed, failed or dead"),
         ("queue" = Option<String>, Query, description = "Only this queue"),
         ("entity_type" = Option<String>, Query, description = "Only jobs of this entity type"),
         ("entity_id" = Option<String>, Query, description = "Only jobs of this entity id"),
+        ("event_id" = Option<String>, Query, description = "Only jobs of these events: comma-separated ids, up to 100 (the parameter may repeat)"),
         ("limit" = Option<u32>, Query, description = "Page size, 1-100 (default 30)"),
         ("cursor" = Option<String>, Query, description = "From the previous page's next_cursor"),
     ),
@@ -601,6 +602,7 @@ pub async fn list_jobs(
             "queue" => text().map(|q| query.queue = Some(q)),
             "entity_type" => text().map(|t| query.entity_type = Some(t)),
             "entity_id" => text().map(|i| query.entity_id = Some(i)),
+            "event_id" => event_ids(value, &mut query.event_ids),
             "limit" => match value.parse::<u32>() {
                 Ok(n) if (1..=state.config.page.max).contains(&n) => {
                     query.limit = n;
@@ -627,6 +629,21 @@ pub async fn list_jobs(
         .flatten();
     let items = records.into_iter().map(|r| JobOut::of(r, None)).collect();
     Ok(axum::Json(JobPage { items, next_cursor }))
+}
+
+/// The most event ids one job list may name.
+const MAX_EVENT_IDS: usize = 100;
+
+/// Adds the comma-separated event ids of one `event_id` parameter.
+fn event_ids(value: &str, ids: &mut Vec<Uuid>) -> Result<(), String> {
+    for part in value.split(',') {
+        let id = part.trim().parse::<Uuid>().map_err(|_| "must be event ids, comma-separated")?;
+        if ids.len() == MAX_EVENT_IDS {
+            return Err(format!("names more than {MAX_EVENT_IDS} events"));
+        }
+        ids.push(id);
+    }
+    Ok(())
 }
 
 /// The tenant's queues with job counts by status (read or worker).

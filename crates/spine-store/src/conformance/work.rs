@@ -93,6 +93,10 @@ pub async fn events_matching_a_rule_or_a_processing_channel_become_jobs(store: D
     assert_eq!(claimed.len(), 1);
     let audited = store.list_jobs(&t, &audit).await.expect("audit");
     assert_eq!(audited.len(), 3, "the deal joined; job.processing matched no rule");
+    let by_event = JobQuery { event_ids: vec![call_event.id], limit: 10, ..Default::default() };
+    let listed = store.list_jobs(&t, &by_event).await.expect("by event");
+    assert_eq!(listed.len(), 2, "the call's jobs in both queues, and nothing else");
+    assert!(listed.iter().all(|r| r.job.event_id == call_event.id));
     let of = store.jobs_of_events(&t, &[call_event.id]).await.expect("of events");
     let statuses: Vec<JobStatus> = of.iter().map(|j| j.state.status).collect();
     assert_eq!(statuses.len(), 2);
