@@ -241,7 +241,7 @@ describe('the entity page\'s dual timeline', () => {
     assert.deepEqual(listed.body.items[0].author, { id: 'fay', name: null, kind: 'user' });
     // Its note.created event reaches the page too; the note is still shown once.
     await eventually('the note\'s event in the activity', async () =>
-      (await page.locator('.entity-timeline .feed-item', { hasText: 'fay created' }).count()) === 1);
+      (await page.locator('.entity-timeline .feed-item', { hasText: 'fay wrote a note' }).count()) === 1);
     assert.equal(await page.locator('.entity-notes .note').count(), 1, 'the live copy did not double it');
 
     // An empty note is refused in the form, before any request.
