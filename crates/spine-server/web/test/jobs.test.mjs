@@ -2,7 +2,9 @@
 // with it (never backwards).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { STATUSES, badgeTitle, briefOf, statusOf, transitionOf, withJob } from '../ui/jobs.js';
+import {
+  STATUSES, badgeTitle, briefOf, isBehind, statusOf, transitionOf, withJob,
+} from '../ui/jobs.js';
 
 const transition = (type, status, seq, extra = {}) => ({
   id: `e${seq}`, type, seq, causation_id: 'src-1',
@@ -38,4 +40,20 @@ test('badges know five statuses and say queue and attempt', () => {
   assert.equal(statusOf({ status: 'weird' }), 'pending');
   assert.equal(badgeTitle({ queue: 'calls', attempt: 2, max_attempts: 5, status: 'failed' }), 'Job in queue calls, attempt 2 of 5, will be retried');
   assert.deepEqual(briefOf({ id: 'j', queue: 'q', status: 'dead', attempt: 3, event: {}, last_error: 'x' }), { id: 'j', queue: 'q', status: 'dead', attempt: 3 });
+});
+
+test('a listed job (no seq) is not moved back by a transition it has gone past', () => {
+  const listed = [{ id: 'j1', queue: 'calls', status: 'completed', attempt: 1 }];
+  const late = (status, attempt, seq) => ({ id: 'j1', queue: 'calls', status, attempt, seq });
+  assert.equal(withJob(listed, late('processing', 1, 10)), listed, 'an earlier stage of the same attempt');
+  const failed = [{ id: 'j1', queue: 'calls', status: 'failed', attempt: 2 }];
+  assert.equal(withJob(failed, late('failed', 1, 10)), failed, 'an earlier attempt');
+  assert.equal(withJob(failed, late('processing', 3, 11))[0].status, 'processing', 'the next attempt');
+  assert.equal(withJob(failed, late('dead', 2, 11))[0].status, 'dead', 'the same stage: applied, with its seq');
+  assert.equal(withJob(failed, late('dead', 2, 11))[0].seq, 11);
+  const dead = [{ id: 'j1', queue: 'calls', status: 'dead', attempt: 2 }];
+  assert.equal(withJob(dead, late('pending', 0, 12))[0].status, 'pending', 'a retry is the one way back');
+  const pending = [{ id: 'j1', queue: 'calls', status: 'pending', attempt: 0 }];
+  assert.equal(withJob(pending, late('processing', 1, 10))[0].status, 'processing');
+  assert.equal(isBehind({ status: 'processing', attempt: 1 }, { status: 'weird', attempt: 1 }), false, 'an unknown status reads as pending');
 });

@@ -40,17 +40,33 @@ export function transitionOf(event) {
   };
 }
 
+// How far a job is within one attempt: a claim starts an attempt, a settlement ends it.
+const STAGE = { pending: 0, processing: 1, completed: 2, failed: 2, dead: 2 };
+
+/**
+ * Whether the transition `job` is one that `held` (a job as a page or a lookup listed it, with
+ * no seq to compare) has already gone past: an earlier attempt, or an earlier stage of the same
+ * one. A retry (back to pending, attempts from 0) is never behind: it is the one way back.
+ */
+export function isBehind(job, held) {
+  if (job.status === 'pending') return false;
+  const [a, b] = [job.attempt ?? 0, held.attempt ?? 0];
+  return a < b || (a === b && STAGE[job.status] < STAGE[statusOf(held)]);
+}
+
 /**
  * `jobs` with `job` in it: replacing the job of the same id, or added. A transition older than
  * one already applied (both carry the seq of their event) changes nothing, so an event the
- * stream delivers twice or late cannot move a badge backwards. Answers the same array when
- * nothing changed.
+ * stream delivers twice or late cannot move a badge backwards; nor does one that a listed job
+ * (no seq: a page or a lookup fetched it) has gone past. Answers the same array when nothing
+ * changed.
  */
 export function withJob(jobs, job) {
   const list = Array.isArray(jobs) ? jobs : [];
   const old = list.find((j) => j.id === job.id);
   if (!old) return [...list, job];
   if (Number.isInteger(old.seq) && Number.isInteger(job.seq) && old.seq >= job.seq) return list;
+  if (!Number.isInteger(old.seq) && isBehind(job, old)) return list;
   if (old.status === job.status && old.attempt === job.attempt && old.seq === job.seq) return list;
   return list.map((j) => (j.id === job.id ? { ...j, ...job } : j));
 }
