@@ -10,8 +10,9 @@ import { filtersToApiParams, filtersToParams, hasFilters, parseFilters } from '.
 import { createFilterBar } from './filters.js';
 
 // Job status badges, drawn by jobs.js: loaded with the first item that has jobs or the first
-// job.* event (which moves the badge of the event it is about).
-const jobs = () => import('./jobs.js');
+// job.* event; from then on it hears every live event (see onLive).
+let used;
+const jobs = () => (used = import('./jobs.js'));
 
 function badges(event) {
   if (!event.jobs?.length) return null;
@@ -53,7 +54,7 @@ export function createActivityFeed(app, { empty, error, onLoaded, onActivity, ..
       },
       announce: (text) => app.announce(text),
       activity: (event) => {
-        if (event.type?.startsWith('job.')) jobs().then((m) => m.moveBadge(feed, event), () => {});
+        if (used || event.type?.startsWith('job.')) jobs().then((m) => m.onLive(feed, event, app), () => {});
         onActivity?.(event);
       },
       empty,

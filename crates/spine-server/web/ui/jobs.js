@@ -1,12 +1,16 @@
 // Job status badges (SPEC section 7): pending, processing (with a spinner), completed, failed
 // and dead, drawn from a feed item's `jobs`, and moved live by the job.* events a job's
 // transitions append (on the source event's entity, with `causation_id` naming the source
-// event). Loaded by feed.js with the first item that has jobs or the first job.* event, with
-// its own small stylesheet, so the feed's first view carries neither. The entity and work
-// pages use the same badges. Importing it touches no DOM, so Node can test the pure parts.
+// event). Events that arrive live carry no `jobs`: once this module is loaded, their ids are
+// gathered and their jobs asked for (`GET /v1/work?event_id=...`), a few at a time. Loaded by
+// feed.js with the first item that has jobs or the first job.* event, with its own small
+// stylesheet, so the feed's first view carries neither (and a tenant that never had jobs never
+// asks). The entity and work pages use the same badges. Importing it touches no DOM, so Node
+// can test the pure parts.
 
 import { h, replace, srOnly } from '../embed/lib/dom.js';
 import { loadStyles } from './styles.js';
+import { workApi } from './work-api.js';
 
 export const STATUSES = ['pending', 'processing', 'completed', 'failed', 'dead'];
 
@@ -124,4 +128,107 @@ export function setJob(feed, eventId, job, { onlyNew = false } = {}) {
 /** A job as the Work API lists it, in the shape of a feed item's `jobs` entry. */
 export function briefOf(job) {
   return { id: job.id, queue: job.queue, status: job.status, attempt: job.attempt };
+}
+
+/**
+ * Gathers event ids and asks for their jobs in batches: `fetch(ids)` (answers the jobs) runs
+ * `wait` ms after the last id came (but no later than `maxWait` after the first one waiting, so
+ * a steady stream is not starved), for at most `max` ids, never two at a time; `apply(job)`
+ * hears each job found. A refusal (4xx but 429: a server without the parameter, a session gone)
+ * stops the asking; other failures drop that batch. Badges are decoration: nothing is logged.
+ * `timers` (setTimeout, clearTimeout) and `now` are there for tests.
+ */
+export function createJobLookup({
+  fetch, apply, wait = 300, maxWait = 1000, max = 100, timers = globalThis, now = Date.now,
+}) {
+  const queue = new Set();
+  let timer = null;
+  let first = 0;
+  let busy = false;
+  let stopped = false;
+
+  const flush = () => {
+    timer = null;
+    if (busy || stopped || !queue.size) return;
+    const ids = [...queue].slice(0, max);
+    for (const id of ids) queue.delete(id);
+    busy = true;
+    Promise.resolve()
+      .then(() => fetch(ids))
+      .then((jobs) => {
+        if (!stopped) for (const job of jobs ?? []) apply(job);
+      }, (error) => {
+        if (error?.status >= 400 && error.status < 500 && error.status !== 429) stop();
+      })
+      .catch(() => {})
+      .finally(() => {
+        busy = false;
+        if (queue.size) schedule(queue.size >= max);
+      });
+  };
+
+  function schedule(full = false) {
+    if (stopped || busy) return;
+    const at = now();
+    if (timer === null) first = at;
+    else timers.clearTimeout(timer);
+    const delay = full ? 0 : Math.max(0, Math.min(wait, first + maxWait - at));
+    timer = timers.setTimeout(flush, delay);
+  }
+
+  function stop() {
+    stopped = true;
+    queue.clear();
+    if (timer !== null) timers.clearTimeout(timer);
+    timer = null;
+  }
+
+  return {
+    add(id) {
+      if (stopped || !id) return;
+      queue.add(String(id));
+      schedule(queue.size >= max);
+    },
+    get pending() {
+      return queue.size;
+    },
+    stop,
+  };
+}
+
+const lookups = new WeakMap();
+
+/**
+ * A live event arrived on `feed` (the feed page or a timeline) once badges are in use: a job.*
+ * event moves its badge; any other event but a note may have made jobs, which are asked for
+ * (with the feed's other new events) and drawn unless the item already shows them.
+ */
+export function onLive(feed, event, app) {
+  if (event?.type?.startsWith('job.')) {
+    moveBadge(feed, event);
+    return;
+  }
+  if (!event?.id || event.type === 'note.created' || !feed.model.has(event.id)) return;
+  let lookup = lookups.get(feed);
+  if (!lookup) {
+    const api = workApi(app);
+    lookup = createJobLookup({
+      // Every page of those events' jobs (a page holds the server's default number); a feed
+      // that was replaced (filters changed, page left) asks nothing more.
+      fetch: async (ids) => {
+        const found = [];
+        let cursor = null;
+        for (let pages = 0; pages < 20 && feed.view.element.isConnected; pages += 1) {
+          const page = await api.jobs({ event_id: ids.join(','), cursor });
+          found.push(...(page?.items ?? []));
+          cursor = page?.next_cursor;
+          if (!cursor) break;
+        }
+        return found;
+      },
+      apply: (job) => setJob(feed, job.event_id, briefOf(job), { onlyNew: true }),
+    });
+    lookups.set(feed, lookup);
+  }
+  lookup.add(event.id);
 }

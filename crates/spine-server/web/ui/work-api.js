@@ -10,7 +10,10 @@ export function workApi(app) {
   const query = (params) => Object.fromEntries(Object.entries(params ?? {})
     .filter(([, v]) => v !== undefined && v !== null && v !== ''));
   return {
-    /** A page of jobs, newest first: status, queue, entity_type, entity_id, cursor, limit. */
+    /**
+   * A page of jobs, newest first: status, queue, entity_type, entity_id, event_id (1 to 100
+   * event ids, comma-separated: their jobs), cursor, limit.
+   */
     jobs: (params) => call('GET', '/v1/work', { query: query(params) }),
     job: (jobId) => call('GET', `/v1/work/${id(jobId)}`),
     /** Counts by status of every queue: {items: [{queue, pending, processing, ...}]}. */
