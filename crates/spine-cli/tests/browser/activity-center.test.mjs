@@ -19,6 +19,8 @@ describe('the live feed', () => {
   it('shows the tenant\'s events, new ones live, and keeps the unread count with the API', async () => {
     for (const n of [1, 2, 3]) await postEvent(world.server, world.install, { type: 'task.created', title: `Existing ${n}` });
     const page = await signedIn(world, 'ana');
+    const paths = [];
+    page.on('request', (r) => paths.push(new URL(r.url()).pathname));
     await eventually('three events', async () => (await summaries(page)).length === 3);
     assert.match(await badge(page), /3/);
 
@@ -41,6 +43,8 @@ describe('the live feed', () => {
     const item = page.locator(`.feed-item[data-id="${another.id}"]`);
     await eventually('the item no longer marked unread', async () => !(await item.getAttribute('class')).includes('is-unread'));
     assert.ok(fresh.id);
+    // A tenant that never had jobs: the job badges are never loaded, nor jobs asked for.
+    assert.deepEqual(paths.filter((p) => p.startsWith('/v1/work') || p === '/ui/jobs.js'), []);
     assert.deepEqual(problemsOf(page), []);
     await page.context().close();
   });

@@ -1,7 +1,8 @@
 // The work pipeline in the Activity Center, in real Chromium against the real spine binary,
 // with jobs driven through the HTTP Work API by a worker key: status badges on feed items that
-// change live (pending -> processing -> completed; failed -> dead), the work page's counts, dead
-// jobs and Retry (and what a refused retry says), and the entity page's dual timeline: notes as
+// change live (pending -> processing -> completed; failed -> dead), also on events that arrive
+// live (whose jobs the page asks for), the work page's counts, dead jobs and Retry (and what a
+// refused retry says), and the entity page's dual timeline: notes as
 // Markdown (a hostile note stays text and runs nothing), notes arriving live from the API and
 // from a job's completion, superseded notes, and writing a note through the form.
 
@@ -63,11 +64,36 @@ describe('job status badges', () => {
     await eventually('completed, live', async () => (await statusOf(page, call.id)) === 'completed');
     assert.equal(await badgeOf(page, call.id).locator('.job-spinner').count(), 0);
 
-    // An event that arrives live carries no jobs; its job's transitions bring its badge.
+    // An event that arrives live carries no jobs: the page asks for them (a moment after, for
+    // all the events that came meanwhile), so its pending badge shows before any worker moves
+    // it; then its transitions move it.
+    const asked = [];
+    page.on('request', (r) => {
+      const url = new URL(r.url());
+      if (url.pathname === '/v1/work') asked.push(url.searchParams.get('event_id'));
+    });
+    const live = await postEvent(world.server, world.install, {
+      type: 'call.received', title: 'Call from +15550123', entity: { type: 'call', id: 'C-3' },
+    });
+    const quiet = await postEvent(world.server, world.install, { type: 'task.created', title: 'No rule matches this one' });
+    await eventually('a pending badge on the live event, no worker involved', async () => (await statusOf(page, live.id)) === 'pending', 5000);
+    assert.equal(await badgeOf(page, quiet.id).count(), 0, 'an event without jobs gets no badge');
+    const askedFor = (id) => asked.some((ids) => ids?.split(',').includes(id));
+    await eventually('the event without jobs asked about too', async () => askedFor(quiet.id));
+    assert.ok(askedFor(live.id), `asked: ${asked}`);
+    const liveJob = await claim('calls');
+    await eventually('processing', async () => (await statusOf(page, live.id)) === 'processing');
+    await settle(liveJob, 'complete', { result: { summary: 'call back tomorrow' } });
+    await eventually('completed', async () => (await statusOf(page, live.id)) === 'completed');
+    await page.waitForTimeout(700);
+    assert.equal(await statusOf(page, live.id), 'completed', 'the lookups of the job.* events did not move it back');
+    assert.ok(asked.every((ids) => !ids?.split(',').some((id) => id !== live.id && id !== quiet.id)),
+      `job.* events are never asked about: ${asked}`);
+
     const second = await postEvent(world.server, world.install, {
       type: 'call.received', title: 'Call from +15550199', entity: { type: 'call', id: 'C-2' },
     });
-    await eventually('the live event', async () => (await page.locator(`.feed-item[data-id="${second.id}"]`).count()) === 1);
+    await eventually('the live event, pending', async () => (await statusOf(page, second.id)) === 'pending');
     const first = await claim('calls');
     await eventually('processing', async () => (await statusOf(page, second.id)) === 'processing');
     await settle(first, 'fail', { error: 'transcription timed out', retry_in_seconds: 0 });
