@@ -26,12 +26,12 @@ fn event(i: usize) -> NewEvent {
         "data": {"n": i, "nested": {"list": [1, 2.5, null, "x"]}},
         "occurred_at": format!("2026-01-{:02}T12:00:00.{:06}Z", 1 + i % 28, i),
     });
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         v["idempotency_key"] = json!(format!("key-{i}"));
         v["description"] = json!("line one\nline two");
         v["correlation_id"] = json!(format!("flow-{}", i / 10));
     }
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         v["action"] = json!("updated");
         v["changes"] = json!([{"field": "state", "old": "todo", "new": "done"}]);
     }

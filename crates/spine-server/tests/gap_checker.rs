@@ -35,8 +35,8 @@ const EVENTS_PER_WRITER: usize = 60;
 /// Event `i` of writer `w`: types and tags vary so filters select different subsets.
 fn generated(w: usize, i: usize) -> Value {
     let mut e = event(&format!("w{w}-{i}"));
-    e["type"] = json!(if i % 3 == 0 { "task.created" } else { "deploy.finished" });
-    e["tags"] = json!(if i % 2 == 0 { vec!["blue"] } else { vec!["green"] });
+    e["type"] = json!(if i.is_multiple_of(3) { "task.created" } else { "deploy.finished" });
+    e["tags"] = json!(if i.is_multiple_of(2) { vec!["blue"] } else { vec!["green"] });
     e
 }
 
