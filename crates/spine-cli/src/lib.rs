@@ -12,6 +12,9 @@
 //! - [`open`]: `spine open`, a one-time sign-in URL for the Activity Center.
 //! - [`tail`]: `spine tail`, the live stream in the terminal, resuming across reconnects.
 //! - [`work`]: `spine work`, a worker process running a command per claimed job.
+//! - [`profile`], [`hook`] and [`hook_settings`]: `spine login` and `spine hook`, a coding
+//!   agent's hook calls relayed to Spine (spooled while the server cannot be reached), and the
+//!   hooks written into Claude Code's settings.
 //! - [`transfer`]: `spine export` / `spine import`, NDJSON in commit order, in constant memory.
 //! - [`demo`] and [`demo_data`]: `spine demo`, a server with a seeded tenant and live activity.
 //! - [`bench`]: `spine bench`, the benchmark harness.
@@ -26,10 +29,13 @@ pub mod demo_data;
 pub mod emit;
 pub mod emit_stream;
 pub mod error;
+pub mod hook;
+pub mod hook_settings;
 pub mod key;
 pub mod logging;
 pub mod open;
 pub mod problem;
+pub mod profile;
 pub mod purge;
 pub mod serve;
 pub mod store;
@@ -102,6 +108,11 @@ pub enum Command {
     Tail(tail::TailArgs),
     /// Claim jobs from a queue and run a command for each (a worker process)
     Work(Box<work::WorkArgs>),
+    /// Store the server, key and channel that `spine hook` uses (in your profile, mode 0600)
+    Login(profile::LoginArgs),
+    /// Relay a coding agent's hook calls to Spine, and install or remove its hooks
+    #[command(subcommand)]
+    Hook(hook::HookCommand),
     /// Write a tenant's events as NDJSON, in commit order
     Export(transfer::ExportArgs),
     /// Read NDJSON events (from `spine export`) into a tenant
@@ -237,6 +248,13 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    // A coding agent's hook: no configuration file, no logging, no failure; see `hook::relay`.
+    if let Command::Hook(hook::HookCommand::ClaudeCode(args)) = cli.command {
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            runtime.block_on(hook::relay(args));
+        }
+        return ExitCode::SUCCESS;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -271,6 +289,8 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Emit(args) => emit::run(*args, &settings).await,
         Command::Tail(args) => tail::run(args, &settings).await,
         Command::Work(args) => work::run(*args, &settings).await,
+        Command::Login(args) => profile::login(args),
+        Command::Hook(command) => hook::run(command),
         Command::Export(args) => transfer::export(args, &settings).await,
         Command::Import(args) => transfer::import(args, &settings).await,
         Command::Purge(args) => purge::run(args, &settings).await,
@@ -319,9 +339,16 @@ mod tests {
 
     /// Flags standing for a setting that deliberately have no variable: the demo's `--db` (the
     /// demo never reads SPINE_DB, see `demo_db_arg`), the benchmark's `--db` (a PostgreSQL server
-    /// to measure, not the setting) and the demo's `--listen`, which is defined in demo.rs.
-    const WITHOUT_VARIABLE: &[(&str, &str)] =
-        &[("demo", "db"), ("bench", "db"), ("demo", "listen"), ("open", "url")];
+    /// to measure, not the setting), the demo's `--listen`, which is defined in demo.rs, and
+    /// `spine login`'s values, which it stores in the profile (it reads no variable).
+    const WITHOUT_VARIABLE: &[(&str, &str)] = &[
+        ("demo", "db"),
+        ("bench", "db"),
+        ("demo", "listen"),
+        ("open", "url"),
+        ("login", "url"),
+        ("login", "key"),
+    ];
 
     #[test]
     fn serve_help_names_its_variables() {

@@ -302,7 +302,7 @@ async fn claude_code_hooks_become_agent_events() {
     let body = fixture!("claude-code/pre-tool-use-bash.json");
     let events = accepted(&app, post(&app, url, body, &headers).await).await;
     assert_eq!(events[0]["type"], json!("agent.tool.started"));
-    assert_eq!(events[0]["entity"]["type"], json!("agent.session"));
+    assert_eq!(events[0]["entity"]["type"], json!("agent_session"));
     duplicate(post(&app, url, body, &headers).await).await;
 }
 

@@ -9,7 +9,8 @@
 //! Events: `agent.session.started`, `agent.session.ended`, `agent.prompt`,
 //! `agent.tool.started`, `agent.tool.finished`, `agent.tool.failed`, `agent.notification`,
 //! `agent.stopped` (and `agent.<event>` for the other hooks, e.g. `agent.pre_compact`); the
-//! actor is the agent `claude-code`, the entity the session. Titles read like a terminal
+//! actor is the agent `claude-code` (the user who ran it in `data.user`), the entity the session
+//! (`agent_session/<session_id>`). Titles read like a terminal
 //! history ("Bash: npm test", "Edit src/main.rs", "Prompt: ..."); `data` holds a short summary
 //! of the tool's input (the command, the path, the pattern; never a file's contents).
 //!
@@ -49,8 +50,10 @@ const INPUT_FIELDS: [&str; 12] = [
     "replace_all",
 ];
 
-/// Hook fields copied into `data` as they are (short scalars).
-const HOOK_FIELDS: [&str; 10] = [
+/// Hook fields copied into `data` as they are (short scalars); `user` is who ran the agent, as
+/// `spine hook claude-code` adds it.
+const HOOK_FIELDS: [&str; 11] = [
+    "user",
     "cwd",
     "permission_mode",
     "source",
@@ -289,7 +292,7 @@ fn draft(event: &str, session: &str, hook: Value) -> Draft {
     }
     let mut draft = Draft::new(&event_type, clip(&title, 512), "claude-code", Value::Null)
         .actor("claude-code", Some("Claude Code"), "agent")
-        .entity("agent.session", session, Some(&format!("Claude Code session{in_project}")))
+        .entity("agent_session", session, Some(&format!("Claude Code session{in_project}")))
         .data(Value::Object(data));
     draft = match str_at(&hook, "/tool_use_id") {
         Some(tool_use) => draft.object("tool_use", tool_use),
@@ -304,6 +307,8 @@ fn draft(event: &str, session: &str, hook: Value) -> Draft {
         }]);
     }
     draft.event.description = description.filter(|d| !d.is_empty());
+    // The session ties its events together.
+    draft.event.correlation_id = Some(clip(session, 255));
     draft.payload = hook;
     draft
 }

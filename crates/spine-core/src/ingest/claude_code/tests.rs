@@ -59,7 +59,12 @@ fn common(draft: &Draft, event_type: &str, title: &str) {
     let actor = event.actor.as_ref().unwrap();
     assert_eq!((actor.id.as_deref(), actor.kind.as_deref()), (Some("claude-code"), Some("agent")));
     let entity = event.entity.as_ref().unwrap();
-    assert_eq!(entity.entity_type.as_deref(), Some("agent.session"));
+    assert_eq!(entity.entity_type.as_deref(), Some("agent_session"));
+    assert_eq!(
+        draft.event.correlation_id.as_deref(),
+        entity.id.as_deref(),
+        "the session correlates"
+    );
     assert_eq!(entity.id.as_deref(), Some(SESSION));
     assert_eq!(entity.name.as_deref(), Some("Claude Code session in shop"));
     assert_eq!(event.source.as_ref().unwrap().system.as_deref(), Some("claude-code"));
