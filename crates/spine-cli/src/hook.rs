@@ -246,12 +246,19 @@ async fn read_input() -> Option<Vec<u8>> {
     (input.len() <= MAX_INPUT_BYTES).then_some(input)
 }
 
-/// The body to relay: the hook's JSON object, with the user who ran the agent added as `user`
-/// when the hook does not name one. Anything else is not a hook call, and is dropped.
+/// The body to relay: the hook's JSON object, with when it ran (`hooked_at`, so that a call
+/// flushed from the spool keeps its time) and the user who ran the agent (`user`) added when the
+/// hook does not name them. Anything else is not a hook call, and is dropped.
 fn prepare(input: &[u8]) -> Option<Vec<u8>> {
     let serde_json::Value::Object(mut hook) = serde_json::from_slice(input).ok()? else {
         return None;
     };
+    if !hook.contains_key("hooked_at") {
+        let now = time::OffsetDateTime::now_utc();
+        if let Ok(at) = now.format(&time::format_description::well_known::Rfc3339) {
+            hook.insert("hooked_at".into(), serde_json::Value::String(at));
+        }
+    }
     if !hook.contains_key("user") {
         let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).ok();
         if let Some(user) = user.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()) {

@@ -359,3 +359,31 @@ async fn bad_input_and_malformed_settings_change_nothing() {
         assert!(!s.sandbox.path("broken.json.spine-backup").exists());
     }
 }
+
+/// A tool call's finish names its start as its cause and carries the time between the hooks
+/// (as the relay recorded them, so a call flushed later from the spool keeps its duration), and
+/// reads as a sentence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_tool_call_names_its_start_and_how_long_it_took() {
+    let s = Setup::new().await;
+    s.login();
+    let command = format!("{} hook claude-code", common::BIN);
+    let mut start: Value = serde_json::from_slice(&fixture("pre-tool-use-bash")).unwrap();
+    start["hooked_at"] = json!("2026-12-01T10:00:00.000Z");
+    let mut finish = start.clone();
+    finish["hook_event_name"] = json!("PostToolUse");
+    finish["tool_response"] = json!({"stdout": "ok", "stderr": "", "interrupted": false});
+    finish["hooked_at"] = json!("2026-12-01T10:00:02.300Z");
+    for hook in [&start, &finish] {
+        let (out, _) = s.run_hook(&command, &serde_json::to_vec(hook).unwrap());
+        assert!(out.status.success() && out.stdout.is_empty());
+    }
+    let events = s.until_events(2).await;
+    assert_eq!(events.len(), 2);
+    let (started, finished) = (&events[0], &events[1]);
+    assert_eq!(finished["type"], "agent.tool.finished");
+    assert_eq!(finished["causation_id"], started["id"], "the finish names its start");
+    assert_eq!(finished["data"]["duration_ms"], 2300);
+    assert_eq!(finished["summary"], "Claude ran Bash \"npm test\" (2.3 s)");
+    assert_eq!(started["summary"], "Claude started Bash \"npm test\"");
+}

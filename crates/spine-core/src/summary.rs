@@ -177,6 +177,53 @@ fn pipeline_summary(e: &Event) -> Option<String> {
     }
 }
 
+/// A coding agent's tool calls (the `claude-code` provider's events) as a sentence:
+/// `Claude ran Bash "cargo test" (2.3 s)`, `Claude edited src/lib.rs`. `None` for other events.
+fn agent_summary(e: &Event) -> Option<String> {
+    if e.source.system != "claude-code" {
+        return None;
+    }
+    let data = e.data.as_ref()?;
+    let tool = data.get("tool_name").and_then(Value::as_str)?;
+    let took = match data.get("duration_ms").and_then(Value::as_u64) {
+        Some(ms) if ms < 1000 => format!(" ({ms} ms)"),
+        Some(ms) => format!(" ({:.1} s)", ms as f64 / 1000.0),
+        None => String::new(),
+    };
+    let input = |name: &str| {
+        data.get("input").and_then(|i| i.get(name)).and_then(Value::as_str).map(one_line)
+    };
+    // The title names the path relative to the session's directory: `Edit src/lib.rs`.
+    let path = e.title.strip_prefix(tool).map(str::trim).filter(|p| !p.is_empty());
+    let what = match (tool, input("command"), path) {
+        ("Bash", Some(command), _) => format!("Bash \"{}\"", clip_chars(&command, 120)),
+        ("Edit" | "MultiEdit" | "NotebookEdit", _, Some(path)) => format!("edit of {path}"),
+        ("Write", _, Some(path)) => format!("write of {path}"),
+        ("Read", _, Some(path)) => format!("read of {path}"),
+        _ => tool.to_owned(),
+    };
+    Some(match (e.event_type.as_str(), tool, path) {
+        ("agent.tool.started", ..) => format!("Claude started {what}"),
+        ("agent.tool.failed", ..) => format!("Claude's {what} failed{took}"),
+        ("agent.tool.finished", "Bash", _) => format!("Claude ran {what}{took}"),
+        ("agent.tool.finished", "Edit" | "MultiEdit" | "NotebookEdit", Some(path)) => {
+            format!("Claude edited {path}{took}")
+        }
+        ("agent.tool.finished", "Write", Some(path)) => format!("Claude wrote {path}{took}"),
+        ("agent.tool.finished", "Read", Some(path)) => format!("Claude read {path}{took}"),
+        ("agent.tool.finished", ..) => format!("Claude used {what}{took}"),
+        _ => return None,
+    })
+}
+
+/// At most `max` characters of `s`, with an ellipsis when cut.
+fn clip_chars(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    s.chars().take(max - 1).chain(['…']).collect()
+}
+
 /// The default one-line summary, e.g. `Ana created task "Update docs"`.
 pub fn default_summary(e: &Event) -> String {
     let subject = e.actor.as_ref().map(|a| a.display().to_owned());
@@ -243,7 +290,9 @@ pub fn default_summary(e: &Event) -> String {
 /// for a `custom` event), never `Ana created task ""`.
 pub fn summarize(event: &Event, info: Option<&TypeInfo>) -> String {
     let Some(template) = info.and_then(|i| i.summary_template.as_deref()) else {
-        return pipeline_summary(event).unwrap_or_else(|| default_summary(event));
+        return pipeline_summary(event)
+            .or_else(|| agent_summary(event))
+            .unwrap_or_else(|| default_summary(event));
     };
     let json = serde_json::to_value(event).unwrap_or(Value::Null);
     let mut complete = true;
@@ -297,6 +346,41 @@ mod tests {
         other.source.system = "crm".into();
         assert_eq!(summarize(&other, None), "Summariser created contact \"Ann\"");
         assert_eq!(summarize(&note, Some(&typed("{actor.name} noted"))), "Summariser noted");
+    }
+
+    #[test]
+    fn a_coding_agents_tool_calls_read_as_sentences() {
+        let call = |ty: &str, title: &str, data: Value| {
+            event(json!({"type": ty, "title": title, "source": {"system": "claude-code"},
+                "actor": {"id": "claude-code", "kind": "agent"},
+                "entity": {"type": "agent_session", "id": "s1"}, "data": data}))
+        };
+        let bash =
+            json!({"tool_name": "Bash", "input": {"command": "cargo test"}, "duration_ms": 2300});
+        assert_eq!(
+            summarize(&call("agent.tool.finished", "Bash: cargo test", bash.clone()), None),
+            "Claude ran Bash \"cargo test\" (2.3 s)"
+        );
+        assert_eq!(
+            summarize(&call("agent.tool.failed", "Failed: Bash: cargo test", bash), None),
+            "Claude's Bash \"cargo test\" failed (2.3 s)"
+        );
+        let edit = json!({"tool_name": "Edit", "input": {"file_path": "/p/src/lib.rs"}, "duration_ms": 40});
+        assert_eq!(
+            summarize(&call("agent.tool.finished", "Edit src/lib.rs", edit.clone()), None),
+            "Claude edited src/lib.rs (40 ms)"
+        );
+        assert_eq!(
+            summarize(&call("agent.tool.started", "Edit src/lib.rs", edit), None),
+            "Claude started edit of src/lib.rs"
+        );
+        let grep = json!({"tool_name": "Grep", "input": {"pattern": "fn main"}});
+        assert_eq!(
+            summarize(&call("agent.tool.finished", "Grep: fn main", grep), None),
+            "Claude used Grep"
+        );
+        let prompt = call("agent.prompt", "Prompt: hi", json!({}));
+        assert_eq!(summarize(&prompt, None), default_summary(&prompt), "not a tool call");
     }
 
     #[test]

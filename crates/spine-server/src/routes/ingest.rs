@@ -288,6 +288,63 @@ pub(super) fn record(source: &dyn Source, verdict: Verdict) {
     .increment(1);
 }
 
+/// How many of a session's latest tool starts a finish is matched against.
+const TOOL_STARTS_SEARCHED: u32 = 100;
+
+/// A coding agent's tool call, finished or failed, names the event of its start as its cause
+/// (`causation_id`, matched by the tool use's id among the session's latest starts) and takes
+/// the time between the two as `data.duration_ms` (from the hooks' own times when the relay
+/// recorded them, else from when Spine received them), unless the hook measured it itself.
+async fn pair_tool_calls(
+    state: &AppState,
+    tenant: &TenantId,
+    ready: &mut [Ready],
+    received_at: Timestamp,
+) -> Result<(), ApiError> {
+    use spine_core::filter::{EventFilter, Order, TypePattern};
+    for item in ready.iter_mut() {
+        let e = &mut item.event;
+        if !matches!(e.event_type.as_deref(), Some("agent.tool.finished" | "agent.tool.failed")) {
+            continue;
+        }
+        let session = e.entity.as_ref().and_then(|x| x.id.clone());
+        let tool_use = e.source.as_ref().and_then(|x| x.object_id.clone());
+        let (Some(session), Some(tool_use)) = (session, tool_use) else { continue };
+        let started = TypePattern::parse("agent.tool.started").map_err(|_| ApiError::Internal)?;
+        let filter = EventFilter {
+            types: vec![started],
+            entity_type: Some("agent_session".to_owned()),
+            entity_id: Some(session),
+            ..Default::default()
+        };
+        let query = spine_store::FeedQuery {
+            filter,
+            scope: None,
+            order: Order::Occurred,
+            after: None,
+            limit: TOOL_STARTS_SEARCHED,
+            user: None,
+        };
+        let page = state.store.query(tenant, &query).await?;
+        let start = page
+            .items
+            .iter()
+            .map(|i| &i.event)
+            .find(|start| start.source.object_id.as_deref() == Some(tool_use.as_str()));
+        let Some(start) = start else { continue };
+        e.causation_id = Some(start.id.to_string());
+        let finished =
+            e.occurred_at.as_deref().and_then(|t| Timestamp::parse(t).ok()).unwrap_or(received_at);
+        let micros = finished.as_micros() - start.occurred_at.as_micros();
+        if let Some(serde_json::Value::Object(data)) = e.data.as_mut() {
+            if !data.contains_key("duration_ms") && micros >= 0 {
+                data.insert("duration_ms".into(), serde_json::json!(micros / 1000));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The events a stored request reads as on this channel now, each keyed by its delivery;
 /// `Err(reason)` when it cannot be read (the ledger keeps the reason). With `correct`, each
 /// event also gets the key a corrected version is stored under (replays).
@@ -314,6 +371,9 @@ async fn events_of(
     let delivery = source.delivery_id(stored);
     let mut ready = ingest::finish(drafts, &context, delivery.as_deref(), &ledger_id.to_string());
     match_contacts(state, &channel.tenant, &mut ready).await?;
+    if channel.settings.provider == spine_core::channel::Provider::ClaudeCode {
+        pair_tool_calls(state, &channel.tenant, &mut ready, stored.received_at).await?;
+    }
     let limits = &state.config.event_limits;
     let mut events = Vec::with_capacity(ready.len());
     let job = s.process.then(|| JobSpec::for_channel(&s.queue));

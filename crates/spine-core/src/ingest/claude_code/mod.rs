@@ -309,6 +309,9 @@ fn draft(event: &str, session: &str, hook: Value) -> Draft {
     draft.event.description = description.filter(|d| !d.is_empty());
     // The session ties its events together.
     draft.event.correlation_id = Some(clip(session, 255));
+    // `spine hook claude-code` records when the hook ran (its call may reach Spine later, from
+    // the spool); an `http` hook is received as it runs.
+    draft.event.occurred_at = str_at(&hook, "/hooked_at").map(|t| clip(t, 64));
     draft.payload = hook;
     draft
 }
