@@ -387,3 +387,102 @@ async fn a_finished_tool_call_names_its_start_and_how_long_it_took() {
     assert_eq!(finished["summary"], "Claude ran Bash \"npm test\" (2.3 s)");
     assert_eq!(started["summary"], "Claude started Bash \"npm test\"");
 }
+
+/// A secret shape and the secret itself, generated: what a coding agent might type or read.
+fn secrets() -> impl proptest::strategy::Strategy<Value = (String, String)> {
+    use proptest::prelude::*;
+    prop_oneof![
+        "[A-Z0-9]{16}".prop_map(|s| (format!("AKIA{s}"), format!("AKIA{s}"))),
+        "[A-Za-z0-9]{24,40}".prop_map(|s| (format!("sk-{s}"), format!("sk-{s}"))),
+        "[A-Za-z0-9]{36}".prop_map(|s| (format!("ghp_{s}"), format!("ghp_{s}"))),
+        "[A-Za-z0-9]{20,32}".prop_map(|s| (format!("Authorization: Bearer {s}"), s)),
+        "[A-Za-z0-9]{12,24}".prop_map(|s| (format!("DB_PASSWORD={s}"), s)),
+        "[A-Za-z0-9]{12,24}".prop_map(|s| (format!("postgres://app:{s}@db:5432/shop"), s)),
+        "[A-Za-z0-9+/]{40,64}".prop_map(|s| (
+            format!("-----BEGIN RSA PRIVATE KEY-----\n{s}\n-----END RSA PRIVATE KEY-----"),
+            s
+        )),
+    ]
+}
+
+/// Redaction end to end: generated secrets typed into commands and read back in tool output go
+/// through the real relay; none of them is anywhere in the database afterwards (events, the
+/// ledger's bodies, anything) nor in the server's debug log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_secrets_never_reach_the_database_or_the_log() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::{Config, TestRunner};
+    let sandbox = Sandbox::new();
+    let db = sandbox.db("spine.db");
+    let created = sandbox.json(&["tenant", "create", "agents", "--json", "--db", &db]);
+    let admin = created["admin_key"].as_str().unwrap().to_owned();
+    let log = std::fs::File::create(sandbox.path("server.log")).unwrap();
+    let mut server = sandbox
+        .command(&["serve", "--listen", "127.0.0.1:0", "--db", &db, "--log", "debug"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(server.stdout.take().unwrap()));
+    let first = lines.next().unwrap().unwrap();
+    let url = first.strip_prefix("listening on ").unwrap().trim().to_owned();
+    let r = reqwest::Client::new()
+        .post(format!("{url}/v1/channels"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Claude Code", "provider": "claude-code"}))
+        .send()
+        .await
+        .unwrap();
+    let channel = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+
+    let mut runner = TestRunner::new(Config { cases: 40, ..Config::default() });
+    let strategy = secrets();
+    let mut planted = Vec::new();
+    let command = format!("{} hook claude-code", common::BIN);
+    for i in 0..40 {
+        let (shape, secret) = strategy.new_tree(&mut runner).unwrap().current();
+        let mut start: Value = serde_json::from_slice(&fixture("pre-tool-use-bash")).unwrap();
+        start["tool_use_id"] = json!(format!("toolu_{i}"));
+        start["tool_input"]["command"] =
+            json!(format!("curl -H \"{shape}\" https://api.example.com"));
+        let mut finish = start.clone();
+        finish["hook_event_name"] = json!("PostToolUse");
+        finish["tool_response"] = json!({"stdout": format!("export {shape}\nok"), "stderr": ""});
+        for hook in [&start, &finish] {
+            let mut cmd = Command::new("sh");
+            cmd.args(["-c", &command])
+                .env("SPINE_URL", &url)
+                .env("SPINE_KEY", &admin)
+                .env("SPINE_CHANNEL", &channel)
+                .env("XDG_STATE_HOME", sandbox.path("state"))
+                .env("XDG_CONFIG_HOME", sandbox.path("config"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped());
+            let mut child = cmd.spawn().unwrap();
+            std::io::Write::write_all(
+                &mut child.stdin.take().unwrap(),
+                &serde_json::to_vec(hook).unwrap(),
+            )
+            .unwrap();
+            assert!(child.wait_with_output().unwrap().status.success());
+        }
+        planted.push((shape, secret));
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let mut stored = Vec::new();
+    for file in ["spine.db", "spine.db-wal"] {
+        stored.extend(std::fs::read(sandbox.path(file)).unwrap_or_default());
+    }
+    let stored = String::from_utf8_lossy(&stored);
+    let logged = std::fs::read_to_string(sandbox.path("server.log")).unwrap();
+    assert!(stored.contains("api.example.com"), "the calls were stored");
+    for (shape, secret) in &planted {
+        if let Some(at) = stored.find(secret.as_str()) {
+            let around: String = stored[at.saturating_sub(300)..].chars().take(500).collect();
+            panic!("{secret} ({shape}) is in the database: ...{around:?}");
+        }
+        assert!(!logged.contains(secret.as_str()), "{secret} ({shape}) is in the log");
+    }
+}

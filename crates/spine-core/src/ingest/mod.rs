@@ -100,7 +100,7 @@ impl Stored {
                 headers.push(((*wanted).to_owned(), value.trim().to_owned()));
             }
         }
-        Self { headers, body: received.body.to_vec(), received_at }
+        Self { headers, body: source.scrub(received.body), received_at }
     }
 
     /// A kept header's value.
@@ -279,6 +279,13 @@ pub trait Source: Sync {
     /// Checks a request against the channel's secrets (current and, during a rotation grace
     /// period, previous), on the raw bytes, before anything is parsed.
     fn verify(&self, request: &Received<'_>, secrets: &[&[u8]]) -> Result<(), VerifyError>;
+
+    /// The body as the ledger keeps it (after verification, which reads the raw bytes): as
+    /// received, unless the provider's bodies carry secrets of their own that nobody should
+    /// find in the ledger later (a coding agent's hooks).
+    fn scrub(&self, body: &[u8]) -> Vec<u8> {
+        body.to_vec()
+    }
 
     /// The provider's id for the whole delivery, when it gives one (`X-GitHub-Delivery`...).
     fn delivery_id(&self, request: &Stored) -> Option<String>;

@@ -109,8 +109,9 @@ pub async fn receive(
     let stored = Stored::keep(source, &received, received_at);
     entry.delivery_id = source.delivery_id(&stored);
     entry.headers = stored.headers.clone();
-    entry.body_bytes = body.len() as u64;
-    entry.body = body[..body.len().min(state.config.ledger_body_bytes)].to_vec();
+    // The ledger keeps the body as the provider scrubs it (as received, for most providers).
+    entry.body_bytes = stored.body.len() as u64;
+    entry.body = stored.body[..stored.body.len().min(state.config.ledger_body_bytes)].to_vec();
     if !by_key {
         secret_auth(&state, &channel, source, &received, &entry).await?;
     }

@@ -86,6 +86,19 @@ impl Source for ClaudeCode {
         verify_channel_key(request.headers, secrets)
     }
 
+    /// The ledger keeps the hook input redacted like the events made of it: a token the agent
+    /// typed or read is nowhere in Spine. JSON keeps its shape; anything else is redacted as
+    /// text.
+    fn scrub(&self, body: &[u8]) -> Vec<u8> {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(mut hook) => {
+                redact_value(&mut hook);
+                serde_json::to_vec(&hook).unwrap_or_default()
+            }
+            Err(_) => redact(&String::from_utf8_lossy(body)).into_bytes(),
+        }
+    }
+
     /// Each hook call's id is built from its body ([`Draft::delivery_id`]).
     fn delivery_id(&self, _: &Stored) -> Option<String> {
         None
