@@ -1,5 +1,6 @@
 //! Spine's domain, with no I/O: everything here is a pure function of its inputs.
 //!
+//! - [`agent`]: coding agents' sessions and per-tool statistics, folded from their events.
 //! - [`apikey`]: the `spk_<id>_<secret>` key format and its hash.
 //! - [`channel`]: ingestion channels: providers, directions, mappings, validated channel input.
 //! - [`ids`]: `TenantId`, `Seq`, `UserId`, `Role`: the identities every other part passes around.
@@ -23,6 +24,7 @@
 //! - [`ingest`]: providers (verifier and normalizer, one module each), drafts and delivery keys.
 //! - [`files`]: uploaded files: the sanitized name they are shown under, their sniffed type.
 
+pub mod agent;
 pub mod apikey;
 pub mod channel;
 pub mod cursor;
