@@ -18,6 +18,8 @@
 //! - [`work`]: the work queue: jobs claimed and completed per second, one at a time and in
 //!   batches, in process and over HTTP, beside a plain `SKIP LOCKED` loop on the same database;
 //!   and the latency from an event to a waiting worker's claim of its job.
+//! - [`hook`]: the wall time of one `spine hook claude-code` call (server up and down) beside
+//!   `true` and `curl` posting the same JSON.
 //! - [`fanout`]: live delivery to 1,000 and 10,000 SSE subscribers of a separate server process
 //!   (latency to the last subscriber, deliveries/s, memory per idle connection), beside nginx +
 //!   nchan.
@@ -29,6 +31,7 @@ pub mod data;
 pub mod fanout;
 pub mod feed;
 pub mod files;
+pub mod hook;
 pub mod ingest;
 pub mod measure;
 pub mod webhook;
@@ -58,7 +61,8 @@ pub struct BenchOptions {
     pub postgres: Option<String>,
     /// Timed requests per feed measurement.
     pub samples: usize,
-    /// Which sections to run: `ingest`, `http`, `feed`, `webhook`, `files`, `work`, `fanout`. Empty runs all but
+    /// Which sections to run: `ingest`, `http`, `feed`, `webhook`, `files`, `work`, `hook`,
+    /// `fanout`. Empty runs all but
     /// `fanout`, which only runs when named: it starts nginx beside a spine child process, needs
     /// an open-files limit above the subscriber count, and takes minutes.
     pub only: Vec<String>,
@@ -66,6 +70,8 @@ pub struct BenchOptions {
     pub work_jobs: usize,
     /// Concurrent workers (and baseline connections on PostgreSQL) in the work-queue section.
     pub work_workers: usize,
+    /// Calls per measurement of the hook section.
+    pub hook_calls: usize,
     /// Subscriber counts for the fan-out section (1,000 and 10,000 by default).
     pub fanout_subscribers: Vec<usize>,
     /// Events published one at a time, for the fan-out latency.
@@ -91,6 +97,7 @@ impl Default for BenchOptions {
             only: Vec::new(),
             work_jobs: 20_000,
             work_workers: 64,
+            hook_calls: 1000,
             fanout_subscribers: vec![1000, 10_000],
             fanout_events: 200,
             fanout_interval: Duration::from_millis(50),
@@ -147,6 +154,9 @@ async fn run_sections(
     }
     if opts.wants("work") {
         rows.extend(work::run(backend, opts).await?);
+    }
+    if opts.wants("hook") {
+        rows.extend(hook::run(backend, opts.hook_calls).await?);
     }
     if opts.wants("fanout") {
         rows.extend(fanout::run(dir, opts).await?);

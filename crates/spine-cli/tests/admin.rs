@@ -179,6 +179,36 @@ fn row_names(rows: &[serde_json::Value]) -> Vec<&str> {
 }
 
 #[test]
+fn bench_times_the_hook_beside_true_and_curl() {
+    let s = Sandbox::new();
+    let dir = s.path("bench");
+    let out = s.run(&[
+        "bench",
+        "--only",
+        "hook",
+        "--hook-calls",
+        "5",
+        "--json",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let rows: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let names: Vec<&str> =
+        rows.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    for expected in [
+        "baseline: `true`, 5 calls, p50",
+        "baseline: curl posting the hook, p99 (vs true)",
+        "spine hook claude-code, server up, p50 (vs curl)",
+        "spine hook claude-code, server down, p99 (vs curl)",
+    ] {
+        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    }
+    assert!(rows.as_array().unwrap().iter().all(|r| r["value"].as_f64().unwrap() > 0.0));
+}
+
+#[test]
 fn bench_runs_the_storage_sections_at_a_tiny_size_and_reports_rows() {
     let s = Sandbox::new();
     let dir = s.path("bench");
