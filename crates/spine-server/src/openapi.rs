@@ -4,8 +4,8 @@
 
 use crate::error::{FieldErrorSchema, Problem};
 use crate::routes::{
-    admin, channels, events, feed, files, identifiers, ingest, notes, ops, read_state, session,
-    stream, work,
+    admin, agents, channels, events, feed, files, identifiers, ingest, notes, ops, read_state,
+    session, stream, work,
 };
 use crate::state::AppState;
 use axum::Router;
@@ -354,6 +354,7 @@ impl Modify for Security {
         work::claim, work::heartbeat, work::complete, work::fail, work::retry, work::get_job,
         work::list_jobs, work::list_queues, work::put_rule, work::get_rule, work::list_rules,
         work::delete_rule, notes::add_note, notes::list_notes,
+        agents::list_sessions, agents::tool_stats,
         stream::stream,
         stream::ws,
         ops::healthz, ops::readyz, ops::prometheus,
@@ -368,6 +369,7 @@ impl Modify for Security {
         (name = "admin", description = "Tenant administration"),
         (name = "ingest", description = "Channels, provider webhooks and the ingest ledger"),
         (name = "work", description = "Jobs under leases, queue rules and notes"),
+        (name = "agents", description = "Coding agents' sessions and tool statistics"),
         (name = "sign-in", description = "Activity Center sessions"),
         (name = "operations", description = "Health and metrics"),
     )

@@ -12,11 +12,13 @@
 //! - [`files`]: multipart uploads into the blob store, and downloads as attachments.
 //! - [`work`]: claiming, heartbeats and settling jobs under leases; job lists, queues, rules.
 //! - [`notes`]: notes on entities.
+//! - [`agents`]: coding agents' sessions and per-tool statistics, read from their events.
 //! - [`ops`]: health, readiness, metrics.
 //! - [`session`]: signing in to the Activity Center (one-time codes, the session cookie).
 //! - [`ui`]: the Activity Center and `<spine-feed>`, static files embedded in the binary.
 
 pub mod admin;
+pub mod agents;
 pub mod channels;
 pub mod events;
 pub mod feed;
@@ -53,6 +55,7 @@ pub fn router() -> Router<AppState> {
         .merge(files::router())
         .merge(work::router())
         .merge(notes::router())
+        .merge(agents::router())
         .merge(ops::router())
         .merge(session::router())
         .merge(ui::router())
