@@ -168,6 +168,11 @@ async fn sessions_come_live_first_with_their_prompts_calls_and_failures() {
     assert_eq!(page["truncated"], json!(false));
     assert_eq!(page["next_cursor"], Value::Null);
 
+    // One session, read from its own events.
+    let one = sessions(&app, &app.a.read, "?session=sess-ended").await;
+    assert_eq!(one["items"], json!([e]));
+    assert_eq!(one["events_scanned"], json!(7));
+
     // The server timed each call from its hooks: 1.2 s and 3 s.
     let (_, tools) = app.get_json("/v1/agents/tools?session=sess-ended", &app.a.read).await;
     let bash = json!({"tool": "Bash", "calls": 2, "failures": 1, "p50_ms": 1200, "p95_ms": 3000});
@@ -299,7 +304,7 @@ async fn bad_parameters_and_the_wrong_credentials_are_refused() {
         ("/v1/agents/sessions?since=yesterday", "since"),
         ("/v1/agents/sessions?until=2026-13-01T00:00:00Z", "until"),
         ("/v1/agents/sessions?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", "since"),
-        ("/v1/agents/sessions?session=s1", "session"),
+        ("/v1/agents/sessions?session=", "session"),
         ("/v1/agents/sessions?type=agent.prompt", "type"),
         ("/v1/agents/tools?session=", "session"),
         ("/v1/agents/tools?limit=5", "limit"),

@@ -242,6 +242,7 @@ fn params(state: &AppState, pairs: &QueryPairs, allowed: &[&str]) -> Result<Para
         ("until" = Option<String>, Query, description = "RFC 3339, exclusive"),
         ("limit" = Option<u32>, Query, description = "1..=100, default 30"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("session" = Option<String>, Query, description = "Only this session (reading only its events)"),
     ),
     responses(
         (status = 200, description = "A page of sessions", body = AgentSessionPage),
@@ -257,9 +258,10 @@ pub async fn list_sessions(
     pairs: QueryPairs,
 ) -> Result<Json<AgentSessionPage>, ApiError> {
     principal.require_any(&[Role::Read, Role::Worker])?;
-    let p = params(&state, &pairs, &["since", "until", "limit", "cursor"])?;
+    let p = params(&state, &pairs, &["since", "until", "limit", "cursor", "session"])?;
     let filter = EventFilter {
         entity_type: Some(SESSION_ENTITY.to_owned()),
+        entity_id: p.session,
         since: p.since,
         until: p.until,
         ..Default::default()
