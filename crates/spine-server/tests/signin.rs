@@ -192,7 +192,9 @@ async fn an_expired_session_is_told_so() {
 #[tokio::test]
 async fn the_activity_center_pages_are_served_with_a_strict_policy() {
     let app = spawn_app().await;
-    for path in ["/", "/entities/task/T-1", "/events/0193", "/work", "/admin", "/admin/keys"] {
+    for path in
+        ["/", "/entities/task/T-1", "/events/0193", "/work", "/agents", "/admin", "/admin/keys"]
+    {
         let r = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{path}");
         let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();

@@ -3,7 +3,8 @@
 //! the public API like any product's app; nothing here reads the store.
 //!
 //! - `/ui/**`: the Activity Center's modules and styles; the page paths (`/`, `/entities/...`,
-//!   `/events/...`, `/work`, `/admin/...`) all serve `ui/index.html`, which routes in the browser.
+//!   `/events/...`, `/work`, `/agents`, `/admin/...`) all serve `ui/index.html`, which routes in
+//!   the browser.
 //! - `/embed/**`: `spine-feed.js`, the modules it shares with the Activity Center, and an example
 //!   page; readable from any origin (`Access-Control-Allow-Origin: *`), since other sites import
 //!   them.
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/entities/{entity_type}/{entity_id}", get(page))
         .route("/events/{id}", get(page))
         .route("/work", get(page))
+        .route("/agents", get(page))
         .route("/admin", get(page))
         .route("/admin/{section}", get(page))
         .route("/ui/{*path}", get(ui_file))

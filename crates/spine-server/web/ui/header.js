@@ -13,14 +13,14 @@ export function createHeader(app, { signOut }) {
   const { session } = app;
   const badge = createUnreadBadge();
   const status = createStatusIndicator({ onRetry: () => app.feed?.retryLive() });
+  // Without `active`, a link is current when the path starts with its href.
   const links = [
     { href: '/', label: 'Feed', active: (path, search) => path === '/' && !isArchived(search) },
     { href: '/?archived=true', label: 'Archived', active: (path, search) => path === '/' && isArchived(search) },
-    { href: '/work', label: 'Work', active: (path) => path.startsWith('/work') },
+    { href: '/work', label: 'Work' },
+    { href: '/agents', label: 'Agents' },
   ];
-  if (session.role === 'admin') {
-    links.push({ href: '/admin', label: 'Admin', active: (path) => path.startsWith('/admin') });
-  }
+  if (session.role === 'admin') links.push({ href: '/admin', label: 'Admin' });
   const anchors = links.map((link) => h('a', { href: link.href }, link.label));
 
   const markAll = h('button', {
@@ -65,7 +65,7 @@ export function createHeader(app, { signOut }) {
     /** Marks the link of the page shown (aria-current), from its path and query. */
     setActive(path, search) {
       links.forEach((link, i) => {
-        if (link.active(path, search)) anchors[i].setAttribute('aria-current', 'page');
+        if (link.active?.(path, search) ?? path.startsWith(link.href)) anchors[i].setAttribute('aria-current', 'page');
         else anchors[i].removeAttribute('aria-current');
       });
     },

@@ -1,5 +1,5 @@
 // The Activity Center's entry: checks the session, draws the header, and routes between the
-// pages (feed, entity, event, work, admin) with history.pushState. Each page module exports
+// pages (feed, entity, event, work, agents, admin) with history.pushState. Each page module exports
 // `mount(container, app, params)` returning {key, dispose(), feed?, hostsOverlay?}.
 // `app` is what pages share: the API client, the session, the types and the header.
 
@@ -13,7 +13,7 @@ import * as feedPage from './feed.js';
 
 // Loaded when first needed, so the feed's first view stays light.
 const states = () => withStyles(import('./states.js'));
-const detail = () => Promise.all([import('./detail.js'), pageStyles()]).then(([module]) => module);
+const detail = () => withStyles(import('./detail.js'));
 let detailLoaded = null;
 
 const ROUTES = [
@@ -21,6 +21,7 @@ const ROUTES = [
   { pattern: /^\/entities\/([^/]+)\/([^/]+)\/?$/, load: () => withStyles(import('./entity.js')) },
   { pattern: /^\/events\/([^/]+)\/?$/, load: () => detail() },
   { pattern: /^\/work\/?$/, load: () => withStyles(import('./work.js')) },
+  { pattern: /^\/agents\/?$/, load: () => withStyles(import('./agents.js')) },
   { pattern: /^\/admin(?:\/(keys|tokens|types|channels|ledger))?\/?$/, load: () => withStyles(import('./admin.js')) },
 ];
 

@@ -22,5 +22,5 @@ export function loadStyles(href) {
   return loading.get(href);
 }
 
-/** The styles of the detail, entity and admin pages. */
+/** The styles of every page but the feed. */
 export const pageStyles = () => loadStyles('/ui/pages.css');
