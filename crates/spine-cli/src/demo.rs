@@ -15,14 +15,18 @@ use clap::Args;
 use serde_json::Value;
 use spine_core::channel::ChannelInput;
 use spine_core::input::EventLimits;
+use spine_core::note::{Author, AuthorKind, NewNote};
+use spine_core::work::rule::{QueueRule, RuleInput};
+use spine_core::Entity;
 use spine_core::{
     EventInput, EventType, NewEvent, Role, Seq, TenantId, Timestamp, TypeInfo, UserId,
 };
 use spine_server::provision::{self, generate_key};
-use spine_store::Store;
+use spine_store::{ClaimRequest, Settle, Store};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use uuid::Uuid;
 
 /// The demo's database when `--db` is not given.
 pub const DEMO_DB: &str = "sqlite://./spine-data/demo.db";
@@ -69,10 +73,13 @@ pub async fn run(_args: DemoArgs, settings: &Settings, db_flag: Option<&str>) ->
     let keys = ensure_tenant(store.as_ref(), &tenant).await?;
     let webhook = ensure_channel(store.as_ref(), &tenant).await?;
     register_types(store.as_ref(), &tenant).await?;
+    ensure_calls_rule(store.as_ref(), &tenant).await?;
     let head = store.head(&tenant).await?;
     let mut world = World::new(Rng::from_clock(), head.0.unsigned_abs());
     if head == Seq::ZERO {
         let n = seed(store.as_ref(), &tenant, &mut world).await?;
+        // The seeded calls' jobs were done long ago.
+        while summarise_calls(store.as_ref(), &tenant, 100, &mut Rng::from_clock()).await? > 0 {}
         tracing::info!(events = n, "seeded the demo tenant");
     }
     let total = store.head(&tenant).await?;
@@ -151,6 +158,13 @@ pub fn demo_types() -> Vec<(&'static str, TypeInfo)> {
         important,
         summary_template: Some(template.to_owned()),
     };
+    let agent = |label: &str| TypeInfo {
+        label: Some(label.to_owned()),
+        icon: Some("bot".to_owned()),
+        color: Some("#9333ea".to_owned()),
+        important: false,
+        summary_template: None,
+    };
     vec![
         (
             "task.created",
@@ -220,16 +234,16 @@ pub fn demo_types() -> Vec<(&'static str, TypeInfo)> {
             "call.inbound",
             t("Inbound call", "phone", "#0891b2", false, "Inbound call from {entity.name}"),
         ),
+        // A coding agent's events keep Spine's own summaries (`Claude ran Bash "..." (2.3 s)`).
+        ("agent.session.started", agent("Agent session started")),
+        ("agent.prompt", agent("Agent prompt")),
+        ("agent.tool.started", agent("Agent tool call")),
+        ("agent.tool.finished", agent("Agent tool call")),
         (
-            "agent.tool_call",
-            t(
-                "Agent tool call",
-                "bot",
-                "#9333ea",
-                false,
-                "{actor.name} ran {data.tool} on {data.target}",
-            ),
+            "agent.tool.failed",
+            TypeInfo { color: Some("#dc2626".into()), ..agent("Agent tool failed") },
         ),
+        ("agent.session.ended", agent("Agent session ended")),
         (
             "task.updated",
             t("Task updated", "edit", "#0284c7", false, "{actor.name} updated \"{entity.name}\""),
@@ -308,7 +322,87 @@ async fn seed(store: &dyn Store, tenant: &TenantId, world: &mut World) -> CliRes
     Ok(n)
 }
 
-/// One story every 1-3 seconds, through the store (so streams see it like any other write).
+/// The queue rule that makes each inbound call a job of the `calls` queue.
+async fn ensure_calls_rule(store: &dyn Store, tenant: &TenantId) -> CliResult<()> {
+    let input: RuleInput = serde_json::from_value(
+        serde_json::json!({"filter": {"type": "call.inbound"}, "queue": "calls"}),
+    )
+    .map_err(|e| CliError::new(e.to_string()))?;
+    let rule = QueueRule::parse("calls", input).map_err(|e| CliError::new(format!("{e:?}")))?;
+    Ok(store.put_rule(tenant, &rule).await?)
+}
+
+/// The demo's "AI agent" worker: claims up to `limit` calls and completes each with a note on
+/// the caller (one in eight fails first, and is retried after its backoff). Returns how many
+/// it claimed.
+async fn summarise_calls(
+    store: &dyn Store,
+    tenant: &TenantId,
+    limit: u32,
+    rng: &mut Rng,
+) -> CliResult<usize> {
+    let request = ClaimRequest {
+        queue: "calls".to_owned(),
+        limit,
+        lease_micros: 60_000_000,
+        worker: "call-summariser".to_owned(),
+    };
+    let claimed = store.claim(tenant, request).await?;
+    if limit == 1 && !claimed.is_empty() {
+        // Live, the job stays `processing` for a moment, as a model's call would keep it.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    for record in &claimed {
+        let lease = record.job.state.lease;
+        let settle = match (&record.event, rng.chance(12) && limit == 1) {
+            (Some(event), false) => {
+                let caller = event.entity.clone().unwrap_or(Entity {
+                    entity_type: "contact".into(),
+                    id: "unknown".into(),
+                    name: None,
+                });
+                let who = caller.name.clone().unwrap_or_else(|| caller.id.clone());
+                let topic = *rng.pick(&[
+                    "a quote for ten seats",
+                    "a billing question",
+                    "an outage report",
+                    "an upgrade",
+                ]);
+                let body = format!(
+                    "**{who}** called about {topic}.\n\n- Next step: call back within a day"
+                );
+                let note = NewNote {
+                    id: Uuid::now_v7(),
+                    entity: caller,
+                    body,
+                    author: Author {
+                        id: "call-summariser".into(),
+                        name: Some("Call summariser".into()),
+                        kind: AuthorKind::Agent,
+                    },
+                    event_id: Some(event.id),
+                    supersedes: None,
+                    job_id: None,
+                };
+                let result = serde_json::json!({"topic": topic});
+                Settle::Complete { lease, result: Some(result), note: Some(Box::new(note)) }
+            }
+            _ => Settle::Fail {
+                lease,
+                error: "the transcription service timed out".into(),
+                retry_micros: Some(20_000_000),
+                jitter: 0.5,
+            },
+        };
+        if let Err(e) = store.settle(tenant, record.job.id, settle).await? {
+            tracing::warn!(error = ?e, "demo: could not settle a job");
+        }
+    }
+    Ok(claimed.len())
+}
+
+/// One story every 1-3 seconds, through the store (so streams see it like any other write),
+/// and the demo's worker taking the calls' jobs a little later.
 async fn live_activity(store: Arc<dyn Store>, tenant: TenantId, mut world: World) {
     let mut rng = Rng::from_clock();
     loop {
@@ -317,6 +411,9 @@ async fn live_activity(store: Arc<dyn Store>, tenant: TenantId, mut world: World
             world.step(Timestamp::now()).into_iter().filter_map(to_new_event).collect();
         if let Err(e) = store.append(&tenant, events).await {
             tracing::warn!(error = %e, "demo: could not store a live event");
+        }
+        if let Err(e) = summarise_calls(store.as_ref(), &tenant, 1, &mut rng).await {
+            tracing::warn!(error = %e, "demo: the call summariser failed");
         }
     }
 }

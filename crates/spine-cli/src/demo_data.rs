@@ -326,21 +326,87 @@ impl World {
         ]
     }
 
+    /// A coding agent's session as `spine hook claude-code` records it: started, a prompt, a
+    /// few tool calls (each a start and a finish, sometimes a failure), and usually its end
+    /// (sessions left open show as live in the agent view).
     fn agent_session(&mut self) -> Vec<Value> {
-        let session = format!("session-{}", self.next_id());
-        let steps = self.rng.range(2, 4);
-        (0..steps)
-            .map(|_| {
-                let (tool, target) = *self.rng.pick(TOOLS);
-                json!({
-                    "type": "agent.tool_call", "title": format!("{tool} {target}"),
-                    "actor": actor(&AGENT), "entity": {"type": "repository", "id": "acme/app", "name": "acme/app"},
-                    "source": {"system": "claude-code"}, "correlation_id": session,
-                    "data": {"tool": tool, "target": target, "duration_ms": self.rng.range(20, 4000)},
-                    "tags": ["agent", tool.to_lowercase()],
-                })
+        let n = self.next_id();
+        let session = format!("demo-session-{n}");
+        let user = self.rng.pick(USERS).id;
+        let entity =
+            json!({"type": "agent_session", "id": session, "name": "Claude Code session in app"});
+        let event = |ty: &str, title: String, object: (&str, String), data: Value| {
+            json!({
+                "type": ty, "title": title, "actor": actor(&AGENT), "entity": entity,
+                "source": {"system": "claude-code", "object_type": object.0, "object_id": object.1},
+                "correlation_id": session, "data": data, "tags": ["agent"],
             })
-            .collect()
+        };
+        let base = json!({"user": user, "cwd": "/home/dev/app"});
+        let with = |extra: Value| {
+            let mut data = base.clone();
+            if let (Some(d), Some(e)) = (data.as_object_mut(), extra.as_object()) {
+                d.extend(e.clone());
+            }
+            data
+        };
+        let mut events = vec![
+            event(
+                "agent.session.started",
+                "Claude Code session started (startup) in app".into(),
+                ("session", session.clone()),
+                with(json!({"source": "startup"})),
+            ),
+            event(
+                "agent.prompt",
+                "Prompt: fix the failing rate-limit test".into(),
+                ("session", session.clone()),
+                with(json!({})),
+            ),
+        ];
+        for i in 0..self.rng.range(2, 4) {
+            let (tool, target) = *self.rng.pick(TOOLS);
+            let tool_use = format!("toolu_demo_{n}_{i}");
+            let input = if tool == "Bash" {
+                json!({"command": target})
+            } else if tool == "Grep" {
+                json!({"pattern": target})
+            } else {
+                json!({"file_path": format!("/home/dev/app/{target}")})
+            };
+            let title = match tool {
+                "Bash" | "Grep" => format!("{tool}: {target}"),
+                _ => format!("{tool} {target}"),
+            };
+            let call = json!({"tool_name": tool, "input": input});
+            events.push(event(
+                "agent.tool.started",
+                title.clone(),
+                ("tool_use", tool_use.clone()),
+                with(call.clone()),
+            ));
+            let took = json!({"duration_ms": self.rng.range(20, 4000)});
+            if self.rng.chance(15) {
+                let failed = json!({"success": false, "error": "exit status 101: 1 test failed"});
+                events.push(event("agent.tool.failed", format!("Failed: {title}"), ("tool_use", tool_use),
+                    with(json!({"tool_name": tool, "input": input, "duration_ms": took["duration_ms"], "success": false, "error": failed["error"]}))));
+            } else {
+                events.push(event("agent.tool.finished", title, ("tool_use", tool_use),
+                    with(json!({"tool_name": tool, "input": input, "duration_ms": took["duration_ms"], "success": true}))));
+            }
+        }
+        if self.rng.chance(70) {
+            let mut ended = event(
+                "agent.session.ended",
+                "Claude Code session ended (logout) in app".into(),
+                ("session", session.clone()),
+                with(json!({"reason": "logout"})),
+            );
+            ended["action"] = json!("state_changed");
+            ended["changes"] = json!([{"field": "state", "old": "active", "new": "ended"}]);
+            events.push(ended);
+        }
+        events
     }
 
     fn invoice(&mut self) -> Vec<Value> {

@@ -138,6 +138,17 @@ async fn the_demo_signs_the_visitor_in_and_reuses_its_keys_across_runs() {
     let receipt: serde_json::Value =
         r.body(body.to_owned()).send().await.unwrap().json().await.unwrap();
     assert_eq!(receipt["verdict"], "accepted", "{receipt}");
+    // The seeded history holds done work and coding-agent sessions, so those pages show them.
+    let admin = printed.iter().find(|l| l.trim_start().starts_with("Admin key")).unwrap();
+    let admin = admin.split_whitespace().last().unwrap();
+    let base = target.split("/v1/").next().unwrap();
+    let get = |path: &str| http().get(format!("{base}{path}")).bearer_auth(admin).send();
+    let queues: serde_json::Value = get("/v1/work/queues").await.unwrap().json().await.unwrap();
+    assert_eq!(queues["items"][0]["queue"], "calls", "{queues}");
+    assert!(queues["items"][0]["completed"].as_u64().unwrap() > 0, "{queues}");
+    let sessions: serde_json::Value =
+        get("/v1/agents/sessions").await.unwrap().json().await.unwrap();
+    assert!(!sessions["items"].as_array().unwrap().is_empty(), "{sessions}");
     demo.kill().unwrap();
     demo.wait().unwrap();
     assert_eq!(key_count(&sandbox, &db, true), 3);
