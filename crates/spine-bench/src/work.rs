@@ -190,16 +190,7 @@ async fn over_http(
             let mut done = 0usize;
             loop {
                 let body = json!({"queue": "bench", "limit": limit, "worker": format!("w{w}")});
-                let answer: Value = http
-                    .post(format!("{url}/v1/work/claim"))
-                    .bearer_auth(&key)
-                    .json(&body)
-                    .send()
-                    .await?
-                    .error_for_status()?
-                    .json()
-                    .await?;
-                let claimed = answer["jobs"].as_array().cloned().unwrap_or_default();
+                let claimed = claim_http(&http, &url, &key, &body).await?;
                 if claimed.is_empty() {
                     return Ok::<_, Box<dyn std::error::Error + Send + Sync>>(done);
                 }
@@ -229,6 +220,25 @@ async fn over_http(
     Ok(rate)
 }
 
+/// `POST /v1/work/claim` with `body`: the jobs handed out.
+async fn claim_http(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    body: &Value,
+) -> BenchResult<Vec<Value>> {
+    let answer: Value = http
+        .post(format!("{url}/v1/work/claim"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(answer["jobs"].as_array().cloned().unwrap_or_default())
+}
+
 /// Latency from posting an event (`POST /v1/events`, whose commit creates the job) to the claim
 /// answer that hands its job to one of four workers already waiting in long-polling claims,
 /// for events posted one at a time; beside the post's own round trip (the event's commit).
@@ -252,17 +262,9 @@ async fn long_poll_latency(backend: &Backend, nodes: usize) -> BenchResult<Vec<R
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let body =
                         json!({"queue": "bench", "wait_seconds": 2, "worker": format!("w{w}")});
-                    let answer: Value = http
-                        .post(format!("{url}/v1/work/claim"))
-                        .bearer_auth(&key)
-                        .json(&body)
-                        .send()
-                        .await?
-                        .error_for_status()?
-                        .json()
-                        .await?;
+                    let claimed = claim_http(&http, &url, &key, &body).await?;
                     let arrived = Instant::now();
-                    for job in answer["jobs"].as_array().cloned().unwrap_or_default() {
+                    for job in claimed {
                         let n = job["event"]["data"]["n"].as_u64().unwrap_or(u64::MAX);
                         if let Some(at) = sent.lock().map_err(|_| "poisoned")?.get(&n) {
                             waited.lock().map_err(|_| "poisoned")?.push(arrived - *at);

@@ -416,17 +416,8 @@ async fn generated_secrets_never_reach_the_database_or_the_log() {
     let db = sandbox.db("spine.db");
     let created = sandbox.json(&["tenant", "create", "agents", "--json", "--db", &db]);
     let admin = created["admin_key"].as_str().unwrap().to_owned();
-    let log = std::fs::File::create(sandbox.path("server.log")).unwrap();
-    let mut server = sandbox
-        .command(&["serve", "--listen", "127.0.0.1:0", "--db", &db, "--log", "debug"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(server.stdout.take().unwrap()));
-    let first = lines.next().unwrap().unwrap();
-    let url = first.strip_prefix("listening on ").unwrap().trim().to_owned();
+    let server = Server::start_logging(&sandbox, &db, &sandbox.path("server.log"));
+    let url = server.url.clone();
     let r = reqwest::Client::new()
         .post(format!("{url}/v1/channels"))
         .bearer_auth(&admin)
@@ -469,8 +460,7 @@ async fn generated_secrets_never_reach_the_database_or_the_log() {
         }
         planted.push((shape, secret));
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.stop();
     let mut stored = Vec::new();
     for file in ["spine.db", "spine.db-wal"] {
         stored.extend(std::fs::read(sandbox.path(file)).unwrap_or_default());

@@ -182,17 +182,8 @@ async fn sign_in_secrets_never_reach_the_logs() {
     let sandbox = Sandbox::new();
     let db = sandbox.db("spine.db");
     assert_success(&sandbox.run(&["tenant", "create", "acme", "--db", &db]));
-    let log = std::fs::File::create(sandbox.path("server.log")).unwrap();
-    let mut child = sandbox
-        .command(&["serve", "--listen", "127.0.0.1:0", "--db", &db, "--log", "debug"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let url = first.strip_prefix("listening on ").unwrap().trim().to_owned();
+    let server = Server::start_logging(&sandbox, &db, &sandbox.path("server.log"));
+    let url = server.url.clone();
     let out = sandbox
         .json(&["open", "--tenant", "acme", "--user", "ana", "--json", "--url", &url, "--db", &db]);
     let link = out["url"].as_str().unwrap().to_owned();
@@ -210,8 +201,7 @@ async fn sign_in_secrets_never_reach_the_logs() {
         .await
         .unwrap();
     assert_eq!(out.status(), 204);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    server.stop();
     let logged = std::fs::read_to_string(sandbox.path("server.log")).unwrap();
     assert!(logged.contains("signed in"), "the sign-in itself is logged: {logged}");
     let secret = |s: &str| s.rsplit('.').next().unwrap().to_owned();
@@ -228,17 +218,8 @@ async fn channel_secrets_never_reach_the_logs() {
     let db = sandbox.db("spine.db");
     let created = sandbox.json(&["tenant", "create", "acme", "--json", "--db", &db]);
     let admin = created["admin_key"].as_str().unwrap().to_owned();
-    let log = std::fs::File::create(sandbox.path("server.log")).unwrap();
-    let mut child = sandbox
-        .command(&["serve", "--listen", "127.0.0.1:0", "--db", &db, "--log", "debug"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let url = first.strip_prefix("listening on ").unwrap().trim().to_owned();
+    let server = Server::start_logging(&sandbox, &db, &sandbox.path("server.log"));
+    let url = server.url.clone();
     let body = serde_json::json!({"name": "CRM", "provider": "generic", "event_type": "crm.note",
                                   "mapping": {"title": "/subject"}});
     let r = http().post(format!("{url}/v1/channels")).bearer_auth(&admin).json(&body).send();
@@ -258,8 +239,7 @@ async fn channel_secrets_never_reach_the_logs() {
             .unwrap();
         assert!(r.status() == 200 || r.status() == 401, "{}", r.status());
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    server.stop();
     let logged = std::fs::read_to_string(sandbox.path("server.log")).unwrap();
     assert!(logged.contains("channel secret rotated"), "the rotation itself is logged: {logged}");
     assert!(logged.contains("ingested"), "deliveries are logged: {logged}");

@@ -117,12 +117,30 @@ impl Server {
     /// `spine serve` on `listen`, or `None` when it could not bind (e.g. the port is still
     /// taken by a server that was just killed).
     pub fn try_start(sandbox: &Sandbox, db: &str, listen: &str) -> Option<Self> {
+        Self::spawn(sandbox, &["serve", "--listen", listen, "--db", db], Stdio::inherit())
+    }
+
+    /// `spine serve` on port 0 logging at `debug` into `log` (for tests that check what the
+    /// log never holds). Stop it with [`Server::stop`] before reading the log.
+    pub fn start_logging(sandbox: &Sandbox, db: &str, log: &Path) -> Self {
+        let file = std::fs::File::create(log).unwrap();
+        let args = ["serve", "--listen", "127.0.0.1:0", "--db", db, "--log", "debug"];
+        Self::spawn(sandbox, &args, file.into()).expect("spine serve printed its URL")
+    }
+
+    /// Kills the server and waits for it (its log is complete afterwards).
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn spawn(sandbox: &Sandbox, args: &[&str], stderr: Stdio) -> Option<Self> {
         use std::io::{BufRead, BufReader};
         let mut child = sandbox
-            .command(&["serve", "--listen", listen, "--db", db])
+            .command(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
