@@ -254,6 +254,16 @@ impl Default for PageLimits {
     }
 }
 
+impl PageLimits {
+    /// A `limit` parameter's value: an integer from 1 to the largest page.
+    pub fn parse(&self, value: &str) -> Result<u32, String> {
+        match value.parse::<u32>() {
+            Ok(n) if (1..=self.max).contains(&n) => Ok(n),
+            _ => Err(format!("must be an integer from 1 to {}", self.max)),
+        }
+    }
+}
+
 impl FeedRequest {
     /// Parses query pairs. Unknown keys are refused (a typo must not silently widen a filter);
     /// `extra` names keys the caller handles itself (e.g. `token` on streams).
@@ -272,11 +282,7 @@ impl FeedRequest {
                     _ => Err("must be occurred or seq".to_owned()),
                 }
                 .map(|o| req.order = o),
-                "limit" => match value.parse::<u32>() {
-                    Ok(n) if (1..=limits.max).contains(&n) => Ok(n),
-                    _ => Err(format!("must be an integer from 1 to {}", limits.max)),
-                }
-                .map(|n| req.limit = n),
+                "limit" => limits.parse(value).map(|n| req.limit = n),
                 "cursor" => {
                     req.cursor = Some(value.to_owned());
                     Ok(())

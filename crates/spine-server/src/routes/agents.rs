@@ -203,13 +203,7 @@ fn params(state: &AppState, pairs: &QueryPairs, allowed: &[&str]) -> Result<Para
             _ if !allowed.contains(&key) => Err("is not a known parameter".to_owned()),
             "since" => Timestamp::parse(value).map(|t| p.since = Some(t)),
             "until" => Timestamp::parse(value).map(|t| p.until = Some(t)),
-            "limit" => match value.parse::<u32>() {
-                Ok(n) if (1..=page.max).contains(&n) => {
-                    p.limit = n;
-                    Ok(())
-                }
-                _ => Err(format!("must be an integer from 1 to {}", page.max)),
-            },
+            "limit" => page.parse(value).map(|n| p.limit = n),
             "cursor" => SessionPosition::decode(value)
                 .map(|c| p.cursor = Some(c))
                 .ok_or_else(|| "is not a cursor of this list".to_owned()),

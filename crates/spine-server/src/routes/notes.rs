@@ -176,10 +176,9 @@ pub async fn list_notes(
     let mut errors = ValidationErrors::default();
     for (key, value) in pairs.as_strs() {
         match key {
-            "limit" => match value.parse::<u32>() {
-                Ok(n) if (1..=state.config.page.max).contains(&n) => limit = n,
-                _ => errors
-                    .push(key, format!("must be an integer from 1 to {}", state.config.page.max)),
+            "limit" => match state.config.page.parse(value) {
+                Ok(n) => limit = n,
+                Err(message) => errors.push(key, message),
             },
             "cursor" => match value.parse::<i64>() {
                 Ok(seq) if seq > 0 => before = Some(Seq(seq)),

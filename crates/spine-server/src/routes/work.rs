@@ -603,13 +603,7 @@ pub async fn list_jobs(
             "entity_type" => text().map(|t| query.entity_type = Some(t)),
             "entity_id" => text().map(|i| query.entity_id = Some(i)),
             "event_id" => event_ids(value, &mut query.event_ids),
-            "limit" => match value.parse::<u32>() {
-                Ok(n) if (1..=state.config.page.max).contains(&n) => {
-                    query.limit = n;
-                    Ok(())
-                }
-                _ => Err(format!("must be an integer from 1 to {}", state.config.page.max)),
-            },
+            "limit" => state.config.page.parse(value).map(|n| query.limit = n),
             "cursor" => value
                 .parse::<Uuid>()
                 .map(|id| query.before = Some(id))
