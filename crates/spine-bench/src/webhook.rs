@@ -361,7 +361,7 @@ fn stored(p: &Prepared, at: Timestamp) -> Stored {
         body: &p.body,
         now: at.as_unix_seconds(),
     };
-    Stored::keep(&StandardWebhooks, &received, at)
+    Stored::keep(&StandardWebhooks, &received, at, &Default::default())
 }
 
 /// The normalizer's one event (channel defaults: no mapping, inbound) and its delivery key.
@@ -372,6 +372,7 @@ fn normalized(stored: &Stored) -> BenchResult<(EventInput, String)> {
         event_type: None,
         direction: Direction::Inbound,
         mapping: &mapping,
+        privacy: &spine_core::channel::Privacy::default(),
     };
     let drafts = StandardWebhooks.normalize(stored, &context).map_err(|e| e.0)?;
     let delivery = StandardWebhooks.delivery_id(stored);

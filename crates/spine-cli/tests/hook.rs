@@ -402,12 +402,15 @@ fn secrets() -> impl proptest::strategy::Strategy<Value = (String, String)> {
             format!("-----BEGIN RSA PRIVATE KEY-----\n{s}\n-----END RSA PRIVATE KEY-----"),
             s
         )),
+        // The channel's own pattern: an internal ticket id.
+        "[0-9]{6}".prop_map(|s| (format!("ticket ACME-{s}"), format!("ACME-{s}"))),
     ]
 }
 
 /// Redaction end to end: generated secrets typed into commands and read back in tool output go
 /// through the real relay; none of them is anywhere in the database afterwards (events, the
-/// ledger's bodies, anything) nor in the server's debug log.
+/// ledger's bodies, anything) nor in the server's debug log. The built-in shapes and the
+/// channel's own extra pattern alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_secrets_never_reach_the_database_or_the_log() {
     use proptest::strategy::{Strategy, ValueTree};
@@ -421,7 +424,8 @@ async fn generated_secrets_never_reach_the_database_or_the_log() {
     let r = reqwest::Client::new()
         .post(format!("{url}/v1/channels"))
         .bearer_auth(&admin)
-        .json(&json!({"name": "Claude Code", "provider": "claude-code"}))
+        .json(&json!({"name": "Claude Code", "provider": "claude-code",
+                       "privacy": {"redact": ["ACME-[0-9]{6}"]}}))
         .send()
         .await
         .unwrap();
@@ -435,8 +439,10 @@ async fn generated_secrets_never_reach_the_database_or_the_log() {
         let (shape, secret) = strategy.new_tree(&mut runner).unwrap().current();
         let mut start: Value = serde_json::from_slice(&fixture("pre-tool-use-bash")).unwrap();
         start["tool_use_id"] = json!(format!("toolu_{i}"));
+        // Every call also carries a ticket id the channel's own pattern redacts.
+        let ticket = format!("ACME-{}", 100_000 + i * 7_919);
         start["tool_input"]["command"] =
-            json!(format!("curl -H \"{shape}\" https://api.example.com"));
+            json!(format!("curl -H \"{shape}\" https://api.example.com # {ticket}"));
         let mut finish = start.clone();
         finish["hook_event_name"] = json!("PostToolUse");
         finish["tool_response"] = json!({"stdout": format!("export {shape}\nok"), "stderr": ""});
@@ -459,6 +465,7 @@ async fn generated_secrets_never_reach_the_database_or_the_log() {
             assert!(child.wait_with_output().unwrap().status.success());
         }
         planted.push((shape, secret));
+        planted.push(("the channel's pattern".to_owned(), ticket));
     }
     server.stop();
     let mut stored = Vec::new();

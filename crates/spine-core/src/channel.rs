@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+mod privacy;
+pub use privacy::{Privacy, PrivacyInput};
+
 /// The providers a channel can receive from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -264,6 +267,9 @@ pub struct ChannelInput {
     /// absent: Spine generates one in the provider's format.
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 512))]
     pub secret: Option<String>,
+    /// What a `claude-code` channel keeps: the longest value of a tool's input or response
+    /// and extra patterns to redact.
+    pub privacy: Option<PrivacyInput>,
 }
 
 /// A validated channel, ready to store (its id and sealed secret are the caller's to add).
@@ -283,6 +289,8 @@ pub struct NewChannel {
     pub queue: String,
     /// The mapping.
     pub mapping: Mapping,
+    /// What its content is cut to and redacted of (the `claude-code` provider).
+    pub privacy: Privacy,
 }
 
 impl ChannelInput {
@@ -316,7 +324,17 @@ impl ChannelInput {
         if self.secret.as_deref().is_some_and(|s| s.trim().is_empty() || s.len() > 512) {
             errors.push("secret", "must be 1-512 characters");
         }
-        let (Some(name), Some(provider), Some(mapping)) = (name, provider, mapping) else {
+        let privacy = match &self.privacy {
+            Some(_) if provider.is_some_and(|p| p != Provider::ClaudeCode) => {
+                errors.push("privacy", "applies to claude-code channels only");
+                None
+            }
+            Some(input) => input.validate().map_err(|e| errors.0.extend(e.0)).ok(),
+            None => Some(Privacy::default()),
+        };
+        let (Some(name), Some(provider), Some(mapping), Some(privacy)) =
+            (name, provider, mapping, privacy)
+        else {
             return Err(errors);
         };
         let channel = NewChannel {
@@ -327,6 +345,7 @@ impl ChannelInput {
             process: self.process,
             queue,
             mapping,
+            privacy,
         };
         errors.into_result((channel, self.secret))
     }

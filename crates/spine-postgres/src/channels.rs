@@ -5,7 +5,7 @@
 use crate::admin::timestamp;
 use crate::error::{Error, Result};
 use crate::fence;
-use spine_core::channel::{Direction, Mapping, NewChannel, Provider};
+use spine_core::channel::{Direction, Mapping, NewChannel, Privacy, Provider};
 use spine_core::{EventType, TenantId, Timestamp};
 use spine_store::{ChannelRecord, StoreError};
 use sqlx::postgres::PgRow;
@@ -13,7 +13,7 @@ use sqlx::{PgPool, Row};
 
 const COLUMNS: &str =
     "id, tenant, name, provider, event_type, direction, process, queue, mapping, \
-     disabled, secret, previous_secret, previous_until, created_at, updated_at";
+     privacy, disabled, secret, previous_secret, previous_until, created_at, updated_at";
 
 /// Inserts a channel; a taken id is a conflict.
 pub(crate) async fn create(
@@ -27,8 +27,8 @@ pub(crate) async fn create(
     let mut tx = fence::begin(pool, [tenant]).await?;
     let row = sqlx::query(&format!(
         "insert into channels (id, tenant, name, provider, event_type, direction, process, queue,
-             mapping, secret, created_at, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning {COLUMNS}"
+             mapping, privacy, secret, created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning {COLUMNS}"
     ))
     .bind(id)
     .bind(tenant.as_str())
@@ -39,6 +39,7 @@ pub(crate) async fn create(
     .bind(channel.process)
     .bind(&channel.queue)
     .bind(channel.mapping.to_json().to_string())
+    .bind(channel.privacy.to_stored())
     .bind(sealed_secret)
     .bind(now)
     .bind(now)
@@ -109,8 +110,8 @@ pub(crate) async fn update(
     let mut tx = fence::begin(pool, [tenant]).await?;
     let row = sqlx::query(&format!(
         "update channels set name = $1, event_type = $2, direction = $3, process = $4, queue = $5,
-             mapping = $6, disabled = $7, updated_at = $8
-         where tenant = $9 and id = $10 returning {COLUMNS}"
+             mapping = $6, privacy = $7, disabled = $8, updated_at = $9
+         where tenant = $10 and id = $11 returning {COLUMNS}"
     ))
     .bind(&settings.name)
     .bind(settings.event_type.as_ref().map(EventType::as_str))
@@ -118,6 +119,7 @@ pub(crate) async fn update(
     .bind(settings.process)
     .bind(&settings.queue)
     .bind(settings.mapping.to_json().to_string())
+    .bind(settings.privacy.to_stored())
     .bind(disabled)
     .bind(Timestamp::now().as_micros())
     .bind(tenant.as_str())
@@ -178,6 +180,8 @@ fn record(row: &PgRow) -> Result<ChannelRecord> {
         Direction::parse(row.try_get("direction")?).map_err(|e| unreadable("direction", e))?;
     let mapping: serde_json::Value = serde_json::from_str(row.try_get("mapping")?)?;
     let mapping = Mapping::parse(&mapping).map_err(|e| unreadable("mapping", format!("{e:?}")))?;
+    let privacy =
+        Privacy::from_stored(row.try_get("privacy")?).map_err(|e| unreadable("privacy", e))?;
     Ok(ChannelRecord {
         tenant,
         id: row.try_get("id")?,
@@ -189,6 +193,7 @@ fn record(row: &PgRow) -> Result<ChannelRecord> {
             process: row.try_get("process")?,
             queue: row.try_get("queue")?,
             mapping,
+            privacy,
         },
         disabled: row.try_get("disabled")?,
         secret: row.try_get("secret")?,

@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/0008_phone_region.sql")),
     (9, include_str!("../migrations/0009_ledger_index.sql")),
     (10, include_str!("../migrations/0010_work.sql")),
+    (11, include_str!("../migrations/0011_channel_privacy.sql")),
 ];
 
 /// The advisory lock key migrations serialise on (any constant; this one spells "spine-mg").

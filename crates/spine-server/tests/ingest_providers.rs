@@ -306,6 +306,87 @@ async fn claude_code_hooks_become_agent_events() {
     duplicate(post(&app, url, body, &headers).await).await;
 }
 
+/// A `claude-code` channel's privacy settings: shown and changed through the API, refused
+/// with named fields when bad or on another provider, and applied before anything is stored:
+/// the channel's own patterns are redacted and long tool output is cut, in the event and in
+/// the ledger alike; a replay of the ledger's copy gives the same event.
+#[tokio::test]
+async fn claude_code_channels_cut_and_redact_as_their_privacy_says() {
+    let app = spawn_app().await;
+    let create =
+        |body: Value| app.req(Method::POST, "/v1/channels", &app.a.admin).json(&body).send();
+    let r = create(json!({"name": "Agents", "provider": "claude-code",
+        "privacy": {"max_chars": 64, "redact": ["ACME-[0-9]{6}"]}}))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let ch: Value = r.json().await.unwrap();
+    assert_eq!(ch["privacy"], json!({"max_chars": 64, "redact": ["ACME-[0-9]{6}"]}));
+    let plain = channel(&app, "claude-code", None).await;
+    assert_eq!(plain["privacy"], json!({"max_chars": 2000, "redact": []}), "the defaults");
+    assert_eq!(channel(&app, "generic", None).await.get("privacy"), None);
+
+    let r = create(json!({"name": "x", "provider": "claude-code",
+        "privacy": {"max_chars": 2, "redact": ["(", ".*"]}}))
+    .await
+    .unwrap();
+    let problem = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["privacy.max_chars", "privacy.redact[0]", "privacy.redact[1]"]);
+    let r = create(json!({"name": "x", "provider": "github", "privacy": {}})).await.unwrap();
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let (_, listed) = app.get_json("/v1/channels", &app.a.admin).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 3, "nothing was written");
+
+    let url = ch["ingest_url"].as_str().unwrap();
+    let headers = with(
+        vec![],
+        &[
+            ("Authorization", &format!("Bearer {}", app.a.ingest)),
+            ("Content-Type", "application/json"),
+        ],
+    );
+    let mut hook: Value =
+        serde_json::from_str(fixture!("claude-code/pre-tool-use-bash.json")).unwrap();
+    hook["hook_event_name"] = json!("PostToolUse");
+    hook["tool_input"]["command"] = json!("./deploy --ticket ACME-123456");
+    let output = "building... ".repeat(400);
+    hook["tool_response"] = json!({"stdout": output, "stderr": "", "interrupted": false});
+    let body = hook.to_string();
+    let r = post(&app, url, &body, &headers).await;
+    let receipt: Value = r.json().await.unwrap();
+    let id = receipt["event_ids"][0].as_str().unwrap();
+    let (_, event) = app.get_json(&format!("/v1/events/{id}"), &app.a.read).await;
+    assert_eq!(event["data"]["input"]["command"], json!("./deploy --ticket [redacted]"));
+    assert_eq!(event["title"], json!("Bash: ./deploy --ticket [redacted]"));
+    let request = receipt["request_id"].as_str().unwrap();
+    let (_, entry) = app.get_json(&format!("/v1/ingest/requests/{request}"), &app.a.admin).await;
+    let kept: Value = serde_json::from_str(entry["body"].as_str().unwrap()).unwrap();
+    let stdout = kept["tool_response"]["stdout"].as_str().unwrap();
+    assert_eq!((stdout.chars().count(), stdout.ends_with('…')), (64, true), "{stdout}");
+    assert!(entry["body_bytes"].as_u64().unwrap() < 2000, "{entry}");
+    assert!(!entry["body"].as_str().unwrap().contains("ACME-123456"));
+
+    // A change applies to what comes next; the ledger's copy replays to the same event.
+    let r = app.req(
+        Method::PATCH,
+        &format!("/v1/channels/{}", ch["id"].as_str().unwrap()),
+        &app.a.admin,
+    );
+    let r = r.json(&json!({"privacy": {"redact": ["(?i)building"]}})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let changed: Value = r.json().await.unwrap();
+    assert_eq!(changed["privacy"], json!({"max_chars": 2000, "redact": ["(?i)building"]}));
+    let r = app.req(Method::POST, &format!("/v1/ingest/requests/{request}/replay"), &app.a.admin);
+    let replayed: Value = r.send().await.unwrap().json().await.unwrap();
+    assert_eq!(replayed["events"][0]["id"], json!(id), "{replayed}");
+}
+
 #[tokio::test]
 async fn inbound_messages_land_on_the_entity_their_sender_is_registered_on() {
     let config = ServerConfig { default_phone_region: Some("US".into()), ..Default::default() };

@@ -3,7 +3,7 @@
 
 use crate::admin::timestamp;
 use crate::error::{Error, Result};
-use spine_core::channel::{Direction, Mapping, NewChannel, Provider};
+use spine_core::channel::{Direction, Mapping, NewChannel, Privacy, Provider};
 use spine_core::{EventType, TenantId, Timestamp};
 use spine_store::{ChannelRecord, StoreError};
 use sqlx::sqlite::SqliteRow;
@@ -11,7 +11,7 @@ use sqlx::{Row, SqlitePool};
 
 const COLUMNS: &str =
     "id, tenant, name, provider, event_type, direction, process, queue, mapping, \
-     disabled, secret, previous_secret, previous_until, created_at, updated_at";
+     privacy, disabled, secret, previous_secret, previous_until, created_at, updated_at";
 
 /// Inserts a channel; a taken id is a conflict.
 pub(crate) async fn create(
@@ -24,8 +24,8 @@ pub(crate) async fn create(
     let now = Timestamp::now().as_micros();
     let row = sqlx::query(&format!(
         "insert into channels (id, tenant, name, provider, event_type, direction, process, queue,
-             mapping, secret, created_at, updated_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning {COLUMNS}"
+             mapping, privacy, secret, created_at, updated_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning {COLUMNS}"
     ))
     .bind(id)
     .bind(tenant.as_str())
@@ -36,6 +36,7 @@ pub(crate) async fn create(
     .bind(channel.process)
     .bind(&channel.queue)
     .bind(channel.mapping.to_json().to_string())
+    .bind(channel.privacy.to_stored())
     .bind(sealed_secret)
     .bind(now)
     .bind(now)
@@ -95,7 +96,7 @@ pub(crate) async fn update(
 ) -> Result<Option<ChannelRecord>> {
     let row = sqlx::query(&format!(
         "update channels set name = ?, event_type = ?, direction = ?, process = ?, queue = ?,
-             mapping = ?, disabled = ?, updated_at = ?
+             mapping = ?, privacy = ?, disabled = ?, updated_at = ?
          where tenant = ? and id = ? returning {COLUMNS}"
     ))
     .bind(&settings.name)
@@ -104,6 +105,7 @@ pub(crate) async fn update(
     .bind(settings.process)
     .bind(&settings.queue)
     .bind(settings.mapping.to_json().to_string())
+    .bind(settings.privacy.to_stored())
     .bind(disabled)
     .bind(Timestamp::now().as_micros())
     .bind(tenant.as_str())
@@ -159,6 +161,8 @@ fn record(row: &SqliteRow) -> Result<ChannelRecord> {
         Direction::parse(row.try_get("direction")?).map_err(|e| unreadable("direction", e))?;
     let mapping: serde_json::Value = serde_json::from_str(row.try_get("mapping")?)?;
     let mapping = Mapping::parse(&mapping).map_err(|e| unreadable("mapping", format!("{e:?}")))?;
+    let privacy =
+        Privacy::from_stored(row.try_get("privacy")?).map_err(|e| unreadable("privacy", e))?;
     Ok(ChannelRecord {
         tenant,
         id: row.try_get("id")?,
@@ -170,6 +174,7 @@ fn record(row: &SqliteRow) -> Result<ChannelRecord> {
             process: row.try_get("process")?,
             queue: row.try_get("queue")?,
             mapping,
+            privacy,
         },
         disabled: row.try_get("disabled")?,
         secret: row.try_get("secret")?,

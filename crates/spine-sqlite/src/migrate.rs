@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_phone_region.sql")),
     (7, include_str!("../migrations/0007_ledger_index.sql")),
     (8, include_str!("../migrations/0008_work.sql")),
+    (9, include_str!("../migrations/0009_channel_privacy.sql")),
 ];
 
 /// The version this build needs.

@@ -284,6 +284,7 @@ mod tests {
             event_type: None,
             direction: Direction::Inbound,
             mapping: &mapping,
+            privacy: &crate::channel::Privacy::default(),
         };
         CloudEvents.normalize(request, &context)
     }

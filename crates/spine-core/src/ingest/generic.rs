@@ -145,6 +145,7 @@ mod tests {
             event_type: None,
             direction: Direction::Inbound,
             mapping: &mapping,
+            privacy: &crate::channel::Privacy::default(),
         };
         let body = r#"[{"id": "a1", "kind": "deal.won", "subject": "Won", "deal": 7},
                        {"id": 2, "kind": "deal.lost", "subject": "Lost", "deal": 8}]"#;
@@ -167,6 +168,7 @@ mod tests {
             event_type: None,
             direction: Direction::Inbound,
             mapping: &mapping,
+            privacy: &crate::channel::Privacy::default(),
         };
         for (body, why) in
             [("{", "not JSON"), ("[]", "no events"), ("3", "object"), ("[1]", "item 0")]

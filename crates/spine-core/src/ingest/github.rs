@@ -373,6 +373,7 @@ mod tests {
             event_type: None,
             direction: Direction::Inbound,
             mapping: &mapping,
+            privacy: &crate::channel::Privacy::default(),
         };
         GitHub.normalize(&request, &context).unwrap()
     }
@@ -467,6 +468,7 @@ mod tests {
             event_type: None,
             direction: Direction::Inbound,
             mapping: &mapping,
+            privacy: &crate::channel::Privacy::default(),
         };
         let drafts = GitHub.normalize(&request, &context).unwrap();
         assert_eq!(drafts[0].event.event_type.as_deref(), Some("github.ping"));

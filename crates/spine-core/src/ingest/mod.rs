@@ -12,7 +12,7 @@
 //!   tenant's identifiers are applied; [`finish`] turns drafts into event inputs and delivery
 //!   keys.
 
-use crate::channel::{Direction, MappedValue, Mapping, Provider};
+use crate::channel::{Direction, MappedValue, Mapping, Privacy, Provider};
 use crate::event::EventType;
 use crate::idempotency::hex;
 use crate::input::{ActorInput, EntityInput, EventInput, SourceInput};
@@ -88,7 +88,12 @@ pub struct Stored {
 impl Stored {
     /// Keeps from `received` only the headers the provider's [`Source::kept_headers`] names
     /// (readable as UTF-8, the first of each name).
-    pub fn keep(source: &dyn Source, received: &Received<'_>, received_at: Timestamp) -> Self {
+    pub fn keep(
+        source: &dyn Source,
+        received: &Received<'_>,
+        received_at: Timestamp,
+        privacy: &Privacy,
+    ) -> Self {
         let mut headers = Vec::new();
         for wanted in source.kept_headers() {
             let value = received
@@ -100,7 +105,7 @@ impl Stored {
                 headers.push(((*wanted).to_owned(), value.trim().to_owned()));
             }
         }
-        Self { headers, body: source.scrub(received.body), received_at }
+        Self { headers, body: source.scrub(received.body, privacy), received_at }
     }
 
     /// A kept header's value.
@@ -151,6 +156,8 @@ pub struct Context<'a> {
     pub direction: Direction,
     /// Field overrides (everything, for `generic`).
     pub mapping: &'a Mapping,
+    /// What content is cut to and redacted of (`claude-code`).
+    pub privacy: &'a Privacy,
 }
 
 /// One event as a normalizer reads it from a request, before the channel's mapping and the
@@ -282,8 +289,9 @@ pub trait Source: Sync {
 
     /// The body as the ledger keeps it (after verification, which reads the raw bytes): as
     /// received, unless the provider's bodies carry secrets of their own that nobody should
-    /// find in the ledger later (a coding agent's hooks).
-    fn scrub(&self, body: &[u8]) -> Vec<u8> {
+    /// find in the ledger later (a coding agent's hooks, cut and redacted as the channel's
+    /// `privacy` says).
+    fn scrub(&self, body: &[u8], _privacy: &Privacy) -> Vec<u8> {
         body.to_vec()
     }
 
@@ -527,6 +535,7 @@ mod tests {
             event_type: Some(&event_type),
             direction: Direction::Inbound,
             mapping: &mapping,
+            privacy: &Privacy::default(),
         };
         let mut draft = Draft::new(
             "x.y",
@@ -556,12 +565,13 @@ mod tests {
 
     #[test]
     fn delivery_keys_separate_channels_and_events() {
-        let mapping = Mapping::default();
+        let (mapping, privacy) = (Mapping::default(), Privacy::default());
         let context = |id| Context {
             channel_id: id,
             event_type: None,
             direction: Direction::Outbound,
             mapping: &mapping,
+            privacy: &privacy,
         };
         let drafts = || {
             let mut own = Draft::new("a.b", "t", "x", json!({}));

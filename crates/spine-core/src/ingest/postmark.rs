@@ -293,6 +293,7 @@ mod tests {
             event_type: None,
             direction: Direction::Inbound,
             mapping: &mapping,
+            privacy: &crate::channel::Privacy::default(),
         };
         Postmark.normalize(&request, &context)
     }

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use spine_core::channel::{ChannelInput, Direction};
+use spine_core::channel::{ChannelInput, Direction, PrivacyInput, Provider};
 use spine_core::ingest;
 use spine_core::{Role, Timestamp};
 use spine_store::ChannelRecord;
@@ -52,6 +52,9 @@ pub struct ChannelOut {
     /// Event field -> JSON Pointer or constant.
     #[schema(value_type = Object)]
     pub mapping: Value,
+    /// What a `claude-code` channel keeps (absent for other providers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<PrivacyInput>,
     /// A disabled channel answers 404 to providers.
     pub disabled: bool,
     /// The URL to give the provider.
@@ -101,6 +104,9 @@ pub struct ChannelPatch {
     /// A new mapping (replaces the old one).
     #[schema(value_type = Option<Object>)]
     pub mapping: Option<Value>,
+    /// New privacy settings of a `claude-code` channel (replace the old ones; fields left out
+    /// take their defaults).
+    pub privacy: Option<PrivacyInput>,
     /// Disable or enable.
     pub disabled: Option<bool>,
 }
@@ -155,6 +161,7 @@ fn out(record: &ChannelRecord, base: &str) -> ChannelOut {
         process: s.process,
         queue: s.queue.clone(),
         mapping: s.mapping.to_json(),
+        privacy: (s.provider == Provider::ClaudeCode).then(|| s.privacy.to_input()),
         disabled: record.disabled,
         ingest_url: format!("{base}/v1/ingest/{}", record.id),
         previous_secret_valid_until: record
@@ -289,6 +296,9 @@ pub async fn update_channel(
         queue: Some(patch.queue.unwrap_or(s.queue)),
         mapping: Some(patch.mapping.unwrap_or_else(|| s.mapping.to_json())),
         secret: None,
+        privacy: patch
+            .privacy
+            .or_else(|| (s.provider == Provider::ClaudeCode).then(|| s.privacy.to_input())),
     };
     let (settings, _) = merged.validate()?;
     let disabled = patch.disabled.unwrap_or(record.disabled);

@@ -112,7 +112,7 @@ pub async fn upload(
         headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes())).collect();
     let received =
         Received { method: method.as_str(), url: uri.path(), headers: &pairs, body: &[], now: 0 };
-    let kept = Stored::keep(source, &received, received_at);
+    let kept = Stored::keep(source, &received, received_at, &channel.settings.privacy);
     let entry = NewLedgerEntry { headers: kept.headers, ..new_entry(&channel, received_at) };
     let tenant = channel.tenant.clone();
     if !key_auth(&state, &channel, source, &headers, &entry).await? {
@@ -173,6 +173,7 @@ pub async fn upload(
         event_type: s.event_type.as_ref(),
         direction: s.direction,
         mapping: &s.mapping,
+        privacy: &s.privacy,
     };
     let drafts = files.iter().map(file::draft).collect();
     let ready = ingest::finish(drafts, &context, None, &entry.id.to_string());

@@ -106,7 +106,7 @@ pub async fn receive(
         body: &body,
         now: received_at.as_unix_seconds(),
     };
-    let stored = Stored::keep(source, &received, received_at);
+    let stored = Stored::keep(source, &received, received_at, &channel.settings.privacy);
     entry.delivery_id = source.delivery_id(&stored);
     entry.headers = stored.headers.clone();
     // The ledger keeps the body as the provider scrubs it (as received, for most providers).
@@ -363,6 +363,7 @@ async fn events_of(
         event_type: s.event_type.as_ref(),
         direction: s.direction,
         mapping: &s.mapping,
+        privacy: &s.privacy,
     };
     let drafts = match source.normalize(stored, &context) {
         Ok(drafts) if drafts.is_empty() => return Ok(Err("the request holds no events".into())),

@@ -76,6 +76,26 @@ pub async fn channels_are_stored_found_rotated_and_fenced(store: Db) {
     assert_eq!((updated.settings.name.as_str(), updated.disabled), ("Calls renamed", true));
     assert_eq!(updated.secret, "sealed.v1.one", "settings never touch the secret");
 
+    // A claude-code channel's privacy settings round-trip, created and changed.
+    let agents = |max_chars: u64| -> NewChannel {
+        let input: ChannelInput = serde_json::from_value(json!({
+            "name": "Agents", "provider": "claude-code",
+            "privacy": {"max_chars": max_chars, "redact": ["ACME-[0-9]{6}", "(?i)falcon"]}
+        }))
+        .expect("channel json");
+        input.validate().expect("valid channel").0
+    };
+    let made = store.create_channel(&t, "ch_c", &agents(64), "s3").await.expect("create");
+    assert_eq!(made.settings, agents(64));
+    let changed = store.update_channel(&t, "ch_c", &agents(512), false).await.expect("update");
+    assert_eq!(changed.expect("exists").settings.privacy, agents(512).privacy);
+    let found = store.find_channel("ch_c").await.expect("find").expect("found");
+    assert_eq!(found.settings.privacy.max_chars, 512);
+    assert_eq!(
+        found.settings.privacy.patterns().collect::<Vec<_>>(),
+        ["ACME-[0-9]{6}", "(?i)falcon"]
+    );
+
     let until = at(86_400);
     assert!(store.rotate_channel_secret(&other, "ch_a", "x", until).await.expect("x").is_none());
     let rotated = store.rotate_channel_secret(&t, "ch_a", "sealed.v1.two", until).await;

@@ -14,8 +14,9 @@
 //! history ("Bash: npm test", "Edit src/main.rs", "Prompt: ..."); `data` holds a short summary
 //! of the tool's input (the command, the path, the pattern; never a file's contents).
 //!
-//! Everything is [`redact`]ed first, so neither titles, descriptions, data nor the payload a
-//! mapping reads carry a token the agent typed or read. Authentication is a tenant ingest key
+//! Everything is [`redact`]ed first (then by the channel's own patterns, and each content value
+//! cut to its `max_chars`: see [`Privacy`]), so neither titles, descriptions, data, the ledger
+//! nor the payload a mapping reads carry a token the agent typed or read. Authentication is a tenant ingest key
 //! or the channel's key. Delivery ids: the session, the tool use and the hook name; without a
 //! tool use, the session, the hook name and a hash of the body.
 
@@ -28,7 +29,7 @@ use super::verify::VerifyError;
 use super::{
     clip, dotted, str_at, Auth, Context, Draft, FailedAnswer, Received, Source, Stored, Unreadable,
 };
-use crate::channel::Provider;
+use crate::channel::{Privacy, Provider};
 use crate::idempotency::hex;
 use crate::input::ChangeInput;
 use serde_json::{json, Map, Value};
@@ -49,6 +50,14 @@ const INPUT_FIELDS: [&str; 12] = [
     "run_in_background",
     "replace_all",
 ];
+
+/// The hook fields that hold content (what a tool read or wrote, what the user typed): each
+/// string in them is cut to the channel's `max_chars`.
+const CONTENT_FIELDS: [&str; 5] = ["tool_input", "tool_response", "prompt", "error", "message"];
+
+/// The most characters of one tool input field kept in an event's `data` (the ledger keeps up
+/// to the channel's `max_chars`), so a dozen of them stay well inside an event's size limit.
+const INPUT_CHARS: usize = 1_000;
 
 /// Hook fields copied into `data` as they are (short scalars); `user` is who ran the agent, as
 /// `spine hook claude-code` adds it.
@@ -86,16 +95,18 @@ impl Source for ClaudeCode {
         verify_channel_key(request.headers, secrets)
     }
 
-    /// The ledger keeps the hook input redacted like the events made of it: a token the agent
-    /// typed or read is nowhere in Spine. JSON keeps its shape; anything else is redacted as
-    /// text.
-    fn scrub(&self, body: &[u8]) -> Vec<u8> {
+    /// The ledger keeps the hook input redacted and cut like the events made of it: a token
+    /// the agent typed or read is nowhere in Spine. JSON keeps its shape; anything else is
+    /// redacted as text.
+    fn scrub(&self, body: &[u8], privacy: &Privacy) -> Vec<u8> {
         match serde_json::from_slice::<Value>(body) {
             Ok(mut hook) => {
-                redact_value(&mut hook);
+                protect(&mut hook, privacy);
                 serde_json::to_vec(&hook).unwrap_or_default()
             }
-            Err(_) => redact(&String::from_utf8_lossy(body)).into_bytes(),
+            Err(_) => {
+                privacy.redact(&redact(&String::from_utf8_lossy(body)), REDACTED).into_bytes()
+            }
         }
     }
 
@@ -104,12 +115,12 @@ impl Source for ClaudeCode {
         None
     }
 
-    fn normalize(&self, request: &Stored, _: &Context<'_>) -> Result<Vec<Draft>, Unreadable> {
+    fn normalize(&self, request: &Stored, context: &Context<'_>) -> Result<Vec<Draft>, Unreadable> {
         let mut hook = request.json()?;
         if !hook.is_object() {
             return Err(Unreadable("the hook input must be a JSON object".into()));
         }
-        redact_value(&mut hook);
+        protect(&mut hook, context.privacy);
         let event = str_at(&hook, "/hook_event_name")
             .ok_or_else(|| Unreadable("hook_event_name is missing".into()))?
             .to_owned();
@@ -123,7 +134,8 @@ impl Source for ClaudeCode {
                 format!("{session} {event} {}", hex(&digest[..16]))
             }
         };
-        Ok(vec![draft(&event, &session, hook).delivery(delivery)])
+        let input_chars = INPUT_CHARS.min(context.privacy.max_chars);
+        Ok(vec![draft(&event, &session, hook, input_chars).delivery(delivery)])
     }
 
     fn failed_answer(&self) -> FailedAnswer {
@@ -131,12 +143,36 @@ impl Source for ClaudeCode {
     }
 }
 
+/// Redacts a hook input (every string: the built-in redaction, then the channel's patterns),
+/// then cuts each string of its content fields to the channel's `max_chars`. Redaction comes
+/// first so that a secret is never cut into a piece too short to be recognized.
+fn protect(hook: &mut Value, privacy: &Privacy) {
+    redact_value(hook, privacy);
+    if let Value::Object(fields) = hook {
+        for name in CONTENT_FIELDS {
+            if let Some(field) = fields.get_mut(name) {
+                for_each_string(field, &mut |s| *s = privacy.truncate(s));
+            }
+        }
+    }
+}
+
+/// Calls `f` on every string inside a JSON value.
+fn for_each_string(value: &mut Value, f: &mut impl FnMut(&mut String)) {
+    match value {
+        Value::String(s) => f(s),
+        Value::Array(items) => items.iter_mut().for_each(|item| for_each_string(item, f)),
+        Value::Object(fields) => fields.values_mut().for_each(|field| for_each_string(field, f)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
 /// Redacts every string of a JSON value, and replaces whole the values of secret-sounding
 /// keys (`"password": "..."`, `"api_key": 123`).
-fn redact_value(value: &mut Value) {
+fn redact_value(value: &mut Value, privacy: &Privacy) {
     match value {
-        Value::String(s) => *s = redact(s),
-        Value::Array(items) => items.iter_mut().for_each(redact_value),
+        Value::String(s) => *s = privacy.redact(&redact(s), REDACTED),
+        Value::Array(items) => items.iter_mut().for_each(|item| redact_value(item, privacy)),
         Value::Object(fields) => {
             for (key, field) in fields.iter_mut() {
                 let replaceable =
@@ -144,7 +180,7 @@ fn redact_value(value: &mut Value) {
                 if replaceable && is_secret_key(key) {
                     *field = Value::String(REDACTED.to_owned());
                 } else {
-                    redact_value(field);
+                    redact_value(field, privacy);
                 }
             }
         }
@@ -213,12 +249,12 @@ fn tool_summary(tool: &str, input: &Value, cwd: Option<&str>) -> String {
 }
 
 /// The short, bounded summary of a tool's input kept in `data`.
-fn input_summary(input: &Value) -> Map<String, Value> {
+fn input_summary(input: &Value, max_chars: usize) -> Map<String, Value> {
     let mut kept = Map::new();
     for name in INPUT_FIELDS {
         match input.get(name) {
             Some(Value::String(s)) => {
-                kept.insert(name.to_owned(), json!(clip(s, 300)));
+                kept.insert(name.to_owned(), json!(clip(s, max_chars)));
             }
             Some(v @ (Value::Bool(_) | Value::Number(_))) => {
                 kept.insert(name.to_owned(), v.clone());
@@ -229,8 +265,9 @@ fn input_summary(input: &Value) -> Map<String, Value> {
     kept
 }
 
-/// One (already redacted) hook input as a draft.
-fn draft(event: &str, session: &str, hook: Value) -> Draft {
+/// One (already redacted) hook input as a draft, keeping up to `input_chars` of each field of
+/// a tool's input.
+fn draft(event: &str, session: &str, hook: Value, input_chars: usize) -> Draft {
     let (event_type, action) = kind_of(event);
     let cwd = str_at(&hook, "/cwd");
     let project =
@@ -282,7 +319,7 @@ fn draft(event: &str, session: &str, hook: Value) -> Draft {
     }
     if let Some(tool) = tool {
         data.insert("tool_name".into(), json!(clip(tool, 128)));
-        let kept = input_summary(input);
+        let kept = input_summary(input, input_chars);
         if !kept.is_empty() {
             data.insert("input".into(), Value::Object(kept));
         }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::channel::Privacy;
 use crate::channel::{Direction, Mapping};
 use crate::ingest::Headers;
 use crate::time::Timestamp;
@@ -15,14 +16,24 @@ fn stored(body: &[u8]) -> Stored {
 }
 
 fn normalize(body: &[u8]) -> Result<Vec<Draft>, Unreadable> {
+    normalize_with(body, &Privacy::default())
+}
+
+fn normalize_with(body: &[u8], privacy: &Privacy) -> Result<Vec<Draft>, Unreadable> {
     let mapping = Mapping::default();
     let context = Context {
         channel_id: "ch",
         event_type: None,
         direction: Direction::Inbound,
         mapping: &mapping,
+        privacy,
     };
     ClaudeCode.normalize(&stored(body), &context)
+}
+
+/// Privacy settings as an admin would send them.
+fn privacy(settings: Value) -> Privacy {
+    serde_json::from_value::<crate::channel::PrivacyInput>(settings).unwrap().validate().unwrap()
 }
 
 fn fixture(name: &str) -> Draft {
@@ -196,7 +207,69 @@ fn the_channel_key_authenticates() {
     assert_eq!(ClaudeCode.auth(), Auth::KeyOrChannelSecret);
 }
 
+#[test]
+fn the_channel_cuts_content_and_redacts_its_own_patterns() {
+    let settings =
+        privacy(json!({"max_chars": 40, "redact": ["ACME-[0-9]{6}", "(?i)project falcon"]}));
+    let long = "x".repeat(500);
+    let hook = json!({
+        "session_id": SESSION, "hook_event_name": "PostToolUse", "tool_name": "Bash",
+        "tool_use_id": "toolu_1", "cwd": "/home/ana/shop",
+        "tool_input": {"command": format!("deploy ACME-123456 --note {long}")},
+        "tool_response": {"stdout": format!("Project Falcon shipped {long}"), "stderr": ""},
+        "transcript_path": "/home/ana/.claude/projects/shop/9f2c.jsonl",
+    });
+    let body = hook.to_string();
+    let drafts = normalize_with(body.as_bytes(), &settings).unwrap();
+    let event = format!("{:?}", drafts[0].event);
+    let kept = String::from_utf8(ClaudeCode.scrub(body.as_bytes(), &settings)).unwrap();
+    for text in [&event, &kept] {
+        assert!(!text.contains("ACME-123456") && !text.to_lowercase().contains("falcon"), "{text}");
+        assert!(!text.contains(&"x".repeat(40)), "cut to 40 characters: {text}");
+    }
+    let command = drafts[0].event.data.as_ref().unwrap()["input"]["command"].as_str().unwrap();
+    assert_eq!(command.chars().count(), 40);
+    assert!(command.starts_with("deploy [redacted] --note xx") && command.ends_with('…'));
+    let kept: Value = serde_json::from_str(&kept).unwrap();
+    assert!(kept["tool_response"]["stdout"].as_str().unwrap().starts_with("[redacted] shipped x"));
+    assert_eq!(kept["tool_response"]["stdout"].as_str().unwrap().chars().count(), 40);
+    assert_eq!(kept["transcript_path"], hook["transcript_path"], "paths are kept, never cut");
+    // What the ledger keeps normalizes to the same event (a replay sees what receipt saw).
+    let again = normalize_with(kept.to_string().as_bytes(), &settings).unwrap();
+    assert_eq!(format!("{:?}", again[0].event), event);
+    // Not JSON: redacted as text.
+    let text = ClaudeCode.scrub(b"ACME-654321 token=abc", &settings);
+    assert_eq!(String::from_utf8(text).unwrap(), "[redacted] token=[redacted]");
+}
+
 proptest! {
+    #[test]
+    fn no_configured_secret_survives(
+        prefix in "[a-z ]{0,30}",
+        digits in "[0-9]{6}",
+        suffix in "[a-z ]{0,3000}",
+        max_chars in 16u64..200,
+        event in prop::sample::select(vec!["PreToolUse", "PostToolUse", "PostToolUseFailure", "UserPromptSubmit"]),
+    ) {
+        let settings = privacy(json!({"max_chars": max_chars, "redact": ["ACME-[0-9]{6}"]}));
+        let secret = format!("ACME-{digits}");
+        let text = format!("{prefix}{secret}{suffix}");
+        let hook = json!({
+            "session_id": SESSION, "hook_event_name": event, "tool_name": "Bash",
+            "tool_use_id": "toolu_1", "tool_input": {"command": text, "description": text},
+            "tool_response": {"stdout": text, "stderr": text}, "error": text, "prompt": text,
+        });
+        let body = hook.to_string();
+        let drafts = normalize_with(body.as_bytes(), &settings).unwrap();
+        let kept = ClaudeCode.scrub(body.as_bytes(), &settings);
+        let kept = String::from_utf8(kept).unwrap();
+        for stored in [format!("{:?}", drafts[0].event), kept] {
+            prop_assert!(!stored.contains(&secret), "{}", stored);
+            prop_assert!(!stored.contains(&digits), "not even the digits: {}", stored);
+        }
+        assert_valid(&drafts[0]);
+    }
+
     #[test]
     fn any_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..300)) {
         let _ = normalize(&body);

@@ -89,6 +89,7 @@ mod tests {
             event_type: None,
             direction: Direction::Inbound,
             mapping: &mapping,
+            privacy: &crate::channel::Privacy::default(),
         };
         let request = Stored {
             headers: vec![],
@@ -135,7 +136,12 @@ mod tests {
         assert_eq!(HubSpot.verify(&request, secrets), Ok(()));
         let elsewhere = Received { url: "https://example.com/webhook?x=2", ..request };
         assert_eq!(HubSpot.verify(&elsewhere, secrets), Err(VerifyError::Mismatch));
-        let kept = Stored::keep(&HubSpot, &request, Timestamp::from_micros(0).unwrap());
+        let kept = Stored::keep(
+            &HubSpot,
+            &request,
+            Timestamp::from_micros(0).unwrap(),
+            &Default::default(),
+        );
         assert_eq!(kept.headers, vec![(TIMESTAMP_HEADER.to_owned(), "1700000000123".to_owned())]);
     }
 

@@ -233,6 +233,7 @@ mod tests {
             event_type: None,
             direction: crate::channel::Direction::Inbound,
             mapping: &mapping,
+            privacy: &crate::channel::Privacy::default(),
         };
         let request = Stored {
             headers: vec![],

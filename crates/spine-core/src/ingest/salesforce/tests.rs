@@ -22,6 +22,7 @@ fn normalize(body: &[u8]) -> Result<Vec<Draft>, Unreadable> {
         event_type: None,
         direction: Direction::Inbound,
         mapping: &mapping,
+        privacy: &crate::channel::Privacy::default(),
     };
     Salesforce.normalize(&stored(body), &context)
 }

@@ -126,6 +126,7 @@ mod tests {
             event_type: None,
             direction: crate::channel::Direction::Inbound,
             mapping: &mapping,
+            privacy: &crate::channel::Privacy::default(),
         };
         let request = Stored {
             headers: headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),

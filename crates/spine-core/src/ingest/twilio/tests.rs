@@ -69,6 +69,7 @@ fn normalize(body: &str) -> Result<Vec<Draft>, Unreadable> {
         event_type: None,
         direction: Direction::Inbound,
         mapping: &mapping,
+        privacy: &crate::channel::Privacy::default(),
     };
     Twilio.normalize(&stored(body), &context)
 }
@@ -341,6 +342,7 @@ proptest! {
                 event_type: None,
                 direction: Direction::Outbound,
                 mapping: &Mapping::default(),
+                privacy: &crate::channel::Privacy::default(),
             },
         );
     }
