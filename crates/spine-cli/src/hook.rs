@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 /// The largest hook input relayed.
 const MAX_INPUT_BYTES: usize = 4 * 1024 * 1024;
-/// The most the spool holds, in bytes and in calls.
+/// The most the spool holds, in bytes and (unless `SPINE_HOOK_SPOOL_CALLS` says otherwise) in
+/// calls.
 const MAX_SPOOL_BYTES: u64 = 64 * 1024 * 1024;
 const MAX_SPOOL_CALLS: usize = 20_000;
 
@@ -271,6 +272,8 @@ fn prepare(input: &[u8]) -> Option<Vec<u8>> {
 /// The local spool: one file per call, named so that names sort in the order of the calls.
 pub struct Spool {
     dir: PathBuf,
+    /// The most calls it holds.
+    max_calls: usize,
 }
 
 /// The held lock of a spool's flush (released when dropped).
@@ -303,10 +306,20 @@ impl Spool {
         Some(base.join("spine").join("claude-code-spool"))
     }
 
+    /// The spool, holding at most `SPINE_HOOK_SPOOL_CALLS` calls (1-1,000,000; anything
+    /// else means the default, 20,000: a hook never fails on its environment).
     fn open() -> Option<Self> {
-        let dir = Self::dir()?;
+        let max_calls = std::env::var("SPINE_HOOK_SPOOL_CALLS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|n| (1..=1_000_000).contains(n))
+            .unwrap_or(MAX_SPOOL_CALLS);
+        Self::at(Self::dir()?, max_calls)
+    }
+
+    fn at(dir: PathBuf, max_calls: usize) -> Option<Self> {
         std::fs::create_dir_all(&dir).ok()?;
-        Some(Self { dir })
+        Some(Self { dir, max_calls })
     }
 
     /// The spooled calls, oldest first, with their sizes.
@@ -337,7 +350,7 @@ impl Spool {
         let mut count = entries.len();
         let mut dropped = 0;
         for (path, size) in &entries {
-            if bytes <= MAX_SPOOL_BYTES && count <= MAX_SPOOL_CALLS {
+            if bytes <= MAX_SPOOL_BYTES && count <= self.max_calls {
                 break;
             }
             if std::fs::remove_file(path).is_ok() {
@@ -347,7 +360,7 @@ impl Spool {
             count -= 1;
         }
         if dropped > 0 {
-            self.add_dropped(dropped);
+            self.change_dropped(dropped);
         }
         Ok(())
     }
@@ -356,15 +369,30 @@ impl Spool {
         self.dir.join("dropped")
     }
 
-    fn dropped(&self) -> u64 {
-        std::fs::read_to_string(self.dropped_path())
+    /// Changes the count of dropped calls by `delta` under its own short lock, so that
+    /// concurrent hooks dropping calls, and a flush reporting them, never lose a count.
+    fn change_dropped(&self, delta: i64) -> u64 {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join("dropped.lock"));
+        let held = lock.as_ref().is_ok_and(|file| file.lock().is_ok());
+        let count: u64 = std::fs::read_to_string(self.dropped_path())
             .ok()
             .and_then(|t| t.trim().parse().ok())
-            .unwrap_or(0)
-    }
-
-    fn add_dropped(&self, n: u64) {
-        let _ = std::fs::write(self.dropped_path(), (self.dropped() + n).to_string());
+            .unwrap_or(0);
+        let count = count.saturating_add_signed(delta);
+        if delta != 0 {
+            let _ = match count {
+                0 => std::fs::remove_file(self.dropped_path()),
+                n => std::fs::write(self.dropped_path(), n.to_string()),
+            };
+        }
+        if let (Ok(file), true) = (lock, held) {
+            let _ = file.unlock();
+        }
+        count
     }
 
     /// Waits (until the deadline) for the right to flush: one flush at a time keeps the order.
@@ -406,7 +434,7 @@ impl Spool {
                 Sent::Later => return,
             }
         }
-        let dropped = self.dropped();
+        let dropped = self.change_dropped(0);
         if dropped > 0 {
             let notice = serde_json::json!({
                 "hook_event_name": "Notification",
@@ -419,7 +447,8 @@ impl Spool {
             });
             let body = serde_json::to_vec(&notice).unwrap_or_default();
             if matches!(send(&http, &url, &target.key, body, deadline).await, Sent::Done) {
-                let _ = std::fs::remove_file(self.dropped_path());
+                // Only what was reported: calls dropped meanwhile are reported next time.
+                self.change_dropped(-(dropped as i64));
             }
         }
     }
@@ -461,6 +490,43 @@ mod tests {
         let body = prepare(br#"{"hook_event_name": "Stop", "user": "ana"}"#).expect("an object");
         let hook: serde_json::Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(hook["user"], "ana", "a user the hook names is kept");
+    }
+
+    /// Concurrent hooks over a full spool: it keeps the newest calls up to its bound, and every
+    /// dropped call is counted exactly once (each removal is counted by the one that made it,
+    /// and counts are changed under their own lock).
+    #[test]
+    fn a_full_spool_drops_the_oldest_and_counts_each_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = Spool::at(dir.path().join("spool"), 10).expect("spool");
+        std::thread::scope(|threads| {
+            for t in 0..4 {
+                let spool = &spool;
+                threads.spawn(move || {
+                    for i in 0..50 {
+                        spool.push(format!("{{\"t\": {t}, \"i\": {i}}}").as_bytes()).expect("push");
+                    }
+                });
+            }
+        });
+        let kept = spool.entries();
+        assert_eq!(kept.len(), 10);
+        assert_eq!(spool.change_dropped(0), 190, "200 calls, 10 kept");
+        // Each thread's calls are kept in its own order: names sort by time.
+        let last: Vec<serde_json::Value> = kept
+            .iter()
+            .map(|(path, _)| {
+                serde_json::from_slice(&std::fs::read(path).expect("read")).expect("json")
+            })
+            .collect();
+        for t in 0..4 {
+            let mine: Vec<u64> =
+                last.iter().filter(|h| h["t"] == t).map(|h| h["i"].as_u64().unwrap()).collect();
+            assert!(mine.windows(2).all(|w| w[0] < w[1]), "{mine:?}");
+            assert!(mine.iter().all(|i| *i >= 40), "only the newest are kept: {mine:?}");
+        }
+        assert_eq!(spool.change_dropped(-190), 0);
+        assert!(!spool.dropped_path().exists(), "a zero count leaves no file");
     }
 
     #[test]

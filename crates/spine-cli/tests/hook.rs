@@ -121,6 +121,20 @@ impl Setup {
         (out, started.elapsed())
     }
 
+    /// Starts the stopped server again on the same address.
+    fn restart(&mut self) {
+        let listen = self.url.trim_start_matches("http://").to_owned();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let server = loop {
+            if let Some(server) = Server::try_start(&self.sandbox, &self.db, &listen) {
+                break server;
+            }
+            assert!(Instant::now() < deadline, "the port did not come free");
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        self.server = Some(server);
+    }
+
     /// Every event of the tenant in seq order, page after page.
     async fn events(&self) -> Vec<Value> {
         let mut events = Vec::new();
@@ -299,16 +313,7 @@ async fn calls_made_while_the_server_is_down_are_flushed_in_order_once_it_is_bac
         .count();
     assert_eq!(spooled, 100);
 
-    let listen = s.url.trim_start_matches("http://").to_owned();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let server = loop {
-        if let Some(server) = Server::try_start(&s.sandbox, &s.db, &listen) {
-            break server;
-        }
-        assert!(Instant::now() < deadline, "the port did not come free");
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    s.server = Some(server);
+    s.restart();
     let (out, _) = s.run_hook(&command, &prompt(100));
     assert!(out.status.success() && out.stdout.is_empty());
     let events = s.until_events(101).await;
@@ -320,6 +325,48 @@ async fn calls_made_while_the_server_is_down_are_flushed_in_order_once_it_is_bac
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".json"))
         .count();
     assert_eq!(left, 0, "the spool is empty");
+}
+
+/// A spool over its bound (`SPINE_HOOK_SPOOL_CALLS=10` here, 20,000 by default) drops its
+/// oldest calls; once the server is back the kept calls arrive in order, followed by a notice
+/// saying how many were dropped, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_spool_drops_the_oldest_calls_and_says_how_many() {
+    let mut s = Setup::new().await;
+    s.login();
+    drop(s.server.take());
+    let command = format!("SPINE_HOOK_SPOOL_CALLS=10 {} hook claude-code", common::BIN);
+    let prompt = |i: usize| {
+        let mut hook: Value = serde_json::from_slice(&fixture("user-prompt-submit")).unwrap();
+        hook["prompt"] = json!(format!("step {i}"));
+        serde_json::to_vec(&hook).unwrap()
+    };
+    for i in 0..15 {
+        let (out, _) = s.run_hook(&command, &prompt(i));
+        assert!(out.status.success() && out.stdout.is_empty(), "call {i}: {out:?}");
+    }
+    s.restart();
+    // The 16th call pushes one more out (6 dropped), then flushes the 10 kept.
+    let (out, _) = s.run_hook(&command, &prompt(15));
+    assert!(out.status.success() && out.stdout.is_empty());
+    let events = s.until_events(11).await;
+    let titles: Vec<String> =
+        events.iter().map(|e| e["title"].as_str().unwrap().to_owned()).collect();
+    let mut want: Vec<String> = (6..16).map(|i| format!("Prompt: step {i}")).collect();
+    want.push(
+        "spine hook: 6 hook calls were dropped while the server could not be reached (the local \
+         spool was full)"
+            .to_owned(),
+    );
+    assert_eq!(titles, want);
+    assert_eq!(events[10]["type"], json!("agent.notification"));
+    assert_eq!(events[10]["data"]["notification_type"], json!("spool_overflow"));
+    // Said once: the next call reports nothing more.
+    let (out, _) = s.run_hook(&command, &prompt(16));
+    assert!(out.status.success());
+    let events = s.until_events(12).await;
+    assert_eq!(events.len(), 12);
+    assert_eq!(events[11]["title"], json!("Prompt: step 16"));
 }
 
 /// Garbage on stdin, or no profile at all: exit 0, nothing on stdout. Malformed settings are
