@@ -335,6 +335,24 @@ pub fn pairs_from_json(
     Ok(pairs)
 }
 
+/// A standing filter (a queue rule's, a consumer's, a webhook's) given as a JSON object of feed
+/// parameters and kept as given: parsed like the feed's, refusing the parameters in `refused`
+/// with `why` (errors are named `filter.KEY`).
+pub fn standing_filter(
+    map: &serde_json::Map<String, serde_json::Value>,
+    refused: &[&str],
+    why: &str,
+) -> Result<EventFilter, ValidationErrors> {
+    if let Some(key) = map.keys().find(|k| refused.contains(&k.as_str())) {
+        return Err(ValidationErrors::single(format!("filter.{key}"), why));
+    }
+    let pairs = pairs_from_json(map, "filter")?;
+    let strs = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    FeedRequest::from_pairs(strs, PageLimits::default(), &[])
+        .map(|req| req.filter)
+        .map_err(|e| e.prefixed("filter"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

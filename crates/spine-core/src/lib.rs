@@ -2,7 +2,9 @@
 //!
 //! - [`agent`]: coding agents' sessions and per-tool statistics, folded from their events.
 //! - [`apikey`]: the `spk_<id>_<secret>` key format and its hash.
-//! - [`channel`]: ingestion channels: providers, directions, mappings, validated channel input.
+//! - [`channel`]: ingestion channels: providers, directions, mappings, validated channel input,
+//!   privacy settings of agent channels.
+//! - [`consumer`]: durable consumers: validated consumer input, start positions, acknowledgements.
 //! - [`ids`]: `TenantId`, `Seq`, `UserId`, `Role`: the identities every other part passes around.
 //! - [`time`]: `Timestamp`, microsecond UTC instants serialised as RFC 3339.
 //! - [`text`]: how free text is cleaned (trim, strip control characters) and bounded.
@@ -27,6 +29,7 @@
 pub mod agent;
 pub mod apikey;
 pub mod channel;
+pub mod consumer;
 pub mod cursor;
 pub mod diff;
 pub mod event;

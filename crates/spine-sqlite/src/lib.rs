@@ -11,6 +11,7 @@
 //! - `read_state`: per-user read watermark plus exceptions, seen watermark, archived events,
 //!   and exact unread and unseen counts.
 //! - `sessions`: one-time sign-in codes and Activity Center sessions.
+//! - `consumers`: the consumer contract: named checkpoints over the log.
 //! - `ingest`: the ingestion contracts, delegating to `channels` (ingestion endpoints and their
 //!   sealed secrets), `ledger` (inbound requests, written in the group commit of their events)
 //!   `identifiers` (e-mail addresses and phone numbers on entities) and `blobs` (uploaded files
@@ -32,6 +33,7 @@ mod admin;
 mod batch;
 mod blobs;
 mod channels;
+mod consumers;
 mod error;
 mod filters;
 mod identifiers;

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_ledger_index.sql")),
     (8, include_str!("../migrations/0008_work.sql")),
     (9, include_str!("../migrations/0009_channel_privacy.sql")),
+    (10, include_str!("../migrations/0010_consumers.sql")),
 ];
 
 /// The version this build needs.

@@ -19,11 +19,13 @@ use spine_core::{
     Event, EventFilter, EventType, NewEvent, Order, Priority, Role, Scope, Seq, TenantId,
     Timestamp, TypeInfo, TypePattern, UserId,
 };
+mod consumers;
 mod inbox;
 mod ingest;
 mod sessions;
 mod work;
 
+pub use consumers::*;
 pub use inbox::*;
 pub use ingest::*;
 pub use sessions::*;
@@ -114,6 +116,9 @@ macro_rules! conformance_tests {
             purged_events_take_their_jobs_and_notes_stay,
             work_is_fenced_by_tenant,
             job_changes_are_announced,
+            consumers_keep_checkpoints_that_only_move_forward_unless_rewound,
+            concurrent_acks_leave_the_highest_checkpoint,
+            a_start_time_is_the_last_position_received_before_it,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

@@ -8,6 +8,7 @@
 //! - `read_state`: [`ReadState`], per-user read, seen and archived state.
 //! - `sessions`: [`Sessions`], one-time sign-in codes and Activity Center sessions.
 //! - `channels`: [`Channels`], ingestion endpoints with sealed secrets and rotation.
+//! - `consumers`: [`Consumers`], named durable cursors over the log.
 //! - [`ledger`]: [`Ledger`], every inbound request with its verdict, body and events.
 //! - `identifiers`: [`Identifiers`], e-mail addresses and phone numbers naming entities.
 //! - `blobs`: [`Blobs`], uploaded files by tenant and content hash, streamed in chunks.
@@ -20,6 +21,7 @@
 
 mod blobs;
 mod channels;
+mod consumers;
 pub mod conformance;
 mod error;
 pub mod group;
@@ -33,6 +35,7 @@ pub mod work;
 
 pub use blobs::{BlobMeta, Blobs, NewBlob};
 pub use channels::{ChannelRecord, Channels};
+pub use consumers::{ConsumerRecord, Consumers};
 pub use error::StoreError;
 pub use identifiers::{IdentifierRecord, Identifiers};
 pub use ledger::{Ledger, LedgerEntry, LedgerQuery, Verdict};
@@ -52,7 +55,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A Spine backend: the event log and its administration, plus one trait per further
 /// capability ([`ReadState`], [`Sessions`], [`Channels`], [`Ledger`], [`Identifiers`], [`Blobs`],
-/// [`WorkQueue`], [`Notes`]). Implementations are cheap to share (`Arc<dyn Store>`) and safe to call from
+/// [`WorkQueue`], [`Notes`], [`Consumers`]). Implementations are cheap to share (`Arc<dyn Store>`) and safe to call from
 /// many tasks at once; writes are group-committed inside the implementation.
 #[async_trait]
 pub trait Store:
@@ -64,6 +67,7 @@ pub trait Store:
     + Blobs
     + WorkQueue
     + Notes
+    + Consumers
     + Send
     + Sync
     + 'static

@@ -2,7 +2,7 @@
 //! like a channel's `process: true`. A rule is validated once at `PUT /v1/work/rules/{name}`
 //! and stored as its input; the group commit matches every new event against the tenant's rules.
 
-use crate::filter::{pairs_from_json, EventFilter, FeedRequest, PageLimits};
+use crate::filter::{standing_filter, EventFilter};
 use crate::validation::ValidationErrors;
 use crate::Event;
 use serde::{Deserialize, Serialize};
@@ -124,15 +124,8 @@ pub fn is_job_event(event: &Event) -> bool {
 }
 
 fn parse_filter(filter: &Map<String, Value>) -> Result<EventFilter, ValidationErrors> {
-    if let Some(key) = filter.keys().find(|k| NOT_RULE_FILTERS.contains(&k.as_str())) {
-        let message = "a rule judges one event as it is committed: no search, read state or paging";
-        return Err(ValidationErrors::single(format!("filter.{key}"), message));
-    }
-    let pairs = pairs_from_json(filter, "filter")?;
-    let strs = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    FeedRequest::from_pairs(strs, PageLimits::default(), &[])
-        .map(|req| req.filter)
-        .map_err(|e| e.prefixed("filter"))
+    let why = "a rule judges one event as it is committed: no search, read state or paging";
+    standing_filter(filter, NOT_RULE_FILTERS, why)
 }
 
 #[cfg(test)]
