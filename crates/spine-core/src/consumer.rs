@@ -114,9 +114,9 @@ fn parse_start(value: &Value) -> Result<Start, String> {
                 .filter(|n| *n >= 0)
                 .map(|n| Start::After(Seq(n)))
                 .ok_or_else(|| "after must be a non-negative integer".to_owned()),
-            Some((key, Value::String(t))) if key == "since" => Timestamp::parse(t)
-                .map(Start::Since)
-                .map_err(|e| format!("since {e}")),
+            Some((key, Value::String(t))) if key == "since" => {
+                Timestamp::parse(t).map(Start::Since).map_err(|e| format!("since {e}"))
+            }
             _ => Err(SHAPE.to_owned()),
         },
         _ => Err(SHAPE.to_owned()),
@@ -206,7 +206,10 @@ mod tests {
         let after = consumer(json!({"name": "a", "start": {"after": 42}})).unwrap();
         assert_eq!(after.start, Start::After(Seq(42)));
         let since = consumer(json!({"name": "a", "start": {"since": "2026-11-30T10:00:00Z"}}));
-        assert_eq!(since.unwrap().start, Start::Since(Timestamp::parse("2026-11-30T10:00:00Z").unwrap()));
+        assert_eq!(
+            since.unwrap().start,
+            Start::Since(Timestamp::parse("2026-11-30T10:00:00Z").unwrap())
+        );
     }
 
     #[test]
@@ -215,13 +218,21 @@ mod tests {
                                      "start": {"after": -1}}))
         .unwrap_err();
         assert_eq!(fields(&errors), ["name", "filter.unread", "start"]);
-        for start in [json!("middle"), json!({"after": 1, "since": "x"}), json!({"since": "yesterday"}), json!(7)] {
+        for start in [
+            json!("middle"),
+            json!({"after": 1, "since": "x"}),
+            json!({"since": "yesterday"}),
+            json!(7),
+        ] {
             let errors = consumer(json!({"name": "a", "start": start})).unwrap_err();
             assert_eq!(fields(&errors), ["start"], "{start}");
         }
-        let errors = consumer(json!({"name": "a", "filter": {"priority": "urgentest"}})).unwrap_err();
+        let errors =
+            consumer(json!({"name": "a", "filter": {"priority": "urgentest"}})).unwrap_err();
         assert_eq!(fields(&errors), ["filter.priority"]);
-        assert!(serde_json::from_value::<ConsumerInput>(json!({"name": "a", "tenant": "b"})).is_err());
+        assert!(
+            serde_json::from_value::<ConsumerInput>(json!({"name": "a", "tenant": "b"})).is_err()
+        );
     }
 
     #[test]

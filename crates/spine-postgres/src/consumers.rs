@@ -123,13 +123,14 @@ impl Consumers for PgStore {
 
     async fn position_before(&self, tenant: &TenantId, time: Timestamp) -> StoreResult<Seq> {
         let mut tx = fence::begin(&self.pool, [tenant]).await?;
-        let seq: Option<i64> =
-            sqlx::query_scalar("select max(seq) from events where tenant = $1 and received_at < $2")
-                .bind(tenant.as_str())
-                .bind(time.as_micros())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(Error::from)?;
+        let seq: Option<i64> = sqlx::query_scalar(
+            "select max(seq) from events where tenant = $1 and received_at < $2",
+        )
+        .bind(tenant.as_str())
+        .bind(time.as_micros())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(Error::from)?;
         tx.commit().await.map_err(Error::from)?;
         Ok(Seq(seq.unwrap_or(0)))
     }

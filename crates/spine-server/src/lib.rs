@@ -9,7 +9,7 @@
 //! - [`cache`]: the time-bounded cache of keys and channels read on every request.
 //! - [`json`]: JSON bodies with size limits and field-naming errors.
 //! - [`routes`]: one module per area (events, feed, stream, read state, admin, channels,
-//!   ingest and its ledger, identifiers, work and notes, operations).
+//!   ingest and its ledger, identifiers, work and notes, agents, consumers, operations).
 //! - [`live`]: live delivery: the hub that wakes stream readers, and the reader loop.
 //! - [`middleware`]: request ids, tracing spans, URL-credential refusal, timeouts, metrics.
 //! - [`openapi`]: `/openapi.json` and `/docs`.
@@ -17,10 +17,12 @@
 //! - [`provision`]: creating tenants and keys, shared with the CLI.
 //! - [`retention`]: the background sweeper that removes ingest ledger entries past retention.
 //! - [`work_metrics`]: the background task behind the queue-depth gauge.
+//! - [`consumer_metrics`]: the background task behind the consumer-lag gauge.
 
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod consumer_metrics;
 pub mod error;
 pub mod json;
 pub mod live;
@@ -130,7 +132,8 @@ pub async fn run(
         axum::serve(listener, app(state).into_make_service()).with_graceful_shutdown(shutdown);
     let upkeep = AbortOnDrop(metrics::spawn_upkeep());
     let sweeper = AbortOnDrop(retention::spawn(state_store.clone(), ledger_retention));
-    let queue_depth = AbortOnDrop(work_metrics::spawn(state_store));
+    let queue_depth = AbortOnDrop(work_metrics::spawn(state_store.clone()));
+    let consumer_lag = AbortOnDrop(consumer_metrics::spawn(state_store));
     // A client that stopped reading keeps its response unfinished; after the grace period the
     // remaining connections are dropped with the server.
     let deadline = async move {
@@ -150,6 +153,7 @@ pub async fn run(
     drop(upkeep);
     drop(sweeper);
     drop(queue_depth);
+    drop(consumer_lag);
     result
 }
 

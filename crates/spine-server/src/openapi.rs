@@ -4,8 +4,8 @@
 
 use crate::error::{FieldErrorSchema, Problem};
 use crate::routes::{
-    admin, agents, channels, events, feed, files, identifiers, ingest, notes, ops, read_state,
-    session, stream, work,
+    admin, agents, channels, consumers, events, feed, files, identifiers, ingest, notes, ops,
+    read_state, session, stream, work,
 };
 use crate::state::AppState;
 use axum::Router;
@@ -355,6 +355,8 @@ impl Modify for Security {
         work::list_jobs, work::list_queues, work::put_rule, work::get_rule, work::list_rules,
         work::delete_rule, notes::add_note, notes::list_notes,
         agents::list_sessions, agents::tool_stats,
+        consumers::create_consumer, consumers::list_consumers, consumers::get_consumer,
+        consumers::next, consumers::ack, consumers::delete_consumer,
         stream::stream,
         stream::ws,
         ops::healthz, ops::readyz, ops::prometheus,
@@ -370,6 +372,7 @@ impl Modify for Security {
         (name = "ingest", description = "Channels, provider webhooks and the ingest ledger"),
         (name = "work", description = "Jobs under leases, queue rules and notes"),
         (name = "agents", description = "Coding agents' sessions and tool statistics"),
+        (name = "consumers", description = "Durable consumers: named cursors over the log"),
         (name = "sign-in", description = "Activity Center sessions"),
         (name = "operations", description = "Health and metrics"),
     )

@@ -35,25 +35,23 @@ impl Consumers for SqliteStore {
         tenant: &TenantId,
         name: &str,
     ) -> StoreResult<Option<ConsumerRecord>> {
-        let row = sqlx::query(&format!(
-            "select {COLUMNS} from consumers where tenant = ? and name = ?"
-        ))
-        .bind(tenant.as_str())
-        .bind(name)
-        .fetch_optional(&self.inner.reads)
-        .await
-        .map_err(Error::from)?;
+        let row =
+            sqlx::query(&format!("select {COLUMNS} from consumers where tenant = ? and name = ?"))
+                .bind(tenant.as_str())
+                .bind(name)
+                .fetch_optional(&self.inner.reads)
+                .await
+                .map_err(Error::from)?;
         Ok(row.as_ref().map(record).transpose()?)
     }
 
     async fn list_consumers(&self, tenant: &TenantId) -> StoreResult<Vec<ConsumerRecord>> {
-        let rows = sqlx::query(&format!(
-            "select {COLUMNS} from consumers where tenant = ? order by name"
-        ))
-        .bind(tenant.as_str())
-        .fetch_all(&self.inner.reads)
-        .await
-        .map_err(Error::from)?;
+        let rows =
+            sqlx::query(&format!("select {COLUMNS} from consumers where tenant = ? order by name"))
+                .bind(tenant.as_str())
+                .fetch_all(&self.inner.reads)
+                .await
+                .map_err(Error::from)?;
         Ok(rows.iter().map(record).collect::<Result<_>>()?)
     }
 

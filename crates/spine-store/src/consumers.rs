@@ -21,8 +21,11 @@ pub trait Consumers: Send + Sync {
     ) -> StoreResult<ConsumerRecord>;
 
     /// A consumer of this tenant.
-    async fn get_consumer(&self, tenant: &TenantId, name: &str)
-        -> StoreResult<Option<ConsumerRecord>>;
+    async fn get_consumer(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> StoreResult<Option<ConsumerRecord>>;
 
     /// The tenant's consumers, by name.
     async fn list_consumers(&self, tenant: &TenantId) -> StoreResult<Vec<ConsumerRecord>>;

@@ -21,8 +21,8 @@
 
 mod blobs;
 mod channels;
-mod consumers;
 pub mod conformance;
+mod consumers;
 mod error;
 pub mod group;
 mod identifiers;

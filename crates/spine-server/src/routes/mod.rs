@@ -13,6 +13,7 @@
 //! - [`work`]: claiming, heartbeats and settling jobs under leases; job lists, queues, rules.
 //! - [`notes`]: notes on entities.
 //! - [`agents`]: coding agents' sessions and per-tool statistics, read from their events.
+//! - [`consumers`]: durable consumers: `next` (long-poll) and `ack` over named checkpoints.
 //! - [`ops`]: health, readiness, metrics.
 //! - [`session`]: signing in to the Activity Center (one-time codes, the session cookie).
 //! - [`ui`]: the Activity Center and `<spine-feed>`, static files embedded in the binary.
@@ -20,6 +21,7 @@
 pub mod admin;
 pub mod agents;
 pub mod channels;
+pub mod consumers;
 pub mod events;
 pub mod feed;
 pub mod files;
@@ -56,6 +58,7 @@ pub fn router() -> Router<AppState> {
         .merge(work::router())
         .merge(notes::router())
         .merge(agents::router())
+        .merge(consumers::router())
         .merge(ops::router())
         .merge(session::router())
         .merge(ui::router())

@@ -41,7 +41,10 @@ pub async fn consumers_keep_checkpoints_that_only_move_forward_unless_rewound(st
     assert!(fenced.is_none(), "another tenant's consumer is not found");
     let theirs = store.get_consumer(&other, "billing").await.expect("get").expect("exists");
     assert_eq!(theirs.checkpoint, Seq::ZERO, "untouched by the other tenant's acks");
-    assert_eq!(store.get_consumer(&t, "billing").await.expect("get").map(|c| c.checkpoint), Some(Seq(2)));
+    assert_eq!(
+        store.get_consumer(&t, "billing").await.expect("get").map(|c| c.checkpoint),
+        Some(Seq(2))
+    );
 
     assert!(!store.delete_consumer(&other, "audit").await.expect("delete"), "fenced");
     assert!(store.delete_consumer(&t, "audit").await.expect("delete"));
@@ -81,5 +84,8 @@ pub async fn a_start_time_is_the_last_position_received_before_it(store: Db) {
     store.append(&t, vec![new_event(json!({"type": "a.b", "title": "2"}))]).await.expect("two");
     assert_eq!(store.position_before(&t, between).await.expect("between"), first.seq);
     assert_eq!(store.position_before(&t, first.received_at).await.expect("at"), Seq::ZERO);
-    assert_eq!(store.position_before(&t, Timestamp::now()).await.expect("now"), store.head(&t).await.expect("head"));
+    assert_eq!(
+        store.position_before(&t, Timestamp::now()).await.expect("now"),
+        store.head(&t).await.expect("head")
+    );
 }
