@@ -24,6 +24,8 @@
 //! - [`note`]: notes, the permanent outcomes on an entity, and their `note.created` events.
 //! - [`work`]: queue rules, jobs and the events of their transitions; job states, leases that fence out a stolen job's old holder, the retry schedule.
 //! - [`ingest`]: providers (verifier and normalizer, one module each), drafts and delivery keys.
+//! - [`webhook`]: outbound webhooks: validated endpoints, refused addresses, the retry
+//!   schedule, message ids.
 //! - [`files`]: uploaded files: the sanitized name they are shown under, their sniffed type.
 
 pub mod agent;
@@ -48,6 +50,7 @@ pub mod text;
 pub mod time;
 pub mod token;
 pub mod validation;
+pub mod webhook;
 pub mod work;
 
 pub use cursor::{Cursor, CursorError};

@@ -41,6 +41,17 @@ pub fn decode_secret(secret: &[u8]) -> Option<Vec<u8>> {
     STANDARD.decode(encoded).ok().filter(|key| !key.is_empty())
 }
 
+/// The `webhook-signature` value of a delivery Spine sends: `v1,` and the base64 of the
+/// HMAC-SHA256, keyed with the bytes inside `secret`, of `{id}.{timestamp}.{body}`. `None` when
+/// the secret does not decode.
+pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
+    let key = decode_secret(secret.as_bytes())?;
+    let timestamp = timestamp.to_string();
+    let content: [&[u8]; 5] = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
+    let tag = hmac_sha256(&key, &content)?;
+    Some(format!("v1,{}", STANDARD.encode(tag)))
+}
+
 /// Verifies a Standard Webhooks delivery: `secrets` are the serialised `whsec_...` secrets
 /// (current first, then any still in their grace period), `now` is Unix seconds.
 pub fn verify(
@@ -100,6 +111,15 @@ mod tests {
     const OLD_SIG: &str = "v1,dTVlmXZeQLP5lUgKXZbK3fu0QPBHSabEGYy5ZO3NN4o=";
     // 32 zero bytes: a well-formed tag that matches nothing.
     const ZERO_SIG: &str = "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+    #[test]
+    fn signing_gives_the_published_vector_and_verifies() {
+        let body = BODY;
+        assert_eq!(sign(SECRET, ID, NOW, body).as_deref(), Some(SIG));
+        let sig = sign(OLD_SECRET, "msg_2", NOW + 7, b"{}").unwrap();
+        assert_eq!(check("msg_2", &(NOW + 7).to_string(), &sig, b"{}", &[OLD_SECRET], NOW), Ok(()));
+        assert_eq!(sign("whsec_***", ID, NOW, body), None);
+    }
 
     fn check(
         id: &str,
