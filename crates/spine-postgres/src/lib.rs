@@ -19,6 +19,7 @@
 //!   sealed secrets), `ledger` (inbound requests, written in the group commit of their events)
 //!   `identifiers` (e-mail addresses and phone numbers on entities) and `blobs` (uploaded files
 //!   in chunks).
+//! - `webhooks`: the outbound-webhook contract: endpoints, leases, the delivery log.
 //! - `work`: the work contracts, delegating to `jobs` (queue rules, jobs loaded with `SKIP
 //!   LOCKED` and written by the group commit, heartbeats, listings) and `notes`.
 //! - `stats`: counts, grouped or not.
@@ -57,6 +58,7 @@ mod sessions;
 mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod webhooks;
 mod work;
 mod writer;
 

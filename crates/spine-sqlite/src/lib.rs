@@ -16,6 +16,7 @@
 //!   sealed secrets), `ledger` (inbound requests, written in the group commit of their events)
 //!   `identifiers` (e-mail addresses and phone numbers on entities) and `blobs` (uploaded files
 //!   in chunks).
+//! - `webhooks`: the outbound-webhook contract: endpoints, leases, the delivery log.
 //! - `work`: the work contracts, delegating to `jobs` (queue rules, jobs loaded and written by
 //!   the group commit, heartbeats, listings) and `notes` (notes on entities).
 //! - `stats`: counts, grouped or not.
@@ -48,6 +49,7 @@ mod read_state;
 mod sessions;
 mod stats;
 mod tx;
+mod webhooks;
 mod work;
 mod writer;
 

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/0008_work.sql")),
     (9, include_str!("../migrations/0009_channel_privacy.sql")),
     (10, include_str!("../migrations/0010_consumers.sql")),
+    (11, include_str!("../migrations/0011_webhooks.sql")),
 ];
 
 /// The version this build needs.

@@ -23,6 +23,7 @@ mod consumers;
 mod inbox;
 mod ingest;
 mod sessions;
+mod webhooks;
 mod work;
 
 pub use consumers::*;
@@ -33,6 +34,7 @@ use std::any::Any;
 use std::collections::HashSet;
 use std::sync::Arc;
 use uuid::Uuid;
+pub use webhooks::*;
 pub use work::*;
 
 /// A store under test and what must outlive it (a temporary directory, a throwaway database).
@@ -119,6 +121,9 @@ macro_rules! conformance_tests {
             consumers_keep_checkpoints_that_only_move_forward_unless_rewound,
             concurrent_acks_leave_the_highest_checkpoint,
             a_start_time_is_the_last_position_received_before_it,
+            webhooks_are_stored_changed_replayed_and_fenced,
+            webhook_leases_go_to_one_node_at_a_time,
+            attempts_move_an_endpoint_only_under_its_lease,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

@@ -9,6 +9,7 @@
 //! - `sessions`: [`Sessions`], one-time sign-in codes and Activity Center sessions.
 //! - `channels`: [`Channels`], ingestion endpoints with sealed secrets and rotation.
 //! - `consumers`: [`Consumers`], named durable cursors over the log.
+//! - [`webhooks`]: [`Webhooks`], outbound endpoints, their leases and delivery log.
 //! - [`ledger`]: [`Ledger`], every inbound request with its verdict, body and events.
 //! - `identifiers`: [`Identifiers`], e-mail addresses and phone numbers naming entities.
 //! - `blobs`: [`Blobs`], uploaded files by tenant and content hash, streamed in chunks.
@@ -31,6 +32,7 @@ pub mod model;
 mod read_state;
 mod sessions;
 pub mod type_prefix;
+pub mod webhooks;
 pub mod work;
 
 pub use blobs::{BlobMeta, Blobs, NewBlob};
@@ -42,6 +44,7 @@ pub use ledger::{Ledger, LedgerEntry, LedgerQuery, Verdict};
 pub use model::*;
 pub use read_state::{ReadChange, ReadMarks, ReadNotice, ReadState};
 pub use sessions::{NewSecret, NewSessionSecret, Redeemed, SecretRecord, Sessions};
+pub use webhooks::{AttemptOutcome, AttemptRecord, Progress, WebhookRecord, Webhooks};
 pub use work::{
     ClaimRequest, JobQuery, JobRecord, Notes, QueueCount, Settle, SettleError, WorkQueue,
 };
@@ -55,7 +58,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A Spine backend: the event log and its administration, plus one trait per further
 /// capability ([`ReadState`], [`Sessions`], [`Channels`], [`Ledger`], [`Identifiers`], [`Blobs`],
-/// [`WorkQueue`], [`Notes`], [`Consumers`]). Implementations are cheap to share (`Arc<dyn Store>`) and safe to call from
+/// [`WorkQueue`], [`Notes`], [`Consumers`], [`Webhooks`]). Implementations are cheap to share (`Arc<dyn Store>`) and safe to call from
 /// many tasks at once; writes are group-committed inside the implementation.
 #[async_trait]
 pub trait Store:
@@ -68,6 +71,7 @@ pub trait Store:
     + WorkQueue
     + Notes
     + Consumers
+    + Webhooks
     + Send
     + Sync
     + 'static
