@@ -92,6 +92,10 @@ pub struct Settings {
     pub max_file_bytes: usize,
     /// How long a file upload may take in all, in seconds.
     pub upload_timeout_seconds: u64,
+    /// Whether outbound webhooks may target loopback, private and link-local addresses.
+    pub webhook_allow_private: bool,
+    /// Days webhook delivery attempts are kept.
+    pub webhook_log_retention_days: u64,
 }
 
 /// The keys above, so an unrelated `SPINE_*` variable (such as `SPINE_CONFIG`) is not mistaken
@@ -134,6 +138,8 @@ pub(crate) const KEYS: &[&str] = &[
     "default_phone_region",
     "max_file_bytes",
     "upload_timeout_seconds",
+    "webhook_allow_private",
+    "webhook_log_retention_days",
 ];
 
 impl Default for Settings {
@@ -177,6 +183,8 @@ impl Default for Settings {
             default_phone_region: None,
             max_file_bytes: 50 * 1024 * 1024,
             upload_timeout_seconds: 600,
+            webhook_allow_private: false,
+            webhook_log_retention_days: 30,
         }
     }
 }
@@ -225,6 +233,9 @@ impl Settings {
         if self.max_file_bytes < 1024 || self.upload_timeout_seconds == 0 {
             problems
                 .push("max_file_bytes must be at least 1024 and upload_timeout_seconds at least 1");
+        }
+        if self.webhook_log_retention_days == 0 {
+            problems.push("webhook_log_retention_days must be at least 1");
         }
         if self.max_ingest_body_bytes < 1024 || self.ledger_retention_days == 0 {
             problems.push(

@@ -45,6 +45,8 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
         ledger_retention: Duration::from_secs(settings.ledger_retention_days * 86_400),
         max_file_bytes: settings.max_file_bytes,
         upload_timeout: Duration::from_secs(settings.upload_timeout_seconds),
+        webhook_allow_private: settings.webhook_allow_private,
+        webhook_log_retention: Duration::from_secs(settings.webhook_log_retention_days * 86_400),
         default_phone_region: settings
             .default_phone_region
             .as_deref()

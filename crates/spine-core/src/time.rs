@@ -45,6 +45,17 @@ impl Timestamp {
         )
     }
 
+    /// This instant moved by `duration`, saturating at the latest instant.
+    pub fn plus(self, duration: std::time::Duration) -> Self {
+        let micros = i64::try_from(duration.as_micros()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_add(micros).clamp(Self::MIN.0, Self::MAX.0))
+    }
+
+    /// How long after `earlier` this instant is (zero when it is not after it).
+    pub fn since(self, earlier: Self) -> std::time::Duration {
+        std::time::Duration::from_micros(u64::try_from(self.0 - earlier.0).unwrap_or(0))
+    }
+
     /// Parses RFC 3339 (any offset), truncating below the microsecond.
     pub fn parse(s: &str) -> Result<Self, String> {
         let dt = OffsetDateTime::parse(s, &Rfc3339)

@@ -65,6 +65,20 @@ pub struct ServerConfig {
     /// How long a file upload may take in all (10 minutes) where other requests get
     /// `request_timeout`: 50 MiB over a slow link takes longer than a JSON body.
     pub upload_timeout: Duration,
+    /// Whether outbound webhooks may target loopback, private, link-local and other internal
+    /// addresses (off: such targets are refused at creation and at connection, against SSRF).
+    pub webhook_allow_private: bool,
+    /// How long webhook delivery attempts are kept in the log (30 days).
+    pub webhook_log_retention: Duration,
+    /// Whether this node runs the webhook delivery engine (on; tests of other things may turn
+    /// it off).
+    pub webhook_delivery: bool,
+    /// How long a node's lease on an endpoint lasts (15 s): a dead node's endpoints move to
+    /// another node within this.
+    pub webhook_lease: Duration,
+    /// The waits after each failed attempt (SPEC section 8: 5 s, 5 min, 30 min, 2 h, 5 h,
+    /// 10 h, 10 h); not a setting of `spine serve`, tests shorten it.
+    pub webhook_retry_delays: Vec<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -94,6 +108,11 @@ impl Default for ServerConfig {
             default_phone_region: None,
             max_file_bytes: 50 * 1024 * 1024,
             upload_timeout: Duration::from_secs(600),
+            webhook_allow_private: false,
+            webhook_log_retention: Duration::from_secs(30 * 86_400),
+            webhook_delivery: true,
+            webhook_lease: Duration::from_secs(15),
+            webhook_retry_delays: spine_core::webhook::schedule::RETRY_DELAYS.to_vec(),
         }
     }
 }
@@ -125,6 +144,11 @@ impl std::fmt::Debug for ServerConfig {
             .field("default_phone_region", &self.default_phone_region)
             .field("max_file_bytes", &self.max_file_bytes)
             .field("upload_timeout", &self.upload_timeout)
+            .field("webhook_allow_private", &self.webhook_allow_private)
+            .field("webhook_log_retention", &self.webhook_log_retention)
+            .field("webhook_delivery", &self.webhook_delivery)
+            .field("webhook_lease", &self.webhook_lease)
+            .field("webhook_retry_delays", &self.webhook_retry_delays)
             .finish()
     }
 }

@@ -17,22 +17,26 @@
 //! - [`provision`]: creating tenants and keys, shared with the CLI.
 //! - [`retention`]: the background sweeper that removes ingest ledger entries past retention.
 //! - [`work_metrics`]: the background task behind the queue-depth gauge.
-//! - [`consumer_metrics`]: the background task behind the consumer-lag gauge.
+//! - [`lag_metrics`]: the background task behind the consumer and webhook lag gauges.
+//! - [`webhooks`]: outbound webhooks: the delivery engine and its guarded HTTP client.
+//! - [`notices`]: waiting on the store's commit notices (long-polls, drivers).
 
 pub mod auth;
 pub mod cache;
 pub mod config;
-pub mod consumer_metrics;
 pub mod error;
 pub mod json;
+pub mod lag_metrics;
 pub mod live;
 pub mod metrics;
 pub mod middleware;
+pub mod notices;
 pub mod openapi;
 pub mod provision;
 pub mod retention;
 pub mod routes;
 pub mod state;
+pub mod webhooks;
 pub mod work_metrics;
 
 pub use config::ServerConfig;
@@ -112,7 +116,10 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let secret = store.server_secret().await.map_err(std::io::Error::other)?;
     let (state_store, ledger_retention) = (store.clone(), config.ledger_retention);
+    let attempt_retention = config.webhook_log_retention;
     let state = AppState::new(store, config, secret);
+    let delivery =
+        state.config.webhook_delivery.then(|| AbortOnDrop(webhooks::engine::spawn(state.clone())));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "spine server listening");
     }
@@ -131,9 +138,10 @@ pub async fn run(
     let serve =
         axum::serve(listener, app(state).into_make_service()).with_graceful_shutdown(shutdown);
     let upkeep = AbortOnDrop(metrics::spawn_upkeep());
-    let sweeper = AbortOnDrop(retention::spawn(state_store.clone(), ledger_retention));
+    let sweeper =
+        AbortOnDrop(retention::spawn(state_store.clone(), ledger_retention, attempt_retention));
     let queue_depth = AbortOnDrop(work_metrics::spawn(state_store.clone()));
-    let consumer_lag = AbortOnDrop(consumer_metrics::spawn(state_store));
+    let lag = AbortOnDrop(lag_metrics::spawn(state_store));
     // A client that stopped reading keeps its response unfinished; after the grace period the
     // remaining connections are dropped with the server.
     let deadline = async move {
@@ -153,7 +161,16 @@ pub async fn run(
     drop(upkeep);
     drop(sweeper);
     drop(queue_depth);
-    drop(consumer_lag);
+    drop(lag);
+    // The engine saw the shutdown too; give it a moment to hand its endpoints over.
+    if let Some(delivery) = delivery {
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while !delivery.0.is_finished() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+    }
     result
 }
 

@@ -5,7 +5,7 @@
 use crate::error::{FieldErrorSchema, Problem};
 use crate::routes::{
     admin, agents, channels, consumers, events, feed, files, identifiers, ingest, notes, ops,
-    read_state, session, stream, work,
+    read_state, session, stream, webhooks, work,
 };
 use crate::state::AppState;
 use axum::Router;
@@ -357,6 +357,9 @@ impl Modify for Security {
         agents::list_sessions, agents::tool_stats,
         consumers::create_consumer, consumers::list_consumers, consumers::get_consumer,
         consumers::next, consumers::ack, consumers::delete_consumer,
+        webhooks::create_webhook, webhooks::list_webhooks, webhooks::get_webhook,
+        webhooks::update_webhook, webhooks::delete_webhook, webhooks::list_deliveries,
+        webhooks::replay, webhooks::test_send,
         stream::stream,
         stream::ws,
         ops::healthz, ops::readyz, ops::prometheus,
@@ -373,6 +376,7 @@ impl Modify for Security {
         (name = "work", description = "Jobs under leases, queue rules and notes"),
         (name = "agents", description = "Coding agents' sessions and tool statistics"),
         (name = "consumers", description = "Durable consumers: named cursors over the log"),
+        (name = "webhooks", description = "Outbound webhooks: endpoints, deliveries, replay"),
         (name = "sign-in", description = "Activity Center sessions"),
         (name = "operations", description = "Health and metrics"),
     )

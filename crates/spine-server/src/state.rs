@@ -24,6 +24,8 @@ pub struct AppState {
     pub live: Arc<Live>,
     /// Seals and opens channel secrets (a key derived from the installation secret).
     pub channel_secrets: Arc<SealingKey>,
+    /// The key outbound webhook secrets are sealed with.
+    pub webhook_secrets: Arc<SealingKey>,
     /// Recently read channels, by id: every delivery looks its channel up.
     pub channels: Arc<TtlCache<ChannelRecord>>,
 }
@@ -35,6 +37,7 @@ impl AppState {
         let keys = Arc::new(KeyCache::new(config.key_cache_ttl));
         let live = Arc::new(Live::start(store.clone(), &config));
         let channel_secrets = Arc::new(crate::provision::channel_sealing_key(&secret));
+        let webhook_secrets = Arc::new(crate::webhooks::sealing_key(&secret));
         let channels = Arc::new(TtlCache::new(config.key_cache_ttl));
         Self {
             store,
@@ -43,6 +46,7 @@ impl AppState {
             keys,
             live,
             channel_secrets,
+            webhook_secrets,
             channels,
         }
     }

@@ -83,6 +83,17 @@ pub enum Next {
 /// `outcome`; `failing_for` is how long every attempt to the endpoint has failed, this one
 /// included (`None` when the endpoint's last attempt before this one succeeded).
 pub fn after(attempt: u32, outcome: Outcome, failing_for: Option<Duration>) -> Next {
+    after_with(&RETRY_DELAYS, attempt, outcome, failing_for)
+}
+
+/// [`after`] with other waits (`delays.len() + 1` attempts in all), for tests that cannot wait
+/// for the real schedule.
+pub fn after_with(
+    delays: &[Duration],
+    attempt: u32,
+    outcome: Outcome,
+    failing_for: Option<Duration>,
+) -> Next {
     if outcome == Outcome::Delivered {
         return Next::Advance;
     }
@@ -92,7 +103,7 @@ pub fn after(attempt: u32, outcome: Outcome, failing_for: Option<Duration>) -> N
     if failing_for.is_some_and(|f| f >= DISABLE_AFTER) {
         return Next::Disable("every attempt failed for 5 days");
     }
-    let Some(wait) = attempt.checked_sub(1).and_then(|i| RETRY_DELAYS.get(i as usize)) else {
+    let Some(wait) = attempt.checked_sub(1).and_then(|i| delays.get(i as usize)) else {
         return Next::GiveUp;
     };
     match outcome {

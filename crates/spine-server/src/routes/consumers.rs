@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use spine_core::consumer::{consumer_filter, is_name, AckInput, ConsumerInput, Start};
 use spine_core::{Cursor, Event, Order, Role, Seq, TenantId, ValidationErrors};
-use spine_store::{ConsumerRecord, FeedQuery, Notice};
+use spine_store::{ConsumerRecord, FeedQuery};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -269,21 +269,7 @@ pub async fn next(
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => {}
             _ = shutdown.changed() => {}
-            _ = commit_notice(&mut notices, &tenant) => {}
-        }
-    }
-}
-
-/// Waits for a notice that the tenant's log grew (or that notices were lost).
-async fn commit_notice(notices: &mut tokio::sync::broadcast::Receiver<Notice>, tenant: &TenantId) {
-    use tokio::sync::broadcast::error::RecvError;
-    loop {
-        match notices.recv().await {
-            Ok(Notice::Commit(commit)) if &commit.tenant == tenant => return,
-            Ok(Notice::Resync) | Err(RecvError::Lagged(_)) => return,
-            Ok(_) => {}
-            // The store closed: stop waiting for notices; the deadline still ends the call.
-            Err(RecvError::Closed) => std::future::pending::<()>().await,
+            _ = crate::notices::commit(&mut notices, &tenant) => {}
         }
     }
 }

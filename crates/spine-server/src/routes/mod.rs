@@ -14,6 +14,7 @@
 //! - [`notes`]: notes on entities.
 //! - [`agents`]: coding agents' sessions and per-tool statistics, read from their events.
 //! - [`consumers`]: durable consumers: `next` (long-poll) and `ack` over named checkpoints.
+//! - [`webhooks`]: outbound webhook endpoints, their delivery log, replay and test sends.
 //! - [`ops`]: health, readiness, metrics.
 //! - [`session`]: signing in to the Activity Center (one-time codes, the session cookie).
 //! - [`ui`]: the Activity Center and `<spine-feed>`, static files embedded in the binary.
@@ -33,6 +34,7 @@ pub mod read_state;
 pub mod session;
 pub mod stream;
 pub mod ui;
+pub mod webhooks;
 pub mod work;
 
 use crate::error::ApiError;
@@ -59,6 +61,7 @@ pub fn router() -> Router<AppState> {
         .merge(notes::router())
         .merge(agents::router())
         .merge(consumers::router())
+        .merge(webhooks::router())
         .merge(ops::router())
         .merge(session::router())
         .merge(ui::router())

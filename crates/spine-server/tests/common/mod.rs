@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod receiver;
 pub mod signer;
 pub mod sse;
 pub mod ws;
@@ -38,6 +39,8 @@ pub struct TestApp {
     pub admin_token: String,
     /// The PostgreSQL database's URL, for nodes from [`spawn_postgres_nodes`].
     pub database_url: Option<String>,
+    /// The configuration it runs with.
+    pub config: ServerConfig,
     _stop: oneshot::Sender<()>,
     server: tokio::task::JoinHandle<()>,
     /// Keeps the database alive (a temporary directory, or a PostgreSQL test database).
@@ -107,6 +110,7 @@ async fn start(
 ) -> TestApp {
     let admin_token = "operator-token-for-tests-0123456789".to_owned();
     config.admin_token = Some(admin_token.clone());
+    let kept_config = config.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -126,13 +130,48 @@ async fn start(
         b,
         admin_token,
         database_url: None,
+        config: kept_config,
         _stop: stop,
         server,
         _storage: storage,
     }
 }
 
+/// Another node on the PostgreSQL database of `node` (from [`spawn_postgres_nodes`]), serving
+/// the same tenants with `config`.
+pub async fn add_postgres_node(node: &TestApp, config: ServerConfig) -> TestApp {
+    let url = node.database_url.clone().expect("a PostgreSQL node");
+    let store = spine_postgres::testing::open(&url).await;
+    let mut app =
+        start(Arc::new(store), node.a.clone(), node.b.clone(), config, node._storage.clone()).await;
+    app.database_url = Some(url);
+    app
+}
+
 impl TestApp {
+    /// Stops the server gracefully and starts a new one on the same store and configuration
+    /// (a restart: everything the process held in memory is gone, the database stays).
+    pub async fn restart(self) -> TestApp {
+        let (store, a, b, config, storage, url) = (
+            self.store.clone(),
+            self.a.clone(),
+            self.b.clone(),
+            self.config.clone(),
+            self._storage.clone(),
+            self.database_url.clone(),
+        );
+        self.shut_down().await;
+        let mut app = start(store, a, b, config, storage).await;
+        app.database_url = url;
+        app
+    }
+
+    /// Kills the server without a shutdown (its tasks are dropped where they stand, as when a
+    /// process dies): nothing is handed over.
+    pub fn crash(self) {
+        self.server.abort();
+    }
+
     /// Fires the server's shutdown signal and waits (at most 10 s) for `run` to return.
     pub async fn shut_down(self) {
         let _ = self._stop.send(());

@@ -8,14 +8,14 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
-fn dir() -> PathBuf {
+pub fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/signers")
 }
 
 /// One install at a time (tests run in parallel threads of one process).
 static INSTALL: Mutex<()> = Mutex::new(());
 
-fn ensure_installed() {
+pub fn ensure_installed() {
     let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     if dir().join("node_modules/stripe").exists() {
         return;
