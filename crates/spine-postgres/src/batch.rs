@@ -38,6 +38,23 @@ pub(crate) async fn commit(
     ids.sort_unstable();
     ids.dedup();
     let mut tx = fence::begin_on(conn, ids.iter().copied()).await?;
+    let written = write(&mut tx, node, works).await?;
+    tx.commit().await?;
+    Ok(written)
+}
+
+/// Writes `works` inside a transaction the caller holds (the writer's, or an embedding
+/// service's own): positions from the tenants' heads (locked until the commit, so positions
+/// grow in commit order), keys judged, rows, jobs, and the commit notices, which PostgreSQL
+/// delivers to every node at COMMIT (and never if the transaction rolls back).
+pub(crate) async fn write(
+    tx: &mut PgConnection,
+    node: Uuid,
+    works: Vec<Work>,
+) -> Result<(Vec<Done>, Vec<Notice>)> {
+    let mut ids: Vec<&TenantId> = works.iter().map(Work::tenant).collect();
+    ids.sort_unstable();
+    ids.dedup();
     let tenants: Vec<&str> = ids.iter().map(|t| t.as_str()).collect();
     sqlx::query(
         "insert into tenant_heads (tenant, head)
@@ -60,14 +77,14 @@ pub(crate) async fn commit(
         heads.insert(tenant, row.try_get::<i64, _>("head")?);
     }
     let mut plan = Plan::new(Positions::PerTenant(heads), Timestamp::now());
-    load_known_keys(&mut plan, &mut tx, &works).await?;
-    load_taken_ids(&mut plan, &mut tx, &works).await?;
-    load_types(&mut plan, &mut tx, &works).await?;
-    crate::jobs::load(&mut plan, &mut tx, &works).await?;
+    load_known_keys(&mut plan, tx, &works).await?;
+    load_taken_ids(&mut plan, tx, &works).await?;
+    load_types(&mut plan, tx, &works).await?;
+    crate::jobs::load(&mut plan, tx, &works).await?;
     let done = plan.apply(works)?;
-    insert(plan.rows(), &mut tx).await?;
-    crate::ledger::write(plan.ledger(), &mut tx).await?;
-    crate::jobs::write(&plan, &mut tx).await?;
+    insert(plan.rows(), tx).await?;
+    crate::ledger::write(plan.ledger(), tx).await?;
+    crate::jobs::write(&plan, tx).await?;
     let notices = plan.heads();
     let (names, heads): (Vec<&str>, Vec<i64>) =
         notices.iter().map(|n| (n.tenant.as_str(), n.head.0)).unzip();
@@ -83,9 +100,8 @@ pub(crate) async fn commit(
     // Delivered to the other nodes by PostgreSQL at COMMIT, once the events are visible.
     let announced = plan.notices();
     for notice in &announced {
-        notify::send(&mut tx, node, notice).await?;
+        notify::send(tx, node, notice).await?;
     }
-    tx.commit().await?;
     Ok((done, announced))
 }
 

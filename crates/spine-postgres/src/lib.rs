@@ -167,6 +167,34 @@ impl PgStore {
         self.announce(Notice::Read(notice)).await;
     }
 
+    /// Appends `events` inside a transaction the caller holds on this database: they commit or
+    /// roll back with the caller's own writes. Positions, idempotency and queue rules are as for
+    /// [`Store::append`]; the tenant's head stays locked until the caller's commit, so positions
+    /// still grow in commit order. Live readers on every node (this one included) are woken by
+    /// PostgreSQL when the transaction commits, and never if it rolls back. The caller's
+    /// connection keeps its own role: run it as the user that owns Spine's tables (row-level
+    /// security does not apply to the owner), or one granted them.
+    pub async fn append_in(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        tenant: &TenantId,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<AppendOutcome>, StoreError> {
+        sqlx::query("select set_config('spine.tenants', $1, true)")
+            .bind(tenant.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| Error::from(e).to_store_error())?;
+        let work = spine_store::group::Work::Append(tenant.clone(), events);
+        // A node id of its own: the notices come back to this process's listener as well.
+        let (mut done, _) =
+            batch::write(tx, Uuid::now_v7(), vec![work]).await.map_err(|e| e.to_store_error())?;
+        match done.pop() {
+            Some(spine_store::group::Done::Append(outcomes)) => Ok(outcomes),
+            _ => Err(StoreError::other(std::io::Error::other("an append answered nothing"))),
+        }
+    }
+
     /// Lets the writer finish what is queued, then closes the pool. Calls made afterwards fail
     /// with `StoreError::Unavailable`.
     pub async fn close(&self) {

@@ -19,7 +19,6 @@
 //! - [`work_metrics`]: the background task behind the queue-depth gauge.
 //! - [`lag_metrics`]: the background task behind the consumer and webhook lag gauges.
 //! - [`webhooks`]: outbound webhooks: the delivery engine and its guarded HTTP client.
-//! - [`notices`]: waiting on the store's commit notices (long-polls, drivers).
 
 pub mod auth;
 pub mod cache;
@@ -30,7 +29,6 @@ pub mod lag_metrics;
 pub mod live;
 pub mod metrics;
 pub mod middleware;
-pub mod notices;
 pub mod openapi;
 pub mod provision;
 pub mod retention;

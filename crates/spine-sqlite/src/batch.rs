@@ -23,24 +23,35 @@ pub(crate) async fn commit(
     works: Vec<Work>,
 ) -> Result<(Vec<Done>, Vec<Notice>)> {
     let mut tx = conn.begin_with("begin immediate").await?;
+    let written = write(&mut tx, works).await?;
+    tx.commit().await?;
+    Ok(written)
+}
+
+/// Writes `works` inside a transaction the caller holds (the writer's, or an embedding
+/// service's own): positions from `meta.last_seq`, keys judged, rows, jobs. Nothing is
+/// announced: the notices answered are for after the commit.
+pub(crate) async fn write(
+    tx: &mut SqliteConnection,
+    works: Vec<Work>,
+) -> Result<(Vec<Done>, Vec<Notice>)> {
     let last_seq: i64 =
         sqlx::query_scalar("select last_seq from meta where id = 1").fetch_one(&mut *tx).await?;
     let mut plan = Plan::new(Positions::Global(last_seq), Timestamp::now());
-    load_known_keys(&mut plan, &mut tx, &works).await?;
-    load_taken_ids(&mut plan, &mut tx, &works).await?;
-    load_types(&mut plan, &mut tx, &works).await?;
-    crate::jobs::load(&mut plan, &mut tx, &works).await?;
+    load_known_keys(&mut plan, tx, &works).await?;
+    load_taken_ids(&mut plan, tx, &works).await?;
+    load_types(&mut plan, tx, &works).await?;
+    crate::jobs::load(&mut plan, tx, &works).await?;
     let done = plan.apply(works)?;
-    insert(plan.rows(), &mut tx).await?;
-    crate::ledger::write(plan.ledger(), &mut tx).await?;
-    crate::jobs::write(&plan, &mut tx).await?;
+    insert(plan.rows(), tx).await?;
+    crate::ledger::write(plan.ledger(), tx).await?;
+    crate::jobs::write(&plan, tx).await?;
     if let Positions::Global(last) = plan.positions() {
         sqlx::query("update meta set last_seq = ? where id = 1")
             .bind(*last)
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await?;
     Ok((done, plan.notices()))
 }
 

@@ -181,6 +181,41 @@ impl SqliteStore {
         self.inner.writer.announce(Notice::Read(notice));
     }
 
+    /// Connection options for a service's own pool on the same database file, with the
+    /// pragmas Spine's connections use (WAL, `synchronous=FULL`, the busy timeout), so that its
+    /// transactions can carry events ([`SqliteStore::append_in`]).
+    pub fn connect_options(url: &str) -> SqliteConnectOptions {
+        connect_options(path_from_url(url), &SqliteOptions::default())
+    }
+
+    /// Appends `events` inside a transaction the caller holds on this database (begun with
+    /// `BEGIN IMMEDIATE`, so that it holds the write lock from the start): they commit or roll
+    /// back with the caller's own writes. Positions, idempotency and queue rules are as for
+    /// [`Store::append`]. The answered notices must be passed to [`SqliteStore::announce`] once
+    /// the transaction has committed, so live readers look (and never before: they would find
+    /// nothing, or events that are then rolled back).
+    pub async fn append_in(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        tenant: &TenantId,
+        events: Vec<NewEvent>,
+    ) -> Result<(Vec<AppendOutcome>, Vec<Notice>), StoreError> {
+        let work = spine_store::group::Work::Append(tenant.clone(), events);
+        let (mut done, notices) =
+            batch::write(tx, vec![work]).await.map_err(|e| e.to_store_error())?;
+        match done.pop() {
+            Some(spine_store::group::Done::Append(outcomes)) => Ok((outcomes, notices)),
+            _ => Err(StoreError::other(std::io::Error::other("an append answered nothing"))),
+        }
+    }
+
+    /// Tells live readers about a commit made outside the writer ([`SqliteStore::append_in`]).
+    pub fn announce(&self, notices: Vec<Notice>) {
+        for notice in notices {
+            self.inner.writer.announce(notice);
+        }
+    }
+
     /// Lets the writer finish what is queued, then closes its connection and both pools.
     /// Calls made afterwards fail with `StoreError::Unavailable`.
     pub async fn close(&self) {

@@ -4,11 +4,12 @@
 //! - [`Store`]: the trait. Every tenant-owned call takes a `&TenantId`, so a query without a tenant
 //!   does not compile.
 //! - [`StoreError`]: what can go wrong, knowing nothing of HTTP.
+//! - [`notices`]: waiting for a tenant's next commit.
 //! - [`model`]: the records the trait speaks in (tenants, keys, pages, stats, outcomes).
 //! - `read_state`: [`ReadState`], per-user read, seen and archived state.
 //! - `sessions`: [`Sessions`], one-time sign-in codes and Activity Center sessions.
 //! - `channels`: [`Channels`], ingestion endpoints with sealed secrets and rotation.
-//! - `consumers`: [`Consumers`], named durable cursors over the log.
+//! - [`consumers`]: [`Consumers`], named durable cursors over the log, and `next_batch`.
 //! - [`webhooks`]: [`Webhooks`], outbound endpoints, their leases and delivery log.
 //! - [`ledger`]: [`Ledger`], every inbound request with its verdict, body and events.
 //! - `identifiers`: [`Identifiers`], e-mail addresses and phone numbers naming entities.
@@ -23,12 +24,13 @@
 mod blobs;
 mod channels;
 pub mod conformance;
-mod consumers;
+pub mod consumers;
 mod error;
 pub mod group;
 mod identifiers;
 pub mod ledger;
 pub mod model;
+pub mod notices;
 mod read_state;
 mod sessions;
 pub mod type_prefix;

@@ -18,8 +18,9 @@ use axum::Router;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use spine_core::consumer::{consumer_filter, is_name, AckInput, ConsumerInput, Start};
-use spine_core::{Cursor, Event, Order, Role, Seq, TenantId, ValidationErrors};
-use spine_store::{ConsumerRecord, FeedQuery};
+use spine_core::{Event, Role, Seq, TenantId, ValidationErrors};
+use spine_store::consumers::next_batch;
+use spine_store::ConsumerRecord;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -245,31 +246,15 @@ pub async fn next(
     let mut notices = state.store.notices();
     let mut shutdown = state.live.shutdown_signal();
     loop {
-        // The head is read before the events: every position up to it is committed, so when
-        // fewer than `limit` events match, everything up to it has been looked at.
-        let head = state.store.head(&tenant).await?;
-        let query = FeedQuery {
-            filter: filter.clone(),
-            scope: None,
-            order: Order::Seq,
-            after: Some(Cursor { order: Order::Seq, occurred_micros: 0, seq: consumer.checkpoint }),
-            limit,
-            user: None,
-        };
-        let page = state.store.query(&tenant, &query).await?;
-        let full = page.next.is_some();
-        let events: Vec<Event> = page.items.into_iter().map(|item| item.event).collect();
+        let (events, next_after) =
+            next_batch(state.store.as_ref(), &tenant, consumer.checkpoint, &filter, limit).await?;
         if !events.is_empty() || Instant::now() >= deadline || *shutdown.borrow() {
-            let next_after = match events.last() {
-                Some(last) if full => last.seq,
-                last => head.max(last.map_or(Seq::ZERO, |e| e.seq)).max(consumer.checkpoint),
-            };
             return Ok(axum::Json(NextEvents { events, next_after: next_after.0 }));
         }
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => {}
             _ = shutdown.changed() => {}
-            _ = crate::notices::commit(&mut notices, &tenant) => {}
+            _ = spine_store::notices::commit(&mut notices, &tenant) => {}
         }
     }
 }

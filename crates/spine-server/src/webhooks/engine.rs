@@ -118,9 +118,11 @@ impl Driver {
             match self.next_event(&webhook).await {
                 Ok(Some(event)) => self.deliver(&webhook, &event).await,
                 Ok(None) => {
-                    let _ =
-                        tokio::time::timeout(IDLE, crate::notices::commit(&mut notices, tenant))
-                            .await;
+                    let _ = tokio::time::timeout(
+                        IDLE,
+                        spine_store::notices::commit(&mut notices, tenant),
+                    )
+                    .await;
                 }
                 Err(e) => {
                     tracing::warn!(webhook = %id, error = %e, "reading the next event failed");

@@ -1,7 +1,7 @@
-//! Waiting on the store's notices: what long-polls and background drivers wake on.
+//! Waiting on a store's notices: what long-polls, delivery drivers and consumers wake on.
 
+use crate::Notice;
 use spine_core::TenantId;
-use spine_store::Notice;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
 
