@@ -16,6 +16,7 @@
 //! - [`cursor`]: opaque, signed keyset cursors.
 //! - [`token`]: signed, expiring, scoped viewer tokens.
 //! - [`session`]: one-time sign-in codes and Activity Center sessions.
+//! - [`retention`]: a tenant's retention policy and whether an event has expired.
 //! - [`sealed`]: secrets that must be usable again (webhook signing secrets), sealed at rest
 //!   under a key derived from the installation secret.
 //! - [`summary`]: registered type presentation and the summary renderer.
@@ -43,6 +44,7 @@ pub mod ids;
 pub mod ingest;
 pub mod input;
 pub mod note;
+pub mod retention;
 pub mod sealed;
 pub mod session;
 pub mod summary;

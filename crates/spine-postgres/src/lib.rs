@@ -15,6 +15,7 @@
 //!   and exact unread and unseen counts.
 //! - `sessions`: one-time sign-in codes and Activity Center sessions.
 //! - `consumers`: the consumer contract: named checkpoints over the log.
+//! - `expiry`: the retention contract: policies, expired events removed under the horizon.
 //! - `ingest`: the ingestion contracts, delegating to `channels` (ingestion endpoints and their
 //!   sealed secrets), `ledger` (inbound requests, written in the group commit of their events)
 //!   `identifiers` (e-mail addresses and phone numbers on entities) and `blobs` (uploaded files
@@ -42,6 +43,7 @@ mod blobs;
 mod channels;
 mod consumers;
 mod error;
+mod expiry;
 mod fence;
 mod filters;
 mod identifiers;

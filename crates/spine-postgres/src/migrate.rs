@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/0011_channel_privacy.sql")),
     (12, include_str!("../migrations/0012_consumers.sql")),
     (13, include_str!("../migrations/0013_webhooks.sql")),
+    (14, include_str!("../migrations/0014_retention.sql")),
 ];
 
 /// The advisory lock key migrations serialise on (any constant; this one spells "spine-mg").

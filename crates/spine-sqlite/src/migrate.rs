@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/0009_channel_privacy.sql")),
     (10, include_str!("../migrations/0010_consumers.sql")),
     (11, include_str!("../migrations/0011_webhooks.sql")),
+    (12, include_str!("../migrations/0012_retention.sql")),
 ];
 
 /// The version this build needs.

@@ -20,6 +20,7 @@ use spine_core::{
     Timestamp, TypeInfo, TypePattern, UserId,
 };
 mod consumers;
+mod expiry;
 mod inbox;
 mod ingest;
 mod sessions;
@@ -27,6 +28,7 @@ mod webhooks;
 mod work;
 
 pub use consumers::*;
+pub use expiry::*;
 pub use inbox::*;
 pub use ingest::*;
 pub use sessions::*;
@@ -124,6 +126,7 @@ macro_rules! conformance_tests {
             webhooks_are_stored_changed_replayed_and_fenced,
             webhook_leases_go_to_one_node_at_a_time,
             attempts_move_an_endpoint_only_under_its_lease,
+            expired_events_are_found_and_removed_under_the_horizon,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

@@ -10,6 +10,7 @@
 //! - `sessions`: [`Sessions`], one-time sign-in codes and Activity Center sessions.
 //! - `channels`: [`Channels`], ingestion endpoints with sealed secrets and rotation.
 //! - [`consumers`]: [`Consumers`], named durable cursors over the log, and `next_batch`.
+//! - `expiry`: [`Expiry`], retention policies and the removal of expired events.
 //! - [`webhooks`]: [`Webhooks`], outbound endpoints, their leases and delivery log.
 //! - [`ledger`]: [`Ledger`], every inbound request with its verdict, body and events.
 //! - `identifiers`: [`Identifiers`], e-mail addresses and phone numbers naming entities.
@@ -26,6 +27,7 @@ mod channels;
 pub mod conformance;
 pub mod consumers;
 mod error;
+mod expiry;
 pub mod group;
 mod identifiers;
 pub mod ledger;
@@ -41,6 +43,7 @@ pub use blobs::{BlobMeta, Blobs, NewBlob};
 pub use channels::{ChannelRecord, Channels};
 pub use consumers::{ConsumerRecord, Consumers};
 pub use error::StoreError;
+pub use expiry::{Candidate, Expiry};
 pub use identifiers::{IdentifierRecord, Identifiers};
 pub use ledger::{Ledger, LedgerEntry, LedgerQuery, Verdict};
 pub use model::*;
@@ -60,7 +63,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A Spine backend: the event log and its administration, plus one trait per further
 /// capability ([`ReadState`], [`Sessions`], [`Channels`], [`Ledger`], [`Identifiers`], [`Blobs`],
-/// [`WorkQueue`], [`Notes`], [`Consumers`], [`Webhooks`]). Implementations are cheap to share (`Arc<dyn Store>`) and safe to call from
+/// [`WorkQueue`], [`Notes`], [`Consumers`], [`Webhooks`], [`Expiry`]). Implementations are cheap to share (`Arc<dyn Store>`) and safe to call from
 /// many tasks at once; writes are group-committed inside the implementation.
 #[async_trait]
 pub trait Store:
@@ -74,6 +77,7 @@ pub trait Store:
     + Notes
     + Consumers
     + Webhooks
+    + Expiry
     + Send
     + Sync
     + 'static
