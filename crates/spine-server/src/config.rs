@@ -76,6 +76,9 @@ pub struct ServerConfig {
     /// How long a node's lease on an endpoint lasts (15 s): a dead node's endpoints move to
     /// another node within this.
     pub webhook_lease: Duration,
+    /// How often expired events are swept (each tenant's retention policy and events'
+    /// `expires_at`); 10 minutes.
+    pub retention_sweep_every: Duration,
     /// The waits after each failed attempt (SPEC section 8: 5 s, 5 min, 30 min, 2 h, 5 h,
     /// 10 h, 10 h); not a setting of `spine serve`, tests shorten it.
     pub webhook_retry_delays: Vec<Duration>,
@@ -112,6 +115,7 @@ impl Default for ServerConfig {
             webhook_log_retention: Duration::from_secs(30 * 86_400),
             webhook_delivery: true,
             webhook_lease: Duration::from_secs(15),
+            retention_sweep_every: Duration::from_secs(600),
             webhook_retry_delays: spine_core::webhook::schedule::RETRY_DELAYS.to_vec(),
         }
     }
@@ -148,6 +152,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("webhook_log_retention", &self.webhook_log_retention)
             .field("webhook_delivery", &self.webhook_delivery)
             .field("webhook_lease", &self.webhook_lease)
+            .field("retention_sweep_every", &self.retention_sweep_every)
             .field("webhook_retry_delays", &self.webhook_retry_delays)
             .finish()
     }

@@ -15,7 +15,8 @@
 //! - [`openapi`]: `/openapi.json` and `/docs`.
 //! - [`metrics`]: the process-wide Prometheus recorder.
 //! - [`provision`]: creating tenants and keys, shared with the CLI.
-//! - [`retention`]: the background sweeper that removes ingest ledger entries past retention.
+//! - [`retention`]: the sweepers: expired events (through the horizon), old ledger entries and
+//!   delivery attempts.
 //! - [`work_metrics`]: the background task behind the queue-depth gauge.
 //! - [`lag_metrics`]: the background task behind the consumer and webhook lag gauges.
 //! - [`webhooks`]: outbound webhooks: the delivery engine and its guarded HTTP client.
@@ -115,6 +116,7 @@ pub async fn run(
     let secret = store.server_secret().await.map_err(std::io::Error::other)?;
     let (state_store, ledger_retention) = (store.clone(), config.ledger_retention);
     let attempt_retention = config.webhook_log_retention;
+    let sweep_every = config.retention_sweep_every;
     let state = AppState::new(store, config, secret);
     let delivery =
         state.config.webhook_delivery.then(|| AbortOnDrop(webhooks::engine::spawn(state.clone())));
@@ -138,6 +140,7 @@ pub async fn run(
     let upkeep = AbortOnDrop(metrics::spawn_upkeep());
     let sweeper =
         AbortOnDrop(retention::spawn(state_store.clone(), ledger_retention, attempt_retention));
+    let expiry = AbortOnDrop(retention::spawn_expiry(state_store.clone(), sweep_every));
     let queue_depth = AbortOnDrop(work_metrics::spawn(state_store.clone()));
     let lag = AbortOnDrop(lag_metrics::spawn(state_store));
     // A client that stopped reading keeps its response unfinished; after the grace period the
@@ -158,6 +161,7 @@ pub async fn run(
     };
     drop(upkeep);
     drop(sweeper);
+    drop(expiry);
     drop(queue_depth);
     drop(lag);
     // The engine saw the shutdown too; give it a moment to hand its endpoints over.

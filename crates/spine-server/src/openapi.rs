@@ -5,7 +5,7 @@
 use crate::error::{FieldErrorSchema, Problem};
 use crate::routes::{
     admin, agents, channels, consumers, events, feed, files, identifiers, ingest, notes, ops,
-    read_state, session, stream, webhooks, work,
+    read_state, retention, session, stream, webhooks, work,
 };
 use crate::state::AppState;
 use axum::Router;
@@ -360,6 +360,7 @@ impl Modify for Security {
         webhooks::create_webhook, webhooks::list_webhooks, webhooks::get_webhook,
         webhooks::update_webhook, webhooks::delete_webhook, webhooks::list_deliveries,
         webhooks::replay, webhooks::test_send,
+        retention::put_retention, retention::get_retention,
         stream::stream,
         stream::ws,
         ops::healthz, ops::readyz, ops::prometheus,

@@ -15,6 +15,7 @@
 //! - [`agents`]: coding agents' sessions and per-tool statistics, read from their events.
 //! - [`consumers`]: durable consumers: `next` (long-poll) and `ack` over named checkpoints.
 //! - [`webhooks`]: outbound webhook endpoints, their delivery log, replay and test sends.
+//! - [`retention`]: the tenant's retention policy.
 //! - [`ops`]: health, readiness, metrics.
 //! - [`session`]: signing in to the Activity Center (one-time codes, the session cookie).
 //! - [`ui`]: the Activity Center and `<spine-feed>`, static files embedded in the binary.
@@ -31,6 +32,7 @@ pub mod ingest;
 pub mod notes;
 pub mod ops;
 pub mod read_state;
+pub mod retention;
 pub mod session;
 pub mod stream;
 pub mod ui;
@@ -62,6 +64,7 @@ pub fn router() -> Router<AppState> {
         .merge(agents::router())
         .merge(consumers::router())
         .merge(webhooks::router())
+        .merge(retention::router())
         .merge(ops::router())
         .merge(session::router())
         .merge(ui::router())
