@@ -110,6 +110,14 @@ impl RunningServer {
     /// One server per node, all serving one tenant (created through the first node) with one
     /// key: two nodes on one database are two spine processes behind a load balancer.
     pub(crate) async fn start_all(nodes: Vec<Node>) -> BenchResult<Vec<Self>> {
+        Self::start_all_with(nodes, Default::default()).await
+    }
+
+    /// [`RunningServer::start_all`] with a server configuration.
+    pub(crate) async fn start_all_with(
+        nodes: Vec<Node>,
+        config: spine_server::ServerConfig,
+    ) -> BenchResult<Vec<Self>> {
         let first = nodes.first().ok_or("no node to serve")?.store();
         let (tenant, key) =
             spine_server::provision::create_tenant_with_admin_key(first.as_ref(), "bench").await?;
@@ -121,7 +129,7 @@ impl RunningServer {
             let task = tokio::spawn(spine_server::run(
                 listener,
                 node.store(),
-                Default::default(),
+                config.clone(),
                 async move {
                     let _ = stopped.await;
                 },

@@ -18,6 +18,8 @@
 //! - [`work`]: the work queue: jobs claimed and completed per second, one at a time and in
 //!   batches, in process and over HTTP, beside a plain `SKIP LOCKED` loop on the same database;
 //!   and the latency from an event to a waiting worker's claim of its job.
+//! - [`deliveries`]: outbound webhook deliveries per second (1 and 100 endpoints) and their
+//!   latency beside a plain signed POST loop, and the library's `emit` in a caller's transaction.
 //! - [`hook`]: the wall time of one `spine hook claude-code` call (server up and down) beside
 //!   `true` and `curl` posting the same JSON.
 //! - [`fanout`]: live delivery to 1,000 and 10,000 SSE subscribers of a separate server process
@@ -28,6 +30,7 @@ pub mod backend;
 pub mod baseline;
 pub mod baseline_pg;
 pub mod data;
+pub mod deliveries;
 pub mod fanout;
 pub mod feed;
 pub mod files;
@@ -72,6 +75,9 @@ pub struct BenchOptions {
     pub work_workers: usize,
     /// Calls per measurement of the hook section.
     pub hook_calls: usize,
+    /// Events sent to the one endpoint of the delivery throughput run (a tenth of them to each
+    /// of the hundred).
+    pub delivery_events: usize,
     /// Subscriber counts for the fan-out section (1,000 and 10,000 by default).
     pub fanout_subscribers: Vec<usize>,
     /// Events published one at a time, for the fan-out latency.
@@ -98,6 +104,7 @@ impl Default for BenchOptions {
             work_jobs: 20_000,
             work_workers: 64,
             hook_calls: 1000,
+            delivery_events: 2000,
             fanout_subscribers: vec![1000, 10_000],
             fanout_events: 200,
             fanout_interval: Duration::from_millis(50),
@@ -157,6 +164,9 @@ async fn run_sections(
     }
     if opts.wants("hook") {
         rows.extend(hook::run(backend, opts.hook_calls).await?);
+    }
+    if opts.wants("deliveries") {
+        rows.extend(deliveries::run(backend, opts.delivery_events).await?);
     }
     if opts.wants("fanout") {
         rows.extend(fanout::run(dir, opts).await?);

@@ -35,7 +35,8 @@ pub struct BenchArgs {
     /// roles; the harness creates `spine_bench_*` databases there and drops them at the end.
     #[arg(long, value_name = "URL")]
     pub db: Option<String>,
-    /// Sections to run: ingest, http, feed, webhook, files, work, hook, fanout (comma-separated
+    /// Sections to run: ingest, http, feed, webhook, files, work, hook, deliveries, fanout
+    /// (comma-separated
     /// or repeated)
     /// [default: all but fanout, which starts nginx + nchan and 10,000 connections: name it to
     /// run it].
@@ -51,6 +52,10 @@ pub struct BenchArgs {
     /// Calls per measurement of the hook section (`spine hook claude-code`, `true`, `curl`).
     #[arg(long, default_value_t = 1000)]
     pub hook_calls: usize,
+    /// Events sent to the one endpoint of the delivery throughput run (a tenth of them to each
+    /// of the hundred endpoints).
+    #[arg(long, default_value_t = 2000)]
+    pub delivery_events: usize,
     /// SSE subscriber counts for the fan-out section (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = [1000, 10_000])]
     pub subscribers: Vec<usize>,
@@ -71,11 +76,11 @@ pub struct BenchArgs {
 
 /// Runs the harness.
 pub async fn run(args: BenchArgs) -> CliResult<()> {
-    const SECTIONS: [&str; 8] =
-        ["ingest", "http", "feed", "webhook", "files", "work", "hook", "fanout"];
+    const SECTIONS: [&str; 9] =
+        ["ingest", "http", "feed", "webhook", "files", "work", "hook", "deliveries", "fanout"];
     if let Some(bad) = args.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
         return Err(CliError::new(format!(
-            "unknown section {bad:?}: use ingest, http, feed, webhook, files, work, hook or fanout"
+            "unknown section {bad:?}: use ingest, http, feed, webhook, files, work, hook, deliveries or fanout"
         )));
     }
     if args.subscribers.contains(&0) {
@@ -101,6 +106,7 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
         work_jobs: args.work_jobs.max(100),
         work_workers: args.work_workers.clamp(1, 256),
         hook_calls: args.hook_calls.max(1),
+        delivery_events: args.delivery_events.max(100),
         fanout_subscribers: args.subscribers,
         fanout_events: args.fanout_events.max(1),
         fanout_interval: std::time::Duration::from_millis(args.fanout_interval_ms),
