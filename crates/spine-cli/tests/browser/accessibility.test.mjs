@@ -1,6 +1,7 @@
-// An automated accessibility check (axe-core) of the feed and entity pages, of the channel
-// and ledger admin pages, and of the work page and an entity's dual timeline with jobs and
-// notes, in both colour schemes, no console errors, and the README's screenshots.
+// An automated accessibility check (axe-core) of the feed and entity pages, of the channel,
+// ledger and webhook admin pages, and of the work page and an entity's dual timeline with jobs
+// and notes, in both colour schemes, no console errors, and the README's screenshots (the
+// webhook page's, with real deliveries, comes from webhooks.test.mjs).
 
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -91,6 +92,34 @@ for (const colorScheme of ['light', 'dark']) {
     await page.context().close();
   });
 }
+
+it('the webhook pages have no serious accessibility violations (light, dark)', async () => {
+  // A host under .invalid never resolves, so the server (which refuses private targets here)
+  // accepts it and the test send fails: the log holds a highlighted failed row.
+  const made = await api(world.server, world.install.admin, 'POST', '/v1/webhooks', {
+    url: 'https://hooks.example.invalid/spine', filter: { type: 'invoice.*' }, description: 'Billing',
+  });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  const test = await api(world.server, world.install.admin, 'POST', `/v1/webhooks/${made.body.id}/test`);
+  assert.equal(test.body.outcome, 'test');
+  assert.ok(test.body.error, 'no answer from an unresolvable host');
+  for (const colorScheme of ['light', 'dark']) {
+    const options = { colorScheme, bypassCSP: true, viewport: { width: 1200, height: 860 } };
+    const page = await signedIn(world, 'ana', 'admin', options);
+    await page.goto(`${world.server.url}/admin/webhooks`);
+    await page.locator('.webhooks-table tbody tr').waitFor();
+    assert.deepEqual(await violations(page), [], 'webhooks page');
+
+    await page.getByRole('link', { name: 'Details of Billing' }).click();
+    await page.locator('.deliveries-table tr.is-problem').waitFor();
+    assert.deepEqual(await violations(page), [], 'endpoint page with its delivery log');
+    await page.getByRole('button', { name: 'Replay…' }).click();
+    await page.getByRole('dialog', { name: 'Replay deliveries' }).waitFor();
+    assert.deepEqual(await violations(page), [], 'replay dialog');
+    assert.deepEqual(problemsOf(page), []);
+    await page.context().close();
+  }
+});
 
 /** Jobs in two queues (completed, processing, dead) and notes by an agent, a person and the system. */
 async function pipeline({ install, server }) {

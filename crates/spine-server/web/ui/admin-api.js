@@ -1,4 +1,5 @@
-// The admin pages' calls (keys, viewer tokens, types, and SPEC section 6's channels and ledger)
+// The admin pages' calls (keys, viewer tokens, types, SPEC section 6's channels and ledger, and
+// section 8's outbound webhooks)
 // on the app's client (embed/lib/api.js: the session, the CSRF header, problems as ApiError, a
 // 401 shows the signed-out page): kept here, loaded with those pages, so the feed's first view
 // does not carry them.
@@ -29,5 +30,18 @@ export function adminApi(app) {
     }),
     request: (requestId) => call('GET', `/v1/ingest/requests/${id(requestId)}`),
     replay: (requestId) => call('POST', `/v1/ingest/requests/${id(requestId)}/replay`),
+
+    webhooks: () => call('GET', '/v1/webhooks'),
+    webhook: (webhookId) => call('GET', `/v1/webhooks/${id(webhookId)}`),
+    createWebhook: (fields) => call('POST', '/v1/webhooks', fields),
+    updateWebhook: (webhookId, patch) => call('PATCH', `/v1/webhooks/${id(webhookId)}`, patch),
+    deleteWebhook: (webhookId) => call('DELETE', `/v1/webhooks/${id(webhookId)}`),
+    /** A page of the delivery log, newest first: `cursor` from the previous page's next_cursor. */
+    deliveries: (webhookId, { cursor = null, limit = null } = {}) => app.api.request('GET', `/v1/webhooks/${id(webhookId)}/deliveries`, {
+      query: Object.fromEntries(Object.entries({ cursor, limit }).filter(([, v]) => v !== null && v !== undefined && v !== '')),
+    }),
+    /** Sends again every matching event from `sinceSeq` on (the cursor moves back). */
+    replayWebhook: (webhookId, sinceSeq) => call('POST', `/v1/webhooks/${id(webhookId)}/replay`, { since_seq: sinceSeq }),
+    testWebhook: (webhookId) => call('POST', `/v1/webhooks/${id(webhookId)}/test`),
   };
 }

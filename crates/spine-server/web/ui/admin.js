@@ -1,14 +1,16 @@
 // The admin pages (`/admin`, `/admin/keys`, `/admin/tokens`, `/admin/types`,
-// `/admin/channels`, `/admin/ledger`), for admin sessions only. Loaded on first visit, so the
-// feed's first view does not carry them.
+// `/admin/channels`, `/admin/ledger`, `/admin/webhooks`), for admin sessions only. Loaded on
+// first visit, so the feed's first view does not carry them. main.js sends every
+// `/admin/<word>` here; a word that names no section is "no page here".
 
 import { h } from '../embed/lib/dom.js';
-import { showAdminOnly } from './states.js';
+import { showAdminOnly, showNotFound } from './states.js';
 import * as keys from './admin-keys.js';
 import * as tokens from './admin-tokens.js';
 import * as types from './admin-types.js';
 import * as channels from './admin-channels.js';
 import * as ledger from './admin-ledger.js';
+import * as webhooks from './admin-webhooks.js';
 
 const SECTIONS = [
   { path: 'keys', title: 'API keys', about: 'Keys for your backend to post events (ingest), read feeds (read) or manage Spine (admin).', module: keys },
@@ -16,15 +18,20 @@ const SECTIONS = [
   { path: 'types', title: 'Event types', about: 'Labels, icons, colours and summary templates for the feed.', module: types },
   { path: 'channels', title: 'Channels', about: 'Endpoints that GitHub, Stripe, Twilio and other providers post to, each with its own secret.', module: channels },
   { path: 'ledger', title: 'Ledger', about: 'Every request providers made, its verdict and the events it produced; replay one after fixing a mapping.', module: ledger },
+  { path: 'webhooks', title: 'Webhooks', about: 'Endpoints Spine posts matching events to, signed; their delivery log, test sends and replays.', module: webhooks },
 ];
 
 export function mount(container, app, [section]) {
   const page = { key: location.pathname + location.search, dispose() {} };
+  const current = SECTIONS.find((s) => s.path === section);
+  if (section && !current) {
+    showNotFound(container);
+    return page;
+  }
   if (app.session.role !== 'admin') {
     showAdminOnly(container, app.session);
     return page;
   }
-  const current = SECTIONS.find((s) => s.path === section);
   document.title = `${current?.title ?? 'Admin'} · Spine`;
   const tabs = h('nav', { class: 'tabs', 'aria-label': 'Admin' }, h('ul', {},
     SECTIONS.map((s) => h('li', {}, h('a', {

@@ -22,7 +22,7 @@ const ROUTES = [
   { pattern: /^\/events\/([^/]+)\/?$/, load: () => detail() },
   { pattern: /^\/work\/?$/, load: () => withStyles(import('./work.js')) },
   { pattern: /^\/agents\/?$/, load: () => withStyles(import('./agents.js')) },
-  { pattern: /^\/admin(?:\/(keys|tokens|types|channels|ledger))?\/?$/, load: () => withStyles(import('./admin.js')) },
+  { pattern: /^\/admin(?:\/([a-z]+))?\/?$/, load: () => withStyles(import('./admin.js')) },
 ];
 
 const main = document.getElementById('main');

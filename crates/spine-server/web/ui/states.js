@@ -47,7 +47,7 @@ export function showAdminOnly(main, session) {
   document.title = 'Admin · Spine';
   replace(main, h('section', { class: 'state-page', 'aria-labelledby': 'state-title' },
     h('h1', { id: 'state-title' }, 'Admin pages need an admin session'),
-    h('p', {}, 'You are signed in with the read role. For keys, viewer tokens, types, channels and the ledger, get an admin sign-in link:'),
+    h('p', {}, 'You are signed in with the read role. For keys, viewer tokens, types, channels, the ledger and webhooks, get an admin sign-in link:'),
     openCommand(session, { admin: true }),
     h('p', {}, h('a', { href: '/' }, 'Back to the feed'))));
 }
