@@ -5,13 +5,11 @@
 
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import {
-  api, eventually, postEvent, problemsOf, screenshotDir, signedIn, suite,
+  api, eventually, postEvent, problemsOf, screenshotDir, signedIn, suite, violations
 } from './harness.mjs';
 
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const world = suite(async ({ install, server }) => {
   const types = {
     'task.created': { label: 'Task created', icon: 'plus', color: '#2563eb', summary_template: '{actor.name} created "{entity.name}"' },
@@ -37,14 +35,6 @@ const world = suite(async ({ install, server }) => {
   }
 });
 
-/** axe's serious and critical violations on the page, as readable lines. */
-async function violations(page) {
-  await page.addScriptTag({ path: AXE });
-  const result = await page.evaluate(async () => globalThis.axe.run(document, { resultTypes: ['violations'] }));
-  return result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
 
 for (const colorScheme of ['light', 'dark']) {
   it(`the feed and entity pages have no serious accessibility violations (${colorScheme})`, async () => {

@@ -8,13 +8,11 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import {
-  api, eventually, problemsOf, screenshotDir, signedIn, suite,
+  api, eventually, problemsOf, screenshotDir, signedIn, suite, violations
 } from './harness.mjs';
 
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const MINUTE = 60_000;
 const ago = (ms) => new Date(Date.now() - ms).toISOString();
 
@@ -203,14 +201,6 @@ describe('the agent view', () => {
   });
 });
 
-/** axe's serious and critical violations on the page, as readable lines. */
-async function violations(page) {
-  await page.addScriptTag({ path: AXE });
-  const result = await page.evaluate(async () => globalThis.axe.run(document, { resultTypes: ['violations'] }));
-  return result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
 
 for (const colorScheme of ['light', 'dark']) {
   it(`the agent pages have no serious accessibility violations (${colorScheme})`, async () => {

@@ -13,13 +13,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import {
-  Server, api, eventually, installation, postEvent, problemsOf, screenshotDir, signedIn, suite,
+  Server, api, eventually, installation, postEvent, problemsOf, screenshotDir, signedIn, suite, violations
 } from './harness.mjs';
 
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 /** The receiver: every request kept; answers 200 unless `answers` holds other statuses to give first. */
 const receiver = { url: null, received: [], answers: [], server: null };
@@ -88,14 +86,6 @@ async function logRows(page) {
   })));
 }
 
-/** axe's serious and critical violations on the page, as readable lines. */
-async function violations(page) {
-  await page.addScriptTag({ path: AXE });
-  const result = await page.evaluate(async () => globalThis.axe.run(document, { resultTypes: ['violations'] }));
-  return result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
 
 describe('webhooks', () => {
   it('an admin adds an endpoint and sees its secret once, with a copy button', async () => {
