@@ -57,6 +57,8 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
                 }
             };
             drivers.retain(|key, driver| held.contains(key) && !driver.is_finished());
+            // Published before the new drivers start: each checks it first.
+            *leased.lock().unwrap_or_else(|p| p.into_inner()) = held.clone();
             for key in &held {
                 if !drivers.contains_key(key) {
                     let driver = Driver {
@@ -70,7 +72,6 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
                 }
             }
             metrics::gauge!("spine_webhook_endpoints_driven").set(held.len() as f64);
-            *leased.lock().unwrap_or_else(|p| p.into_inner()) = held;
         }
         leased.lock().unwrap_or_else(|p| p.into_inner()).clear();
         for (_, driver) in drivers {
