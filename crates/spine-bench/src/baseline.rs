@@ -204,3 +204,51 @@ pub async fn feed_page_samples(db: &Path, tenant: &str, n: usize) -> BenchResult
     conn.close().await?;
     Ok(samples)
 }
+
+/// The physical limit of this disk for durable appends: each event's stored body (the committed
+/// event's JSON, as the stores keep it) appended to one file in `dir`, with an `fdatasync` after
+/// every `per_sync` events; events/s. Nothing a database does can be faster than this on the same
+/// disk; measured with several `per_sync`, it is the cost curve of an fsync by the bytes it makes
+/// durable.
+pub fn append_fsync_rate(dir: &Path, events: &[NewEvent], per_sync: usize) -> BenchResult<f64> {
+    use std::io::Write;
+    let tenant = spine_core::TenantId::parse("bench").map_err(|e| e.to_string())?;
+    let now = spine_core::Timestamp::now();
+    let bodies: Vec<Vec<u8>> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let event = e.clone().commit(
+                tenant.clone(),
+                spine_core::Seq(i as i64 + 1),
+                now,
+                e.title.clone(),
+            );
+            let mut line = serde_json::to_vec(&event).unwrap_or_default();
+            line.push(b'\n');
+            line
+        })
+        .collect();
+    let path = dir.join("append-baseline.log");
+    let mut file = std::fs::File::create(&path)?;
+    let start = Instant::now();
+    for chunk in bodies.chunks(per_sync.max(1)) {
+        for body in chunk {
+            file.write_all(body)?;
+        }
+        file.sync_data()?;
+    }
+    let rate = events.len() as f64 / start.elapsed().as_secs_f64();
+    drop(file);
+    std::fs::remove_file(&path)?;
+    Ok(rate)
+}
+
+/// Bytes this process has caused to be written to storage so far (`write_bytes` of
+/// `/proc/self/io`): for SQLite, the WAL and the checkpoints that copy it into the database file.
+pub fn process_write_bytes() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|line| line.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+}

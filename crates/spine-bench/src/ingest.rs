@@ -22,16 +22,43 @@ fn events(n: usize, seed: u64) -> Vec<NewEvent> {
 /// In-process ingest through the store: batches of 1,000, and concurrent single events
 /// (group commit), beside the plain-insert baseline; on PostgreSQL with one node and with two
 /// (the load split evenly across both).
-pub async fn in_process(backend: &Backend, n: usize) -> BenchResult<Vec<Row>> {
+pub async fn in_process(
+    backend: &Backend,
+    dir: &std::path::Path,
+    n: usize,
+) -> BenchResult<Vec<Row>> {
     let base = backend.insert_rate("inproc-baseline", &events(n, 1)).await?;
     let mut rows = vec![Row::new(backend.baseline_name(), base, "events/s", None, "")];
+    settle().await;
+    let bodies = events(n, 1);
+    let disk = crate::baseline::append_fsync_rate(dir, &bodies, 1000)?;
+    rows.push(Row::new(
+        "physical limit: bodies appended, fdatasync per 1000",
+        disk,
+        "events/s",
+        None,
+        "",
+    ));
+    // The fsync cost curve: fewer events per sync (a sample large enough for 2,000 syncs).
+    for per_sync in [1usize, 10, 100] {
+        let sample = &bodies[..(per_sync * 2000).min(bodies.len())];
+        let rate = crate::baseline::append_fsync_rate(dir, sample, per_sync)?;
+        rows.push(Row::new(
+            format!("  fdatasync per {per_sync} (the fsync cost curve)"),
+            rate,
+            "events/s",
+            Some(disk),
+            "",
+        ));
+    }
     settle().await;
 
     let tenant = TenantId::parse("bench").map_err(|e| e.to_string())?;
     for &count in backend.node_counts() {
         let suffix = backend.suffix(count);
-        let (_, nodes) = backend.fresh(&format!("inproc-{count}"), count).await?;
+        let (place, nodes) = backend.fresh(&format!("inproc-{count}"), count).await?;
         nodes[0].store().create_tenant(&tenant, "bench").await?;
+        let written_before = written(&place).await;
         let stores: Vec<Arc<dyn Store>> = nodes.iter().map(Node::store).collect();
 
         // One task per node, each appending its share of the batches one after another.
@@ -61,6 +88,28 @@ pub async fn in_process(backend: &Backend, n: usize) -> BenchResult<Vec<Row>> {
             Some(base),
             ">= 500000",
         ));
+        rows.push(Row::new(
+            format!("  the same, against the disk's limit{suffix}"),
+            rate,
+            "events/s",
+            Some(disk),
+            "",
+        ));
+        if let (Some(before), Some(after)) = (written_before, written(&place).await) {
+            let what = match place {
+                crate::backend::Place::Sqlite(_) => {
+                    "storage bytes written per event (WAL + checkpoints)"
+                }
+                crate::backend::Place::Postgres(_) => "WAL bytes per event (pg_current_wal_lsn)",
+            };
+            rows.push(Row::new(
+                format!("  {what}{suffix}"),
+                after.saturating_sub(before) as f64 / n as f64,
+                "bytes",
+                None,
+                "",
+            ));
+        }
         settle().await;
 
         let singles = events(n / 4, 3);
@@ -343,4 +392,23 @@ pub async fn http(backend: &Backend, opts: &BenchOptions) -> BenchResult<Vec<Row
         settle().await;
     }
     Ok(rows)
+}
+
+/// What has been written so far where `place` keeps its data: this process's storage writes for
+/// SQLite (`/proc/self/io`), the server's WAL position for PostgreSQL.
+async fn written(place: &crate::backend::Place) -> Option<u64> {
+    match place {
+        crate::backend::Place::Sqlite(_) => crate::baseline::process_write_bytes(),
+        crate::backend::Place::Postgres(url) => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(url).await.ok()?;
+            let lsn: Option<i64> =
+                sqlx::query_scalar("select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")
+                    .fetch_one(&mut conn)
+                    .await
+                    .ok()?;
+            let _ = conn.close().await;
+            lsn.and_then(|l| u64::try_from(l).ok())
+        }
+    }
 }

@@ -145,7 +145,7 @@ async fn run_sections(
     let mut rows = Vec::new();
     measure::print_header();
     if opts.wants("ingest") {
-        rows.extend(ingest::in_process(backend, opts.ingest_events).await?);
+        rows.extend(ingest::in_process(backend, dir, opts.ingest_events).await?);
     }
     if opts.wants("http") {
         rows.extend(ingest::http(backend, opts).await?);
