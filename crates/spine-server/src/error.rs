@@ -220,6 +220,11 @@ impl IntoResponse for ApiError {
         if matches!(self, Self::TooManyStreams(_) | Self::ServerFull(_)) {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
+        // A store that is unavailable for now (shutting down, unreachable, the request took
+        // too long): the client is told when to try again, as for the other 503s.
+        if matches!(self, Self::Unavailable(_)) {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         res
     }
 }
@@ -256,5 +261,8 @@ mod tests {
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(res.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
         assert!(res.headers().contains_key(header::WWW_AUTHENTICATE));
+        let busy = ApiError::Unavailable("retry".into()).into_response();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "1", "every 503 says when to retry");
     }
 }
