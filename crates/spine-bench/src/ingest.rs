@@ -67,6 +67,7 @@ pub async fn in_process(
         for (i, batch) in batches.into_iter().enumerate() {
             shares[i % stores.len()].push(batch);
         }
+        let lag = IndexLag::watch(&nodes[0], &tenant);
         let start = Instant::now();
         let tasks = shares.into_iter().zip(&stores).map(|(share, store)| {
             let (store, tenant) = (store.clone(), tenant.clone());
@@ -81,6 +82,7 @@ pub async fn in_process(
             r??;
         }
         let rate = n as f64 / start.elapsed().as_secs_f64();
+        let lag = IndexLag::finish(lag).await;
         rows.push(Row::new(
             format!("in-process ingest, batches of 1000{suffix}"),
             rate,
@@ -106,6 +108,29 @@ pub async fn in_process(
                 format!("  {what}{suffix}"),
                 after.saturating_sub(before) as f64 / n as f64,
                 "bytes",
+                None,
+                "",
+            ));
+        }
+        if let Some((most, caught_up)) = lag {
+            rows.push(Row::new(
+                format!("  indexer: most events behind the log during the run{suffix}"),
+                most as f64,
+                "events",
+                None,
+                "",
+            ));
+            rows.push(Row::new(
+                format!("  indexer: most time behind, at the run's rate{suffix}"),
+                most as f64 / rate * 1000.0,
+                "ms",
+                None,
+                "<= 1000",
+            ));
+            rows.push(Row::new(
+                format!("  indexer: caught up after the last commit{suffix}"),
+                caught_up.as_secs_f64() * 1000.0,
+                "ms",
                 None,
                 "",
             ));
@@ -143,6 +168,47 @@ pub async fn in_process(
         settle().await;
     }
     Ok(rows)
+}
+
+/// How far the SQLite indexer falls behind the log during a run: the log's head and the
+/// indexer's watermark sampled every 5 ms.
+struct IndexLag {
+    sampler: tokio::task::JoinHandle<i64>,
+    stop: tokio::sync::watch::Sender<bool>,
+    store: Arc<spine_sqlite::SqliteStore>,
+    tenant: TenantId,
+}
+
+impl IndexLag {
+    fn watch(node: &Node, tenant: &TenantId) -> Option<Self> {
+        let Node::Sqlite(store) = node else { return None };
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let (sampled, sampled_tenant) = (store.clone(), tenant.clone());
+        let sampler = tokio::spawn(async move {
+            let mut most = 0;
+            while !*stopped.borrow() {
+                if let Ok(head) = sampled.head(&sampled_tenant).await {
+                    most = most.max(head.0 - sampled.indexed_through().0);
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(5), stopped.changed()).await;
+            }
+            most
+        });
+        Some(Self { sampler, stop, store: store.clone(), tenant: tenant.clone() })
+    }
+
+    /// The most events behind, and how long the indexer took to reach the head after the run.
+    async fn finish(this: Option<Self>) -> Option<(i64, Duration)> {
+        let this = this?;
+        let _ = this.stop.send(true);
+        let most = this.sampler.await.ok()?;
+        let head = this.store.head(&this.tenant).await.ok()?;
+        let start = Instant::now();
+        while this.store.indexed_through() < head && start.elapsed() < Duration::from_secs(60) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Some((most, start.elapsed()))
+    }
 }
 
 /// A server on port 0 over one node's store, with an admin key of the benchmark's tenant.

@@ -157,3 +157,115 @@ async fn acknowledged_events_survive_sigkill() {
         &lost[..lost.len().min(5)]
     );
 }
+
+/// Posts batches of 500 events until the server stops answering; the titles of the
+/// acknowledged ones. Each title carries a word of its own (`w{writer}x{batch}x{i}`).
+async fn flood(client: reqwest::Client, url: String, key: String, writer: usize) -> Vec<String> {
+    let mut acked = Vec::new();
+    for b in 0.. {
+        let events: Vec<Value> = (0..500)
+            .map(|i| {
+                json!({"type": "flood.event", "title": format!("flood w{writer}x{b}x{i} word"),
+                       "actor": {"id": format!("u{}", i % 13)}, "tags": [format!("t{}", i % 5)]})
+            })
+            .collect();
+        let sent = client
+            .post(format!("{url}/v1/events/batch"))
+            .bearer_auth(&key)
+            .json(&json!({"events": events}))
+            .send()
+            .await;
+        let Ok(r) = sent else { break };
+        if !r.status().is_success() || r.json::<Value>().await.is_err() {
+            break;
+        }
+        acked.extend((0..500).map(|i| format!("w{writer}x{b}x{i}")));
+    }
+    acked
+}
+
+/// The index against the log, read from the file: (positions the indexer has not reached,
+/// key rows missing, key rows extra, full-text documents, events).
+async fn index_against_log(path: &std::path::Path) -> (i64, i64, i64, i64, i64) {
+    use sqlx::{ConnectOptions, Row};
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .connect()
+        .await
+        .expect("open the file");
+    let row = sqlx::query(
+        "select (select last_seq - indexed_seq from meta),
+                (select count(*) from (select * from event_key_rows except select * from event_keys)),
+                (select count(*) from (select * from event_keys except select * from event_key_rows)),
+                (select count(*) from events_fts_docsize),
+                (select count(*) from events)",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("compare");
+    (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_index_converges_to_the_log_after_sigkill_mid_indexing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spine.db");
+    let db = format!("sqlite://{}", path.display());
+    let out = Command::new(BIN)
+        .args(["tenant", "create", "index-crash", "--json", "--db", &db])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = created["admin_key"].as_str().unwrap().to_owned();
+    let client = reqwest::Client::new();
+
+    // Three times: flood the server with batches (the indexer follows in steps behind the
+    // commits) and kill it while they stream in.
+    let mut acked = Vec::new();
+    for round in 0..3 {
+        let (mut child, url) = start_server(&db);
+        wait_healthy(&client, &url).await;
+        let writers: Vec<_> = (0..3)
+            .map(|w| tokio::spawn(flood(client.clone(), url.clone(), key.clone(), round * 3 + w)))
+            .collect();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        child.kill().expect("SIGKILL");
+        child.wait().unwrap();
+        for w in writers {
+            acked.extend(w.await.unwrap());
+        }
+    }
+    assert!(acked.len() >= 3000, "only {} events were acknowledged", acked.len());
+
+    // Restarted, the indexer picks up from its watermark; a search waits for it.
+    let (mut child, url) = start_server(&db);
+    wait_healthy(&client, &url).await;
+    let search = |word: String| {
+        let (client, url, key) = (client.clone(), url.clone(), key.clone());
+        async move {
+            let r = client
+                .get(format!("{url}/v1/events"))
+                .bearer_auth(&key)
+                .query(&[("q", word.as_str()), ("limit", "10")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "search for {word}");
+            r.json::<Value>().await.unwrap()["items"].as_array().unwrap().len()
+        }
+    };
+    let step = (acked.len() / 50).max(1);
+    for word in acked.iter().step_by(step).chain(acked.last()) {
+        assert_eq!(search(word.clone()).await, 1, "{word} is found exactly once");
+    }
+    child.kill().ok();
+    child.wait().ok();
+
+    let (behind, missing, extra, documents, events) = index_against_log(&path).await;
+    assert_eq!(behind, 0, "the indexer reached the head");
+    assert_eq!((missing, extra), (0, 0), "the key rows are exactly the log's");
+    assert_eq!(documents, events, "one full-text document per event");
+    assert!(events as usize >= acked.len());
+}

@@ -152,7 +152,8 @@ async fn load_types(plan: &mut Plan, conn: &mut SqliteConnection, works: &[Work]
     Ok(())
 }
 
-/// Writes the batch's rows: events, their full-text entries and their tags.
+/// Writes the batch's rows: the events alone. Their filter keys and full text are the
+/// indexer's, just behind the commit ([`crate::indexer`]).
 async fn insert(rows: &[group::Row], conn: &mut SqliteConnection) -> Result<()> {
     for chunk in rows.chunks(EVENT_ROWS_PER_INSERT) {
         let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
@@ -179,35 +180,6 @@ async fn insert(rows: &[group::Row], conn: &mut SqliteConnection) -> Result<()> 
                 .push_bind(e.idempotency_key.as_ref().map(|k| k.as_str()))
                 .push_bind(row.fingerprint.as_deref())
                 .push_bind(row.body.as_str());
-        });
-        qb.build().execute(&mut *conn).await?;
-
-        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(
-            "insert into events_fts (rowid, title, description, actor_name, entity_name) ",
-        );
-        qb.push_values(chunk, |mut b, row| {
-            let e = &row.event;
-            b.push_bind(e.seq.0)
-                .push_bind(e.title.as_str())
-                .push_bind(e.description.as_deref())
-                .push_bind(e.actor.as_ref().map(|a| a.display()))
-                .push_bind(e.entity.as_ref().map(|x| x.display()));
-        });
-        qb.build().execute(&mut *conn).await?;
-    }
-
-    let tags: Vec<(&Event, &str)> = rows
-        .iter()
-        .flat_map(|r| r.event.tags.iter().map(move |t| (&r.event, t.as_str())))
-        .collect();
-    for chunk in tags.chunks(SMALL_ROWS_PER_STATEMENT) {
-        let mut qb: QueryBuilder<'_, Sqlite> =
-            QueryBuilder::new("insert or ignore into event_tags (tenant, tag, occurred_at, seq) ");
-        qb.push_values(chunk, |mut b, (e, tag)| {
-            b.push_bind(e.tenant.as_str())
-                .push_bind(*tag)
-                .push_bind(e.occurred_at.as_micros())
-                .push_bind(e.seq.0);
         });
         qb.build().execute(&mut *conn).await?;
     }

@@ -15,6 +15,9 @@ pub(crate) enum Error {
     /// A stored row holds a value this build cannot read (a provider name, a mapping...).
     #[error("stored row is unreadable: {0}")]
     Unreadable(String),
+    /// A search came while the indexer was too far behind the log to answer it whole.
+    #[error("the search index is catching up with the newest events; retry shortly")]
+    IndexBehind,
     /// The schema is missing or older than this build expects.
     #[error("migrations are not applied (database at version {found}, expected {expected})")]
     NotMigrated {
@@ -42,6 +45,7 @@ impl Error {
                 .code()
                 .and_then(|c| c.parse::<i64>().ok())
                 .is_some_and(|c| matches!(c & 0xff, 5 | 6)),
+            Error::IndexBehind => true,
             _ => false,
         }
     }

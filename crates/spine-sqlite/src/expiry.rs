@@ -118,29 +118,30 @@ async fn remove(pool: &SqlitePool, tenant: &TenantId, seqs: &[i64]) -> Result<(u
     let mut removed = 0;
     for chunk in seqs.chunks(CHUNK) {
         let mut tx = conn.begin_with("begin immediate").await?;
-        for (table, column, tags) in [
-            ("event_tags", "seq", true),
+        for (table, column, keys) in [
+            ("event_keys", "seq", true),
             ("events_fts", "rowid", false),
             ("read_marks", "seq", false),
             ("archived_events", "seq", false),
             ("jobs", "event_seq", false),
             ("events", "seq", false),
         ] {
-            let mut qb: QueryBuilder<'_, Sqlite> = if tags {
-                // Tag rows are found by their primary key from the tags in each event's body.
-                let mut qb = QueryBuilder::new(
-                    "delete from event_tags where (tenant, tag, occurred_at, seq) in
-                         (select e.tenant, t.value, e.occurred_at, e.seq
-                          from events e, json_each(e.body, '$.tags') t where e.tenant = ",
-                );
-                qb.push_bind(tenant.as_str()).push(" and e.seq in (");
+            // Index entries exist only up to the indexer's watermark.
+            let indexed = "seq <= (select indexed_seq from meta where id = 1)";
+            let mut qb: QueryBuilder<'_, Sqlite> = if keys {
+                // Key rows are found by their primary key, derived from each event's row.
+                let mut qb = QueryBuilder::new(format!(
+                    "delete from event_keys where (tenant, kind, key, occurred_at, seq) in
+                         (select * from event_key_rows where {indexed} and tenant = "
+                ));
+                qb.push_bind(tenant.as_str()).push(" and seq in (");
                 qb
             } else if table == "events_fts" {
                 // The search index holds no tenant: its rows are the tenant's events' positions.
-                let mut qb = QueryBuilder::new(
+                let mut qb = QueryBuilder::new(format!(
                     "delete from events_fts where rowid in
-                         (select seq from events where tenant = ",
-                );
+                         (select seq from events where {indexed} and tenant = "
+                ));
                 qb.push_bind(tenant.as_str()).push(" and seq in (");
                 qb
             } else {
@@ -152,7 +153,7 @@ async fn remove(pool: &SqlitePool, tenant: &TenantId, seqs: &[i64]) -> Result<(u
             for seq in chunk {
                 list.push_bind(*seq);
             }
-            qb.push(if tags || table == "events_fts" { "))" } else { ")" });
+            qb.push(if keys || table == "events_fts" { "))" } else { ")" });
             let done = qb.build().execute(&mut *tx).await?;
             if table == "events" {
                 removed += done.rows_affected();

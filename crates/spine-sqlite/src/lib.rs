@@ -40,6 +40,7 @@ mod error;
 mod expiry;
 mod filters;
 mod identifiers;
+mod indexer;
 mod ingest;
 mod jobs;
 mod ledger;
@@ -104,6 +105,8 @@ struct Inner {
     admin: SqlitePool,
     /// The group-commit writer for events.
     writer: spine_store::group::WriterHandle,
+    /// The indexer's watermark and pause switch (the indexer runs in the writer task).
+    indexer: indexer::Follower,
     /// Copies the WAL back into the database file, off the writer's commit path.
     checkpointer: tokio::task::JoinHandle<()>,
 }
@@ -163,9 +166,11 @@ impl SqliteStore {
             .connect_with(base.clone().pragma("cache_size", "-4096"))
             .await
             .map_err(Error::from)?;
-        let writer = writer::spawn(write_conn, write_options, options.max_batch_events.max(1));
+        let (follow, indexer) = indexer::new(options.durable);
+        let writer =
+            writer::spawn(write_conn, write_options, follow, options.max_batch_events.max(1));
         let checkpointer = tokio::spawn(checkpoint_forever(base.pragma("cache_size", "-2048")));
-        Ok(Self { inner: Arc::new(Inner { reads, admin, writer, checkpointer }) })
+        Ok(Self { inner: Arc::new(Inner { reads, admin, writer, indexer, checkpointer }) })
     }
 
     /// The admin pool and owned copies of a call's arguments, for work run in its own task.
@@ -209,6 +214,18 @@ impl SqliteStore {
             Some(spine_store::group::Done::Append(outcomes)) => Ok((outcomes, notices)),
             _ => Err(StoreError::other(std::io::Error::other("an append answered nothing"))),
         }
+    }
+
+    /// Pauses (`true`) or resumes the indexer that builds the filter keys and the full text
+    /// behind the commits. While it is paused, feeds stay exact (they read the unindexed
+    /// events from the log) and searches wait for it, then answer `Unavailable`.
+    pub fn pause_indexer(&self, paused: bool) {
+        self.inner.indexer.pause(paused);
+    }
+
+    /// The highest position the indexer has reached, as far as this process has seen.
+    pub fn indexed_through(&self) -> Seq {
+        Seq(self.inner.indexer.indexed())
     }
 
     /// Tells live readers about a commit made outside the writer ([`SqliteStore::append_in`]).
@@ -323,7 +340,7 @@ impl Store for SqliteStore {
     }
 
     async fn query(&self, tenant: &TenantId, query: &FeedQuery) -> StoreResult<Page> {
-        Ok(query::page(&self.inner.reads, tenant, query).await?)
+        Ok(query::page(&self.inner.reads, &self.inner.indexer, tenant, query).await?)
     }
 
     async fn stats(&self, tenant: &TenantId, query: &StatsQuery) -> StoreResult<Stats> {

@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/0010_consumers.sql")),
     (11, include_str!("../migrations/0011_webhooks.sql")),
     (12, include_str!("../migrations/0012_retention.sql")),
+    (13, include_str!("../migrations/0013_indexer.sql")),
 ];
 
 /// The version this build needs.

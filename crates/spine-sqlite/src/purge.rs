@@ -49,15 +49,16 @@ pub(crate) async fn purge(
             break;
         };
         let first = seqs[0];
-        // Every statement is bounded by the chunk's range within the tenant; tag rows are found
-        // by their primary key from the tags in each event's body.
+        // Every statement is bounded by the chunk's range within the tenant; key rows are found
+        // by their primary key, derived from each event's row. What the indexer has not
+        // reached has no index entries yet.
         for sql in [
-            "delete from event_tags where (tenant, tag, occurred_at, seq) in
-                 (select e.tenant, t.value, e.occurred_at, e.seq
-                  from events e, json_each(e.body, '$.tags') t
-                  where e.tenant = ?1 and e.seq between ?2 and ?3)",
+            "delete from event_keys where (tenant, kind, key, occurred_at, seq) in
+                 (select * from event_key_rows where tenant = ?1 and seq between ?2 and ?3
+                  and seq <= (select indexed_seq from meta where id = 1))",
             "delete from events_fts where rowid in
-                 (select seq from events where tenant = ?1 and seq between ?2 and ?3)",
+                 (select seq from events where tenant = ?1 and seq between ?2 and ?3
+                  and seq <= (select indexed_seq from meta where id = 1))",
             "delete from events where tenant = ?1 and seq between ?2 and ?3",
         ] {
             sqlx::query(sql).bind(tenant.as_str()).bind(first).bind(last).execute(&mut *tx).await?;

@@ -4,27 +4,48 @@
 //! pair; `order=seq` walks oldest first, continuing above the cursor's position. A page fetches
 //! one row more than asked to know whether a next page exists.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::filters::{fts_query, push_filter, push_scope};
+use crate::indexer::Follower;
 use crate::read_state::{
     push_archived, push_is_archived, push_is_read, push_is_seen, push_unread, push_unseen,
 };
-use spine_core::{Cursor, Event, EventFilter, Order, Scope, Seq, TenantId};
+use spine_core::{Cursor, Event, EventFilter, Order, Scope, Seq, TenantId, TypePattern};
 use spine_store::{FeedItem, FeedQuery, Page};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use std::time::Duration;
 use uuid::Uuid;
 
 /// The largest page the store serves, whatever the caller asks.
 const MAX_PAGE: u32 = 1000;
+/// How long a search waits for the indexer to reach the tenant's newest event.
+const SEARCH_WAIT: Duration = Duration::from_secs(2);
 
 /// One page of the feed.
-pub(crate) async fn page(pool: &SqlitePool, tenant: &TenantId, query: &FeedQuery) -> Result<Page> {
+pub(crate) async fn page(
+    pool: &SqlitePool,
+    indexer: &Follower,
+    tenant: &TenantId,
+    query: &FeedQuery,
+) -> Result<Page> {
     let limit = query.limit.clamp(1, MAX_PAGE);
     let fts = match query.filter.q.as_deref().map(fts_query) {
         Some(None) => return Ok(Page { items: Vec::new(), next: None }),
         Some(Some(fts)) => Some(fts),
         None => None,
     };
+    if fts.is_some() {
+        // The full text is only in the index: a search waits until the indexer has reached
+        // the tenant's newest event, so that it never misses one.
+        let newest: i64 =
+            sqlx::query_scalar("select coalesce(max(seq), 0) from events where tenant = ?")
+                .bind(tenant.as_str())
+                .fetch_one(pool)
+                .await?;
+        if !indexer.reach(newest, SEARCH_WAIT).await {
+            return Err(Error::IndexBehind);
+        }
+    }
     let mut qb = page_query("", tenant.as_str(), query, fts, limit);
     let rows = qb.build().fetch_all(pool).await?;
     let mut items = Vec::with_capacity(rows.len());
@@ -50,6 +71,60 @@ pub(crate) async fn page(pool: &SqlitePool, tenant: &TenantId, query: &FeedQuery
     Ok(Page { items, next })
 }
 
+/// What drives the walk of a feed page.
+enum Drive {
+    /// A full-text query: its matches (usually few), sorted afterwards.
+    Text(String),
+    /// In the default order, one filter key (`event_keys`: kind and key), already in
+    /// `(occurred_at, seq)` order and far more selective than the tenant, up to the indexer's
+    /// watermark; the events above it come from the log itself.
+    Key(i64, String),
+    /// An index of `events` led by the tenant.
+    Log,
+}
+
+/// The most selective key among the filters and the scope, in the default order.
+fn drive(query: &FeedQuery, fts: Option<String>) -> Drive {
+    if let Some(fts) = fts {
+        return Drive::Text(fts);
+    }
+    if query.order != Order::Occurred {
+        return Drive::Log;
+    }
+    let (filter, scope) = (&query.filter, query.scope.as_ref());
+    let entity = |t: &Option<String>, id: &Option<String>| match (t, id) {
+        (Some(t), Some(id)) => Some(format!("{t}\u{1f}{id}")),
+        _ => None,
+    };
+    let key = entity(&filter.entity_type, &filter.entity_id)
+        .or_else(|| scope.and_then(|s| entity(&s.entity_type, &s.entity_id)))
+        .map(|k| (KEY_ENTITY, k))
+        .or_else(|| filter.correlation_id.clone().map(|c| (KEY_CORRELATION, c)))
+        .or_else(|| {
+            filter
+                .actor
+                .clone()
+                .or_else(|| scope.and_then(|s| s.actor.clone()))
+                .map(|a| (KEY_ACTOR, a))
+        })
+        .or_else(|| filter.tags.first().map(|t| (KEY_TAG, t.clone())))
+        .or_else(|| match filter.types.as_slice() {
+            [TypePattern::Exact(t)] => Some((KEY_TYPE, t.as_str().to_owned())),
+            _ => None,
+        });
+    key.map_or(Drive::Log, |(kind, key)| Drive::Key(kind, key))
+}
+
+/// `event_keys.kind` of each filter key (migration 0013).
+const KEY_TYPE: i64 = 1;
+const KEY_ACTOR: i64 = 2;
+const KEY_ENTITY: i64 = 3;
+const KEY_CORRELATION: i64 = 4;
+const KEY_TAG: i64 = 5;
+
+/// The indexer's watermark, read in the statement's own snapshot.
+const INDEXED: &str = "(select indexed_seq from meta where id = 1)";
+
 /// The statement of one feed page (`limit + 1` rows, to know whether there is more), after
 /// `prefix` (`explain query plan ` in the plan tests).
 fn page_query<'a>(
@@ -59,93 +134,141 @@ fn page_query<'a>(
     fts: Option<String>,
     limit: u32,
 ) -> QueryBuilder<'a, Sqlite> {
-    let filter = &query.filter;
-    let mut qb: QueryBuilder<'a, Sqlite> = QueryBuilder::new(format!("{prefix}select e.body"));
+    let mut qb: QueryBuilder<'a, Sqlite> = QueryBuilder::new(prefix);
+    match drive(query, fts) {
+        Drive::Text(fts) => {
+            push_select(&mut qb, tenant, query, "e");
+            qb.push(" from events_fts cross join events e on e.seq = events_fts.rowid where events_fts match ")
+                .push_bind(fts)
+                .push(" and e.tenant = ")
+                .push_bind(tenant);
+            push_conditions(&mut qb, tenant, query, false);
+            push_cursor(&mut qb, query, "e");
+            push_order(&mut qb, query.order, "e.occurred_at", "e.seq");
+        }
+        Drive::Key(kind, key) => {
+            push_select(&mut qb, tenant, query, "k");
+            qb.push(" from event_keys k cross join events e on e.seq = k.seq where k.tenant = ")
+                .push_bind(tenant)
+                .push(" and k.kind = ")
+                .push_bind(kind)
+                .push(" and k.key = ")
+                .push_bind(key)
+                .push(format_args!(" and k.seq <= {INDEXED}"));
+            // The same window on the key rows bounds the walk of their primary key.
+            push_key_window(&mut qb, &query.filter);
+            push_cursor(&mut qb, query, "k");
+            qb.push(" and e.tenant = ").push_bind(tenant);
+            push_conditions(&mut qb, tenant, query, kind == KEY_TAG);
+            // The events the indexer has not reached: a short walk of the log's newest end
+            // (`+` keeps the planner off the whole tenant's `occurred_at` index, whose order
+            // it would otherwise prefer to sorting the few rows above the watermark).
+            qb.push(" union all ");
+            push_select(&mut qb, tenant, query, "+e");
+            qb.push(" from events e where e.tenant = ")
+                .push_bind(tenant)
+                .push(format_args!(" and e.seq > {INDEXED}"));
+            push_conditions(&mut qb, tenant, query, false);
+            push_cursor(&mut qb, query, "e");
+            push_order(&mut qb, Order::Occurred, "o", "s");
+        }
+        Drive::Log => {
+            push_select(&mut qb, tenant, query, "e");
+            qb.push(" from events e where e.tenant = ").push_bind(tenant);
+            push_conditions(&mut qb, tenant, query, false);
+            push_cursor(&mut qb, query, "e");
+            push_order(&mut qb, query.order, "e.occurred_at", "e.seq");
+        }
+    }
+    qb.push(" limit ").push_bind(i64::from(limit) + 1);
+    qb
+}
+
+/// `select` of the body, the user's flags and the feed order's columns (`o`, `s`) from `order`
+/// (the `events e` alias, or key rows `k`, which carry the same values in index order; `+e`
+/// for `e` without its index order).
+fn push_select<'a>(
+    qb: &mut QueryBuilder<'a, Sqlite>,
+    tenant: &'a str,
+    query: &'a FeedQuery,
+    order: &str,
+) {
+    qb.push("select e.body");
     if let Some(user) = &query.user {
         qb.push(", ");
-        push_is_read(&mut qb, tenant, user.as_str());
+        push_is_read(qb, tenant, user.as_str());
         qb.push(" as is_read, ");
-        push_is_seen(&mut qb, tenant, user.as_str());
+        push_is_seen(qb, tenant, user.as_str());
         qb.push(" as is_seen, ");
-        push_is_archived(&mut qb, tenant, user.as_str());
+        push_is_archived(qb, tenant, user.as_str());
         qb.push(" as is_archived");
     }
+    let alias = order.trim_start_matches('+');
+    qb.push(format_args!(", {order}.occurred_at as o, {alias}.seq as s"));
+}
 
-    // What drives the walk. A full-text query: its matches (usually few), sorted afterwards.
-    // A tag in the default order: the tag index, already in (occurred_at, seq) order and usually
-    // far more selective than the tenant. Otherwise an index led by the tenant.
-    let tags = filter.tags.as_slice();
-    let driving_tag = match (&fts, query.order, tags.split_first()) {
-        (None, Order::Occurred, Some((first, _))) => Some(first.as_str()),
-        _ => None,
-    };
-    let (occurred, seq) = if let Some(fts) = fts {
-        qb.push(" from events_fts cross join events e on e.seq = events_fts.rowid where events_fts match ")
-            .push_bind(fts)
-            .push(" and e.tenant = ")
-            .push_bind(tenant);
-        ("e.occurred_at", "e.seq")
-    } else if let Some(tag) = driving_tag {
-        qb.push(" from event_tags t0 cross join events e on e.seq = t0.seq where t0.tenant = ")
-            .push_bind(tenant)
-            .push(" and t0.tag = ")
-            .push_bind(tag)
-            .push(" and e.tenant = ")
-            .push_bind(tenant);
-        // The same window on the tag rows bounds the walk of their primary key.
-        push_tag_window(&mut qb, filter);
-        ("t0.occurred_at", "t0.seq")
-    } else {
-        qb.push(" from events e where e.tenant = ").push_bind(tenant);
-        ("e.occurred_at", "e.seq")
-    };
-    let other_tags = if driving_tag.is_some() { &tags[1..] } else { tags };
-    for tag in other_tags {
-        qb.push(" and exists (select 1 from event_tags t where t.tenant = e.tenant and t.tag = ")
+/// Every filter, the scope and the user's read-state filters, on the `events e` row; tags
+/// are read from the event's own body, so the condition holds whether or not the event is
+/// indexed (`skip_first_tag` when the walk is driven by that tag's key rows).
+fn push_conditions<'a>(
+    qb: &mut QueryBuilder<'a, Sqlite>,
+    tenant: &'a str,
+    query: &'a FeedQuery,
+    skip_first_tag: bool,
+) {
+    let filter = &query.filter;
+    let tags = if skip_first_tag { &filter.tags[1..] } else { filter.tags.as_slice() };
+    for tag in tags {
+        qb.push(" and exists (select 1 from json_each(e.body, '$.tags') t where t.value = ")
             .push_bind(tag.as_str())
-            .push(" and t.occurred_at = e.occurred_at and t.seq = e.seq)");
+            .push(")");
     }
-    push_filter(&mut qb, filter);
-    push_scope(&mut qb, query.scope.as_ref());
+    push_filter(qb, filter);
+    push_scope(qb, query.scope.as_ref());
     if let Some(user) = &query.user {
         if filter.unread {
-            push_unread(&mut qb, tenant, user.as_str());
+            push_unread(qb, tenant, user.as_str());
         }
         if filter.unseen {
-            push_unseen(&mut qb, tenant, user.as_str());
+            push_unseen(qb, tenant, user.as_str());
         }
         if let Some(archived) = filter.archived {
-            push_archived(&mut qb, tenant, user.as_str(), archived);
+            push_archived(qb, tenant, user.as_str(), archived);
         }
     }
+}
+
+/// Continues below (default order) or above (commit order) the cursor, on alias `on`.
+fn push_cursor(qb: &mut QueryBuilder<'_, Sqlite>, query: &FeedQuery, on: &str) {
     match (query.order, query.after) {
         (Order::Occurred, Some(after)) => {
-            qb.push(format_args!(" and ({occurred}, {seq}) < ("))
+            qb.push(format_args!(" and ({on}.occurred_at, {on}.seq) < ("))
                 .push_bind(after.occurred_micros)
                 .push(", ")
                 .push_bind(after.seq.0)
                 .push(")");
         }
         (Order::Seq, Some(after)) => {
-            qb.push(" and e.seq > ").push_bind(after.seq.0);
+            qb.push(format_args!(" and {on}.seq > ")).push_bind(after.seq.0);
         }
         (_, None) => {}
     }
-    match query.order {
-        Order::Occurred => qb.push(format_args!(" order by {occurred} desc, {seq} desc")),
-        Order::Seq => qb.push(" order by e.seq"),
-    };
-    qb.push(" limit ").push_bind(i64::from(limit) + 1);
-    qb
 }
 
-/// `since`/`until` on the driving tag rows (the events carry the same `occurred_at`).
-fn push_tag_window(qb: &mut QueryBuilder<'_, Sqlite>, filter: &EventFilter) {
+fn push_order(qb: &mut QueryBuilder<'_, Sqlite>, order: Order, occurred: &str, seq: &str) {
+    match order {
+        Order::Occurred => qb.push(format_args!(" order by {occurred} desc, {seq} desc")),
+        Order::Seq => qb.push(format_args!(" order by {seq}")),
+    };
+}
+
+/// `since`/`until` on the driving key rows (the events carry the same `occurred_at`).
+fn push_key_window(qb: &mut QueryBuilder<'_, Sqlite>, filter: &EventFilter) {
     if let Some(since) = filter.since {
-        qb.push(" and t0.occurred_at >= ").push_bind(since.as_micros());
+        qb.push(" and k.occurred_at >= ").push_bind(since.as_micros());
     }
     if let Some(until) = filter.until {
-        qb.push(" and t0.occurred_at < ").push_bind(until.as_micros());
+        qb.push(" and k.occurred_at < ").push_bind(until.as_micros());
     }
 }
 
@@ -221,6 +344,8 @@ mod plans {
                 store.append(t, chunk.iter().map(|i| event(*i)).collect()).await.expect("append");
             }
         }
+        // The key rows are the indexer's: the plans are of an index that has caught up.
+        assert!(store.inner.indexer.reach(8000, Duration::from_secs(30)).await, "indexed");
         sqlx::query("analyze").execute(&store.inner.admin).await.expect("analyze");
         let base = EventFilter::default();
         let cases: Vec<(&str, EventFilter, Order)> = vec![

@@ -2,10 +2,13 @@
 //! ([`spine_store::group`]) commits every queued request in ONE `BEGIN IMMEDIATE` transaction on
 //! this committer's own connection, replaced if it breaks.
 //!
+//! Between commits the same connection runs the indexer ([`crate::indexer`]).
+//!
 //! Positions come from `meta.last_seq`, read and bumped inside the transaction, so they increase
 //! in commit order, are never reused, and stay correct when another process writes the file.
 
 use crate::batch::commit;
+use crate::indexer::Indexer;
 use async_trait::async_trait;
 use spine_store::group::{Committer, Done, Work, WriterHandle};
 use spine_store::{Notice, StoreResult};
@@ -16,18 +19,42 @@ use sqlx::{ConnectOptions, Connection, SqliteConnection};
 struct SqliteCommitter {
     conn: Option<SqliteConnection>,
     reconnect: SqliteConnectOptions,
+    /// Builds the filter keys and the full text behind the commits, on the same connection.
+    indexer: Indexer,
+}
+
+/// The open connection, or a new one if the last one broke.
+async fn open<'a>(
+    conn: &'a mut Option<SqliteConnection>,
+    reconnect: &SqliteConnectOptions,
+) -> StoreResult<&'a mut SqliteConnection> {
+    Ok(match conn {
+        Some(conn) => conn,
+        None => conn.insert(reconnect.connect().await.map_err(crate::error::Error::from)?),
+    })
 }
 
 #[async_trait]
 impl Committer for SqliteCommitter {
     async fn commit(&mut self, works: Vec<Work>) -> StoreResult<(Vec<Done>, Vec<Notice>)> {
-        let conn = match self.conn.as_mut() {
-            Some(conn) => conn,
-            None => {
-                self.conn.insert(self.reconnect.connect().await.map_err(crate::error::Error::from)?)
-            }
-        };
-        commit(conn, works).await.map_err(|e| e.to_store_error())
+        let conn = open(&mut self.conn, &self.reconnect).await?;
+        let (done, notices) = commit(conn, works).await.map_err(|e| e.to_store_error())?;
+        let head = notices.iter().filter_map(|n| match n {
+            Notice::Commit(c) => Some(c.head.0),
+            _ => None,
+        });
+        if let Some(head) = head.max() {
+            self.indexer.committed(head);
+        }
+        Ok((done, notices))
+    }
+
+    async fn follow(&mut self, idle: bool) -> StoreResult<bool> {
+        if !self.indexer.due(idle) {
+            return Ok(false);
+        }
+        let conn = open(&mut self.conn, &self.reconnect).await?;
+        self.indexer.follow(conn, idle).await.map_err(|e| e.to_store_error())
     }
 
     async fn recover(&mut self) {
@@ -58,7 +85,8 @@ impl Committer for SqliteCommitter {
 pub(crate) fn spawn(
     conn: SqliteConnection,
     reconnect: SqliteConnectOptions,
+    indexer: Indexer,
     max_batch_events: usize,
 ) -> WriterHandle {
-    WriterHandle::spawn(SqliteCommitter { conn: Some(conn), reconnect }, max_batch_events)
+    WriterHandle::spawn(SqliteCommitter { conn: Some(conn), reconnect, indexer }, max_batch_events)
 }

@@ -147,3 +147,146 @@ async fn a_failed_commit_leaves_neither_the_events_nor_their_jobs() {
         store.list_jobs(&t, &JobQuery { limit: 10, ..Default::default() }).await.expect("list");
     assert_eq!(jobs.len(), 1);
 }
+
+/// An event with every filter key, varied by `i`.
+fn keyed(i: usize) -> NewEvent {
+    let event_type = ["deal.won", "task.created", "call.received"][i % 3];
+    serde_json::from_value::<EventInput>(json!({
+        "type": event_type,
+        "title": format!("event number{i} about widgets"),
+        "actor": {"id": format!("u{}", i % 4)},
+        "entity": {"type": "deal", "id": format!("d{}", i % 5)},
+        "correlation_id": format!("c{}", i % 6),
+        "tags": [format!("t{}", i % 7), format!("s{}", i % 2)],
+        // Out of commit order, so the feed order and the positions disagree.
+        "occurred_at": format!("2026-01-01T00:{:02}:{:02}Z", (i * 7) % 60, i % 60),
+    }))
+    .expect("json")
+    .validate(Uuid::now_v7(), None, &EventLimits::default())
+    .expect("valid")
+}
+
+/// Walks the whole feed for `query` in pages of 7: each event's position, in page order.
+async fn walk(store: &SqliteStore, t: &TenantId, mut query: FeedQuery) -> Vec<Seq> {
+    query.limit = 7;
+    let mut seen = Vec::new();
+    loop {
+        let page = store.query(t, &query).await.expect("page");
+        seen.extend(page.items.iter().map(|i| i.event.seq));
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return seen,
+        }
+    }
+}
+
+/// The feed order of `events` matching `keep`: newest `occurred_at` first, then position.
+fn expected(events: &[spine_core::Event], keep: impl Fn(&spine_core::Event) -> bool) -> Vec<Seq> {
+    let mut matching: Vec<&spine_core::Event> = events.iter().filter(|e| keep(e)).collect();
+    matching.sort_by_key(|e| std::cmp::Reverse((e.occurred_at, e.seq)));
+    matching.iter().map(|e| e.seq).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_stay_exact_while_the_indexer_lags_and_searches_wait_for_it() {
+    use spine_core::{EventFilter, Order, Scope, TypePattern};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open(&dir.path().join("spine.db")).await;
+    let t = TenantId::parse("acme").expect("tenant");
+    store.create_tenant(&t, "Acme").await.expect("tenant");
+    let first = store.append(&t, (0..90).map(keyed).collect()).await.expect("append");
+    // Let the indexer reach the first half, then stop it: the rest stays above the watermark.
+    let last_indexed = first.last().expect("events").event().seq;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while store.indexed_through() < last_indexed {
+        assert!(std::time::Instant::now() < deadline, "the indexer never caught up");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    store.pause_indexer(true);
+    let second = store.append(&t, (90..180).map(keyed).collect()).await.expect("append");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(store.indexed_through(), last_indexed, "a paused indexer stays where it was");
+    let events: Vec<spine_core::Event> =
+        first.iter().chain(&second).map(|o| o.event().clone()).collect();
+
+    let base = EventFilter::default();
+    let entity = |e: &spine_core::Event| e.entity.as_ref().map(|x| x.id.clone());
+    let has_tag = |e: &spine_core::Event, tag: &str| e.tags.iter().any(|t| t == tag);
+    type Keep = Box<dyn Fn(&spine_core::Event) -> bool>;
+    let cases: Vec<(&str, EventFilter, Option<Scope>, Keep)> = vec![
+        ("everything", base.clone(), None, Box::new(|_| true)),
+        (
+            "type",
+            EventFilter { types: vec![TypePattern::parse("deal.won").expect("t")], ..base.clone() },
+            None,
+            Box::new(|e| e.event_type.as_str() == "deal.won"),
+        ),
+        (
+            "actor",
+            EventFilter { actor: Some("u1".into()), ..base.clone() },
+            None,
+            Box::new(|e| e.actor.as_ref().is_some_and(|a| a.id == "u1")),
+        ),
+        (
+            "entity",
+            EventFilter {
+                entity_type: Some("deal".into()),
+                entity_id: Some("d2".into()),
+                ..base.clone()
+            },
+            None,
+            Box::new(move |e| entity(e).as_deref() == Some("d2")),
+        ),
+        (
+            "correlation",
+            EventFilter { correlation_id: Some("c3".into()), ..base.clone() },
+            None,
+            Box::new(|e| e.correlation_id.as_deref() == Some("c3")),
+        ),
+        (
+            "two tags",
+            EventFilter { tags: vec!["t3".into(), "s1".into()], ..base.clone() },
+            None,
+            Box::new(move |e| has_tag(e, "t3") && has_tag(e, "s1")),
+        ),
+        (
+            "actor within an entity scope",
+            EventFilter { actor: Some("u2".into()), ..base.clone() },
+            Some(Scope {
+                entity_type: Some("deal".into()),
+                entity_id: Some("d0".into()),
+                ..Scope::default()
+            }),
+            Box::new(move |e| {
+                e.actor.as_ref().is_some_and(|a| a.id == "u2") && entity(e).as_deref() == Some("d0")
+            }),
+        ),
+    ];
+    for (name, filter, scope, keep) in cases {
+        let want = expected(&events, keep);
+        assert!(want.iter().any(|s| *s > last_indexed), "{name}: some matches are unindexed");
+        let query = FeedQuery { filter, scope, order: Order::Occurred, ..FeedQuery::default() };
+        assert_eq!(walk(&store, &t, query).await, want, "{name}");
+    }
+
+    // A search needs the full text, which the paused indexer has not written for the second
+    // half: it waits, then answers that the index is catching up, never a partial result.
+    let search = FeedQuery {
+        filter: EventFilter { q: Some("number150".into()), ..base.clone() },
+        ..FeedQuery::default()
+    };
+    let paused = store.query(&t, &search).await;
+    assert!(matches!(paused, Err(StoreError::Unavailable(_))), "{paused:?}");
+
+    store.pause_indexer(false);
+    let found = store.query(&t, &search).await.expect("search after resuming");
+    assert_eq!(found.items.len(), 1);
+    assert_eq!(found.items[0].event.title, "event number150 about widgets");
+    let widgets = FeedQuery {
+        filter: EventFilter { q: Some("widgets".into()), ..base },
+        limit: 1000,
+        ..FeedQuery::default()
+    };
+    assert_eq!(store.query(&t, &widgets).await.expect("search").items.len(), events.len());
+}

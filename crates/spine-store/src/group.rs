@@ -127,6 +127,13 @@ pub trait Committer: Send + 'static {
 
     /// Releases what the committer holds when the writer stops.
     async fn close(&mut self) {}
+
+    /// Work that follows the commits (an index built behind the log), run by the writer
+    /// between commits: `idle` when no request is queued. Answers whether more of it remains
+    /// right now.
+    async fn follow(&mut self, _idle: bool) -> StoreResult<bool> {
+        Ok(false)
+    }
 }
 
 /// Where a plan's positions come from.
@@ -721,6 +728,9 @@ const NOTICE_DEPTH: usize = 1024;
 /// wait they land in a small commit of their own, which costs a whole flush for a handful of
 /// events.
 const LINGER: Duration = Duration::from_millis(1);
+/// How long an idle writer sleeps before it lets the committer look for work to follow that
+/// it did not commit itself.
+const IDLE_LOOK: Duration = Duration::from_millis(500);
 
 /// What the writer is asked to do.
 enum Request {
@@ -884,7 +894,26 @@ async fn run(
     let mut stop = None;
     let mut concurrent = false;
     while stop.is_none() {
-        let Some(first) = rx.recv().await else { break };
+        let first = match rx.try_recv() {
+            Ok(request) => request,
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                // Idle: the committer's following work gets the time, a bounded step at once.
+                match committer.follow(true).await {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the writer's follow-up work failed");
+                        committer.recover().await;
+                    }
+                }
+                match tokio::time::timeout(IDLE_LOOK, rx.recv()).await {
+                    Ok(Some(request)) => request,
+                    Ok(None) => break,
+                    Err(_) => continue,
+                }
+            }
+        };
         let (mut works, mut replies, mut events) = (Vec::new(), Vec::new(), 0usize);
         let mut next = Some(first);
         // A lone sequential caller never waits; only callers that share commits do.
@@ -929,6 +958,10 @@ async fn run(
                 }
                 for (reply, done) in replies.into_iter().zip(done) {
                     reply.send(Ok(done));
+                }
+                if let Err(e) = committer.follow(false).await {
+                    tracing::warn!(error = %e, "the writer's follow-up work failed");
+                    committer.recover().await;
                 }
             }
             Err(e) => {
