@@ -190,24 +190,25 @@ async fn load_types(plan: &mut Plan, conn: &mut PgConnection, works: &[Work]) ->
     Ok(())
 }
 
-/// Writes the batch's rows: events (with their search vectors) and their tags.
+/// Writes the batch's rows: events and their tags. Their full text is the indexer's, just
+/// behind the commit ([`crate::indexer`]).
 async fn insert(rows: &[group::Row], conn: &mut PgConnection) -> Result<()> {
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let columns = EventColumns::of(chunk);
         sqlx::query(
             "insert into events (tenant, seq, id, type, action, source_system, actor_id,
                      entity_type, entity_id, priority, correlation_id, occurred_at, received_at,
-                     expires_at, idempotency_key, fingerprint, body, search)
+                     expires_at, idempotency_key, fingerprint, body)
                  select tenant, seq, id, type, action, source_system, actor_id, entity_type,
                      entity_id, priority, correlation_id, occurred_at, received_at, expires_at,
-                     idempotency_key, fingerprint, body::jsonb, to_tsvector('simple', search)
+                     idempotency_key, fingerprint, body::jsonb
                  from unnest($1::text[], $2::bigint[], $3::bytea[], $4::text[], $5::text[],
                      $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
                      $12::bigint[], $13::bigint[], $14::bigint[], $15::text[], $16::text[],
-                     $17::text[], $18::text[])
+                     $17::text[])
                      as r(tenant, seq, id, type, action, source_system, actor_id, entity_type,
                      entity_id, priority, correlation_id, occurred_at, received_at, expires_at,
-                     idempotency_key, fingerprint, body, search)",
+                     idempotency_key, fingerprint, body)",
         )
         .bind(columns.tenant)
         .bind(columns.seq)
@@ -226,7 +227,6 @@ async fn insert(rows: &[group::Row], conn: &mut PgConnection) -> Result<()> {
         .bind(columns.idempotency_key)
         .bind(columns.fingerprint)
         .bind(columns.body)
-        .bind(columns.search)
         .execute(&mut *conn)
         .await?;
     }
@@ -274,8 +274,6 @@ struct EventColumns<'a> {
     idempotency_key: Vec<Option<&'a str>>,
     fingerprint: Vec<Option<&'a str>>,
     body: Vec<&'a str>,
-    /// Title, description, actor and entity names: the text `to_tsvector` indexes.
-    search: Vec<String>,
 }
 
 impl<'a> EventColumns<'a> {
@@ -303,27 +301,6 @@ impl<'a> EventColumns<'a> {
                 .collect(),
             fingerprint: rows.iter().map(|r| r.fingerprint.as_deref()).collect(),
             body: rows.iter().map(|r| r.body.as_str()).collect(),
-            search: events().map(search_text).collect(),
         }
     }
-}
-
-/// The searchable text of an event, without diacritics. Control characters become spaces:
-/// PostgreSQL text cannot hold NUL.
-fn search_text(e: &Event) -> String {
-    let parts = [
-        Some(e.title.as_str()),
-        e.description.as_deref(),
-        e.actor.as_ref().map(|a| a.display()),
-        e.entity.as_ref().map(|x| x.display()),
-    ];
-    let text = parts
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>();
-    crate::filters::fold_diacritics(&text)
 }

@@ -15,6 +15,9 @@ pub(crate) enum Error {
     /// A stored row holds a value this build cannot read (a provider name, a mapping...).
     #[error("stored row is unreadable: {0}")]
     Unreadable(String),
+    /// A search came while the indexer was too far behind the log to answer it whole.
+    #[error("the search index is catching up with the newest events; retry shortly")]
+    IndexBehind,
     /// The schema is missing or older than this build expects.
     #[error("migrations are not applied (database at version {found}, expected {expected})")]
     NotMigrated {
@@ -29,6 +32,12 @@ impl Error {
     /// Whether this is a uniqueness violation (a taken tenant or key id).
     pub(crate) fn is_unique_violation(&self) -> bool {
         matches!(self, Error::Sql(sqlx::Error::Database(db)) if db.is_unique_violation())
+    }
+
+    /// Whether the schema this needs is not there yet (an undefined table or function).
+    pub(crate) fn is_not_migrated(&self) -> bool {
+        matches!(self, Error::Sql(sqlx::Error::Database(db))
+            if db.code().is_some_and(|c| matches!(&*c, "42P01" | "42883")))
     }
 
     /// Whether retrying later could help: the pool is closed or exhausted, the connection broke,
@@ -50,6 +59,7 @@ impl Error {
                 ) || c.starts_with("08")
                     || c.starts_with("53")
             }),
+            Error::IndexBehind => true,
             _ => false,
         }
     }

@@ -120,7 +120,9 @@ async fn remove(pool: &PgPool, tenant: &TenantId, seqs: &[i64]) -> Result<(u64, 
     let mut removed = 0;
     for chunk in seqs.chunks(CHUNK) {
         let mut tx = fence::begin(pool, [tenant]).await?;
+        crate::indexer::hold(&mut tx, tenant).await?;
         for sql in [
+            "delete from event_search where tenant = $1 and seq = any($2)",
             // Tag rows are found by their primary key from the tags in each event's body.
             "delete from event_tags t
              using events e, jsonb_array_elements_text(e.body -> 'tags') as tag(name)

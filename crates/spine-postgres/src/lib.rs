@@ -47,6 +47,7 @@ mod expiry;
 mod fence;
 mod filters;
 mod identifiers;
+mod indexer;
 mod ingest;
 mod jobs;
 mod ledger;
@@ -118,9 +119,17 @@ pub struct PgStore {
     /// a server needs them; short commands never open the listening connection); stopped when
     /// the last clone is dropped.
     listener: Arc<OnceLock<Listener>>,
+    /// The indexer task, stopped when the last clone is dropped.
+    indexer: Arc<Indexer>,
 }
 
-/// Aborts the listening task when dropped.
+/// The indexer task and its pause switch.
+struct Indexer {
+    task: Listener,
+    paused: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Aborts a background task when dropped.
 struct Listener(tokio::task::JoinHandle<()>);
 
 impl Drop for Listener {
@@ -155,7 +164,10 @@ impl PgStore {
             .connect_lazy_with(connect);
         let node = Uuid::now_v7();
         let writer = writer::spawn(pool.clone(), node, options.max_batch_events.max(1));
-        Ok(Self { pool, writer, node, listener: Arc::default() })
+        let paused = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let indexer = tokio::spawn(indexer::run(pool.clone(), writer.notices(), paused.clone()));
+        let indexer = Arc::new(Indexer { task: Listener(indexer), paused });
+        Ok(Self { pool, writer, node, listener: Arc::default(), indexer })
     }
 
     /// Announces a change committed outside the writer, here and on the other nodes.
@@ -197,12 +209,19 @@ impl PgStore {
         }
     }
 
+    /// Pauses (`true`) or resumes this node's indexer, which builds the full text behind the
+    /// commits. While every node's is paused, searches wait for it, then answer `Unavailable`.
+    pub fn pause_indexer(&self, paused: bool) {
+        self.indexer.paused.store(paused, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Lets the writer finish what is queued, then closes the pool. Calls made afterwards fail
     /// with `StoreError::Unavailable`.
     pub async fn close(&self) {
         if let Some(listener) = self.listener.get() {
             listener.0.abort();
         }
+        self.indexer.task.0.abort();
         self.writer.shutdown().await;
         self.pool.close().await;
     }

@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/0012_consumers.sql")),
     (13, include_str!("../migrations/0013_webhooks.sql")),
     (14, include_str!("../migrations/0014_retention.sql")),
+    (15, include_str!("../migrations/0015_indexer.sql")),
 ];
 
 /// The advisory lock key migrations serialise on (any constant; this one spells "spine-mg").

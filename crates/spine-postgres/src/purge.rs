@@ -49,11 +49,13 @@ pub(crate) async fn purge(pool: &PgPool, tenant: &TenantId, through: Seq) -> Res
         };
         // Both statements are bounded by the chunk's range within the tenant; tag rows are found
         // by their primary key from the tags in each event's body.
+        crate::indexer::hold(&mut tx, tenant).await?;
         for sql in [
             "delete from event_tags t
              using events e, jsonb_array_elements_text(e.body -> 'tags') as tag(name)
              where e.tenant = $1 and e.seq between $2 and $3
                and t.tenant = e.tenant and t.tag = tag.name and t.seq = e.seq",
+            "delete from event_search where tenant = $1 and seq between $2 and $3",
             "delete from events where tenant = $1 and seq between $2 and $3",
         ] {
             sqlx::query(sql).bind(tenant.as_str()).bind(first).bind(last).execute(&mut *tx).await?;

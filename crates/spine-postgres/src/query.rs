@@ -4,7 +4,7 @@
 //! pair; `order=seq` walks oldest first, continuing above the cursor's position. A page fetches
 //! one row more than asked to know whether a next page exists.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fence;
 use crate::filters::{push_filter, push_scope, search_words};
 use crate::read_state::{
@@ -17,6 +17,8 @@ use uuid::Uuid;
 
 /// The largest page the store serves, whatever the caller asks.
 const MAX_PAGE: u32 = 1000;
+/// How long a search waits for the indexer to reach the tenant's head.
+const SEARCH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One page of the feed.
 pub(crate) async fn page(pool: &PgPool, tenant: &TenantId, query: &FeedQuery) -> Result<Page> {
@@ -27,6 +29,11 @@ pub(crate) async fn page(pool: &PgPool, tenant: &TenantId, query: &FeedQuery) ->
         Some(Some(fts)) => Some(fts),
         None => None,
     };
+    // The full text is only in the index: a search waits until the indexer has reached the
+    // tenant's head, so that it never misses an event.
+    if fts.is_some() && !crate::indexer::reach(pool, tenant, SEARCH_WAIT).await? {
+        return Err(Error::IndexBehind);
+    }
     let tenant_id = tenant;
     let tenant = tenant.as_str();
     let mut qb: QueryBuilder<'_, Postgres> = QueryBuilder::new("select e.body::text as body");

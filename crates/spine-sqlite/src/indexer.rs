@@ -130,15 +130,20 @@ impl Indexer {
         Ok(self.head > self.indexed)
     }
 
-    /// Reads the watermark and the head from the database.
+    /// Reads the watermark and the head from the database. Before the migrations have run
+    /// there is nothing to follow yet.
     async fn look(&mut self, conn: &mut SqliteConnection) -> Result<()> {
-        let (indexed, head): (i64, i64) =
-            sqlx::query_as("select indexed_seq, last_seq from meta where id = 1")
-                .fetch_one(&mut *conn)
-                .await?;
+        self.last_look = Instant::now();
+        let read = sqlx::query_as("select indexed_seq, last_seq from meta where id = 1")
+            .fetch_one(&mut *conn)
+            .await;
+        let (indexed, head): (i64, i64) = match read {
+            Ok(row) => row,
+            Err(sqlx::Error::Database(e)) if e.message().starts_with("no such") => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
         self.indexed = indexed;
         self.head = self.head.max(head);
-        self.last_look = Instant::now();
         self.report();
         Ok(())
     }
