@@ -440,6 +440,35 @@ pub async fn http(backend: &Backend, opts: &BenchOptions) -> BenchResult<Vec<Row
                 "0",
             ));
         }
+        // The latency curve: the same measurement at fixed rates, the highest past what the
+        // store may sustain (its failures and delays then show as such).
+        for rate in [500.0, 2000.0, 5000.0, 10_000.0] {
+            settle().await;
+            let (mut samples, failures) =
+                fixed_rate_latency(&servers, opts.connections, rate, opts.seconds).await?;
+            let p = percentiles(&mut samples);
+            let target = if rate <= 5000.0 { "<= 10 ms" } else { "" };
+            for (name, value, target) in
+                [("p50", p.p50, ""), ("p99", p.p99, target), ("p99.9", p.p999, "")]
+            {
+                rows.push(Row::new(
+                    format!("  latency curve at fixed {rate:.0}/s: {name}{suffix}"),
+                    ms(value),
+                    "ms",
+                    None,
+                    target,
+                ));
+            }
+            if failures > 0 {
+                rows.push(Row::new(
+                    format!("  latency curve at fixed {rate:.0}/s: failed requests{suffix}"),
+                    failures as f64,
+                    "requests",
+                    None,
+                    "0",
+                ));
+            }
+        }
         RunningServer::stop_all(servers).await;
         settle().await;
 

@@ -73,6 +73,8 @@ pub struct Percentiles {
     pub p50: Duration,
     /// 99th percentile.
     pub p99: Duration,
+    /// 99.9th percentile.
+    pub p999: Duration,
     /// Largest.
     pub max: Duration,
 }
@@ -80,11 +82,12 @@ pub struct Percentiles {
 /// Percentiles of `samples` (sorted in place); zero for an empty sample.
 pub fn percentiles(samples: &mut [Duration]) -> Percentiles {
     if samples.is_empty() {
-        return Percentiles { p50: Duration::ZERO, p99: Duration::ZERO, max: Duration::ZERO };
+        let zero = Duration::ZERO;
+        return Percentiles { p50: zero, p99: zero, p999: zero, max: zero };
     }
     samples.sort_unstable();
     let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
-    Percentiles { p50: at(0.50), p99: at(0.99), max: samples[samples.len() - 1] }
+    Percentiles { p50: at(0.50), p99: at(0.99), p999: at(0.999), max: samples[samples.len() - 1] }
 }
 
 /// Milliseconds as a float.

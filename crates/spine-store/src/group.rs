@@ -16,8 +16,9 @@ use spine_core::work::rule::{JobSpec, QueueRule};
 use spine_core::work::{Backoff, JobStatus};
 use spine_core::{Event, EventType, IdempotencyKey, NewEvent, Seq, TenantId, Timestamp, TypeInfo};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use uuid::Uuid;
 
 /// The events of one request, separated from its reply so the commit can consume them.
@@ -718,8 +719,11 @@ fn as_new_event(e: &Event) -> NewEvent {
 // ---------------------------------------------------------------------------------------------
 // The writer task
 
-/// Requests that may wait for the writer before senders are slowed down.
+/// Requests that may wait for the writer; more are refused as unavailable for now.
 const QUEUE_DEPTH: usize = 8192;
+/// Events that may wait for the writer; more are refused as unavailable for now (a client
+/// told to retry later instead of a queue, and its memory, growing without bound).
+const QUEUED_EVENTS: usize = 200_000;
 /// Notices a lagging receiver may fall behind by before it loses some (it then re-reads).
 const NOTICE_DEPTH: usize = 1024;
 /// How long the writer waits for more requests before committing, when the previous commit
@@ -734,8 +738,11 @@ const IDLE_LOOK: Duration = Duration::from_millis(500);
 
 /// What the writer is asked to do.
 enum Request {
-    Work(Work, Reply),
-    Shutdown { done: oneshot::Sender<()> },
+    /// Work, where its answer goes, and its place in the queue (given back when it is taken).
+    Work(Work, Reply, OwnedSemaphorePermit),
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// Where a request's answer goes.
@@ -784,6 +791,11 @@ fn again(e: &StoreError) -> StoreError {
     }
 }
 
+fn queue_full() -> StoreError {
+    metrics::counter!("spine_write_queue_full_total").increment(1);
+    StoreError::Unavailable("the write queue is full; retry shortly".to_owned())
+}
+
 fn writer_gone() -> StoreError {
     StoreError::Unavailable("the store is closed".to_owned())
 }
@@ -795,6 +807,10 @@ fn writer_gone() -> StoreError {
 #[derive(Clone)]
 pub struct WriterHandle {
     tx: mpsc::Sender<Request>,
+    /// One permit per event that may wait in the queue.
+    places: Arc<Semaphore>,
+    /// How many there are.
+    queue_limit: usize,
     /// Where the store announces commits (per tenant), read-state changes and purges.
     notices: broadcast::Sender<Notice>,
 }
@@ -802,10 +818,35 @@ pub struct WriterHandle {
 impl WriterHandle {
     /// Starts the writer task over `committer`.
     pub fn spawn(committer: impl Committer, max_batch_events: usize) -> Self {
+        Self::spawn_bounded(committer, max_batch_events, QUEUED_EVENTS)
+    }
+
+    /// [`WriterHandle::spawn`] with at most `queued_events` events waiting.
+    pub fn spawn_bounded(
+        committer: impl Committer,
+        max_batch_events: usize,
+        queued_events: usize,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let (notices, _) = broadcast::channel(NOTICE_DEPTH);
         tokio::spawn(run(Box::new(committer), rx, notices.clone(), max_batch_events));
-        Self { tx, notices }
+        let queue_limit = queued_events.max(1);
+        Self { tx, places: Arc::new(Semaphore::new(queue_limit)), queue_limit, notices }
+    }
+
+    /// Queues `work` for the writer, or refuses it as unavailable for now when the queue is
+    /// full (a single request larger than the whole queue needs an empty one).
+    fn submit(&self, work: Work, reply: Reply) -> StoreResult<()> {
+        let size = work.len().clamp(1, self.queue_limit);
+        let places = u32::try_from(size).unwrap_or(u32::MAX);
+        let place = self.places.clone().try_acquire_many_owned(places).map_err(|e| match e {
+            TryAcquireError::Closed => writer_gone(),
+            TryAcquireError::NoPermits => queue_full(),
+        })?;
+        self.tx.try_send(Request::Work(work, reply, place)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => queue_full(),
+            mpsc::error::TrySendError::Closed(_) => writer_gone(),
+        })
     }
 
     /// A new receiver of notices.
@@ -826,24 +867,21 @@ impl WriterHandle {
         events: Vec<NewEvent>,
     ) -> StoreResult<Vec<AppendOutcome>> {
         let (reply, answer) = oneshot::channel();
-        let request = Request::Work(Work::Append(tenant, events), Reply::Append(reply));
-        self.tx.send(request).await.map_err(|_| writer_gone())?;
+        self.submit(Work::Append(tenant, events), Reply::Append(reply))?;
         answer.await.map_err(|_| writer_gone())?
     }
 
     /// Imports and waits for the commit.
     pub async fn import(&self, tenant: TenantId, events: Vec<Event>) -> StoreResult<ImportOutcome> {
         let (reply, answer) = oneshot::channel();
-        let request = Request::Work(Work::Import(tenant, events), Reply::Import(reply));
-        self.tx.send(request).await.map_err(|_| writer_gone())?;
+        self.submit(Work::Import(tenant, events), Reply::Import(reply))?;
         answer.await.map_err(|_| writer_gone())?
     }
 
     /// Commits an inbound request's events with its ledger entry and waits for the commit.
     pub async fn ingest(&self, tenant: TenantId, ingest: Ingest) -> StoreResult<IngestOutcome> {
         let (reply, answer) = oneshot::channel();
-        let request = Request::Work(Work::Ingest(tenant, Box::new(ingest)), Reply::Ingest(reply));
-        self.tx.send(request).await.map_err(|_| writer_gone())?;
+        self.submit(Work::Ingest(tenant, Box::new(ingest)), Reply::Ingest(reply))?;
         answer.await.map_err(|_| writer_gone())?
     }
 
@@ -854,25 +892,21 @@ impl WriterHandle {
         claim: ClaimRequest,
     ) -> StoreResult<Vec<JobRecord>> {
         let (reply, answer) = oneshot::channel();
-        let request = Request::Work(Work::Claim(tenant, claim), Reply::Claim(reply));
-        self.tx.send(request).await.map_err(|_| writer_gone())?;
+        self.submit(Work::Claim(tenant, claim), Reply::Claim(reply))?;
         answer.await.map_err(|_| writer_gone())?
     }
 
     /// Settles a job and waits for the commit.
     pub async fn settle(&self, tenant: TenantId, id: Uuid, settle: Settle) -> StoreResult<Settled> {
         let (reply, answer) = oneshot::channel();
-        let request =
-            Request::Work(Work::Settle(tenant, id, Box::new(settle)), Reply::Settle(reply));
-        self.tx.send(request).await.map_err(|_| writer_gone())?;
+        self.submit(Work::Settle(tenant, id, Box::new(settle)), Reply::Settle(reply))?;
         answer.await.map_err(|_| writer_gone())?
     }
 
     /// Stores a note and waits for the commit.
     pub async fn note(&self, tenant: TenantId, note: NewNote) -> StoreResult<Box<Note>> {
         let (reply, answer) = oneshot::channel();
-        let request = Request::Work(Work::Note(tenant, Box::new(note)), Reply::Note(reply));
-        self.tx.send(request).await.map_err(|_| writer_gone())?;
+        self.submit(Work::Note(tenant, Box::new(note)), Reply::Note(reply))?;
         answer.await.map_err(|_| writer_gone())?
     }
 
@@ -933,7 +967,7 @@ async fn run(
                     stop = Some(done);
                     break;
                 }
-                Request::Work(work, reply) => {
+                Request::Work(work, reply, _place) => {
                     events += work.len();
                     works.push(work);
                     replies.push(reply);
@@ -978,5 +1012,71 @@ async fn run(
     committer.close().await;
     if let Some(done) = stop {
         let _ = done.send(());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spine_core::input::{EventInput, EventLimits};
+    use std::sync::Mutex;
+    use tokio::sync::Notify;
+
+    /// Answers every request once `open` is notified, counting the events it committed.
+    struct Gate {
+        open: Arc<Notify>,
+        committed: Arc<Mutex<usize>>,
+    }
+
+    #[async_trait]
+    impl Committer for Gate {
+        async fn commit(&mut self, works: Vec<Work>) -> StoreResult<(Vec<Done>, Vec<Notice>)> {
+            self.open.notified().await;
+            self.open.notify_one();
+            let mut done = Vec::new();
+            for work in works {
+                *self.committed.lock().expect("lock") += work.len();
+                done.push(Done::Append(Vec::new()));
+            }
+            Ok((done, Vec::new()))
+        }
+    }
+
+    fn events(n: usize) -> Vec<NewEvent> {
+        let input: EventInput =
+            serde_json::from_value(serde_json::json!({"type": "a.b", "title": "t"})).expect("json");
+        (0..n)
+            .map(|_| input.clone().validate(Uuid::now_v7(), None, &EventLimits::default()))
+            .collect::<Result<_, _>>()
+            .expect("valid")
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_more_work_as_unavailable_and_takes_it_again_once_drained() {
+        let (open, committed) = (Arc::new(Notify::new()), Arc::new(Mutex::new(0)));
+        let gate = Gate { open: open.clone(), committed: committed.clone() };
+        let writer = WriterHandle::spawn_bounded(gate, 100, 250);
+        let tenant = TenantId::parse("acme").expect("tenant");
+        // The writer takes the first request and waits at the gate; two more fill the queue.
+        let mut accepted = Vec::new();
+        for _ in 0..3 {
+            let (w, t, e) = (writer.clone(), tenant.clone(), events(100));
+            accepted.push(tokio::spawn(async move { w.append(t, e).await }));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // 100 events are being committed and 200 wait: 100 more do not fit.
+        let refused = writer.append(tenant.clone(), events(100)).await;
+        assert!(matches!(refused, Err(StoreError::Unavailable(_))), "{:?}", refused.err());
+        // A request larger than the whole queue waits for an empty one: refused as well now.
+        let too_big = writer.append(tenant.clone(), events(300)).await;
+        assert!(matches!(too_big, Err(StoreError::Unavailable(_))), "{:?}", too_big.err());
+
+        open.notify_one();
+        for request in accepted {
+            request.await.expect("task").expect("committed once the gate opens");
+        }
+        assert_eq!(*committed.lock().expect("lock"), 300, "every accepted event, none refused");
+        writer.append(tenant.clone(), events(100)).await.expect("room again");
+        writer.append(tenant, events(300)).await.expect("an empty queue takes a large one");
     }
 }
