@@ -119,14 +119,12 @@ pub struct PgStore {
     /// a server needs them; short commands never open the listening connection); stopped when
     /// the last clone is dropped.
     listener: Arc<OnceLock<Listener>>,
-    /// The indexer task, stopped when the last clone is dropped.
-    indexer: Arc<Indexer>,
-}
-
-/// The indexer task and its pause switch.
-struct Indexer {
-    task: Listener,
-    paused: Arc<std::sync::atomic::AtomicBool>,
+    /// The indexer task, started once the schema is known to be there (by `migrate` or
+    /// `ready`: a connection opened before the migrations created the fence role would stay
+    /// outside the fence), stopped when the last clone is dropped.
+    indexer: Arc<OnceLock<Listener>>,
+    /// Pauses the indexer.
+    indexer_paused: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Aborts a background task when dropped.
@@ -164,10 +162,22 @@ impl PgStore {
             .connect_lazy_with(connect);
         let node = Uuid::now_v7();
         let writer = writer::spawn(pool.clone(), node, options.max_batch_events.max(1));
-        let paused = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let indexer = tokio::spawn(indexer::run(pool.clone(), writer.notices(), paused.clone()));
-        let indexer = Arc::new(Indexer { task: Listener(indexer), paused });
-        Ok(Self { pool, writer, node, listener: Arc::default(), indexer })
+        Ok(Self {
+            pool,
+            writer,
+            node,
+            listener: Arc::default(),
+            indexer: Arc::default(),
+            indexer_paused: Arc::default(),
+        })
+    }
+
+    /// Starts this node's indexer, once.
+    fn start_indexer(&self) {
+        self.indexer.get_or_init(|| {
+            let (pool, commits) = (self.pool.clone(), self.writer.notices());
+            Listener(tokio::spawn(indexer::run(pool, commits, self.indexer_paused.clone())))
+        });
     }
 
     /// Announces a change committed outside the writer, here and on the other nodes.
@@ -212,7 +222,7 @@ impl PgStore {
     /// Pauses (`true`) or resumes this node's indexer, which builds the full text behind the
     /// commits. While every node's is paused, searches wait for it, then answer `Unavailable`.
     pub fn pause_indexer(&self, paused: bool) {
-        self.indexer.paused.store(paused, std::sync::atomic::Ordering::SeqCst);
+        self.indexer_paused.store(paused, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Lets the writer finish what is queued, then closes the pool. Calls made afterwards fail
@@ -221,7 +231,9 @@ impl PgStore {
         if let Some(listener) = self.listener.get() {
             listener.0.abort();
         }
-        self.indexer.task.0.abort();
+        if let Some(indexer) = self.indexer.get() {
+            indexer.0.abort();
+        }
         self.writer.shutdown().await;
         self.pool.close().await;
     }
@@ -230,11 +242,15 @@ impl PgStore {
 #[async_trait]
 impl Store for PgStore {
     async fn migrate(&self) -> StoreResult<()> {
-        Ok(migrate::run(&self.pool).await?)
+        migrate::run(&self.pool).await?;
+        self.start_indexer();
+        Ok(())
     }
 
     async fn ready(&self) -> StoreResult<()> {
-        Ok(migrate::check(&self.pool).await?)
+        migrate::check(&self.pool).await?;
+        self.start_indexer();
+        Ok(())
     }
 
     async fn server_secret(&self) -> StoreResult<Vec<u8>> {

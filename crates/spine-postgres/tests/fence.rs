@@ -123,6 +123,8 @@ const TABLES: &[(&str, &str)] = &[
     ("queue_rules", "tenant"),
     ("jobs", "tenant"),
     ("notes", "tenant"),
+    ("event_search", "tenant"),
+    ("index_watermarks", "tenant"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,6 +136,14 @@ async fn a_credential_of_one_tenant_cannot_see_another_even_through_unscoped_que
     let (a, b) = (TenantId::parse("tenant-a").expect("a"), TenantId::parse("tenant-b").expect("b"));
     let key_a = fill(&store, &a).await;
     fill(&store, &b).await;
+    // A search waits for the indexer: afterwards both tenants have search rows and watermarks.
+    let search = spine_store::FeedQuery {
+        filter: spine_core::EventFilter { q: Some("anything".into()), ..Default::default() },
+        ..Default::default()
+    };
+    for t in [&a, &b] {
+        store.query(t, &search).await.expect("search");
+    }
 
     // The credential decides the tenant, as the server's authentication does.
     let record = store.find_key(&key_a).await.expect("find").expect("key of a");

@@ -98,6 +98,10 @@ async fn the_index_converges_after_a_node_stops_mid_indexing_and_two_nodes_share
     // Two nodes take over and keep appending: together they bring the index to the log.
     let (a, b) = (support::open(&url).await, support::open(&url).await);
     db.stores.extend([a.clone(), b.clone()]);
+    for node in [&a, &b] {
+        // As a node starting up: its indexer starts once the schema is known to be there.
+        node.ready().await.expect("ready");
+    }
     let appends = [(0, a.clone()), (1, b.clone())].map(|(n, node)| {
         let t = t.clone();
         tokio::spawn(async move {
