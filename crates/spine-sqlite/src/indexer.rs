@@ -16,9 +16,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// At most this many events per step when requests are waiting behind it, so that a commit
-/// never waits for more than one short step.
-const STEP_UNDER_LOAD: i64 = 4000;
+/// At most this many events per step between commits. A step takes what accumulated since the
+/// last one (a few hundred events every [`STEP_EVERY`] at moderate rates, so a commit waits for
+/// a short step); at full rate the lag grows and the steps with it, which is when large steps
+/// pay (the same key rows and full text cost less per event in larger batches), until the
+/// indexer keeps pace with the commits.
+const STEP_UNDER_LOAD: i64 = 20_000;
 /// At most this many events per step when nothing is queued (a request that arrives meanwhile
 /// waits for the step).
 const STEP_IDLE: i64 = 1000;

@@ -735,6 +735,10 @@ const LINGER: Duration = Duration::from_millis(1);
 /// How long an idle writer sleeps before it lets the committer look for work to follow that
 /// it did not commit itself.
 const IDLE_LOOK: Duration = Duration::from_millis(500);
+/// How long the queue must stay empty before the writer counts as idle and does the
+/// committer's following work (which would otherwise run, in small steps, between every two
+/// commits of callers that each wait for their answer before sending again).
+const IDLE_GRACE: Duration = Duration::from_millis(2);
 
 /// What the writer is asked to do.
 enum Request {
@@ -919,6 +923,21 @@ impl WriterHandle {
     }
 }
 
+/// The idle writer: a bounded step of the committer's following work, then a wait for the next
+/// request (at most [`IDLE_LOOK`]). `None` when none came, or the queue closed.
+async fn idle(committer: &mut dyn Committer, rx: &mut mpsc::Receiver<Request>) -> Option<Request> {
+    match committer.follow(true).await {
+        // More to do: back to the queue first, then another step.
+        Ok(true) => return rx.try_recv().ok(),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "the writer's follow-up work failed");
+            committer.recover().await;
+        }
+    }
+    tokio::time::timeout(IDLE_LOOK, rx.recv()).await.ok().flatten()
+}
+
 async fn run(
     mut committer: Box<dyn Committer>,
     mut rx: mpsc::Receiver<Request>,
@@ -932,19 +951,16 @@ async fn run(
             Ok(request) => request,
             Err(mpsc::error::TryRecvError::Disconnected) => break,
             Err(mpsc::error::TryRecvError::Empty) => {
-                // Idle: the committer's following work gets the time, a bounded step at once.
-                match committer.follow(true).await {
-                    Ok(true) => continue,
-                    Ok(false) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "the writer's follow-up work failed");
-                        committer.recover().await;
-                    }
-                }
-                match tokio::time::timeout(IDLE_LOOK, rx.recv()).await {
+                // A moment for the callers just answered to send their next requests (a request
+                // that comes is taken at once); only then is the writer idle.
+                match tokio::time::timeout(IDLE_GRACE, rx.recv()).await {
                     Ok(Some(request)) => request,
                     Ok(None) => break,
-                    Err(_) => continue,
+                    Err(_) => match idle(committer.as_mut(), &mut rx).await {
+                        Some(request) => request,
+                        None if rx.is_closed() => break,
+                        None => continue,
+                    },
                 }
             }
         };
