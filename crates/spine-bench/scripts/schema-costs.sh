@@ -107,3 +107,11 @@ done
 run "the commit alone: row, id, occurred, seq, idempotency key" "$events" "$ins_events"
 run "after: commit alone + keys and full text per 4,000" "$events $keys $fts" "$ins_events" 4 "$ins_keys $ins_fts"
 run "after: commit alone + keys and full text per 20,000" "$events $keys $fts" "$ins_events" 20 "$ins_keys $ins_fts"
+
+# Tenants as small integers in the key rows: the key rows alone per 4,000, with a 20-character
+# tenant id in every entry, then with the integer 1 instead.
+long_tenant="select 'acme-production-eu-1',"
+long_keys="${ins_keys//select tenant,/$long_tenant}"
+int_keys="${ins_keys//select tenant,/select 1,}"
+run "keys alone per 4,000, 20-character tenant text" "$events $keys" "$ins_events" 4 "$long_keys"
+run "keys alone per 4,000, tenant as an integer" "$events $keys" "$ins_events" 4 "$int_keys"
