@@ -67,22 +67,27 @@ pub(crate) async fn run(
         // Wait for a commit (or the next look), then let more commits gather.
         let wait = if pending.is_empty() { LOOK_EVERY } else { PASS_EVERY };
         match tokio::time::timeout(wait, commits.recv()).await {
-            Ok(Ok(Notice::Commit(c))) => {
-                let head = pending.entry(c.tenant).or_default();
-                *head = (*head).max(c.head.0);
-                tokio::time::sleep(PASS_EVERY).await;
+            Ok(Ok(notice)) => {
+                if note(&mut pending, notice) {
+                    tokio::time::sleep(PASS_EVERY).await;
+                }
             }
             Ok(Err(broadcast::error::RecvError::Closed)) => return,
             // Missed notices are found by the next look.
-            Ok(Ok(_) | Err(broadcast::error::RecvError::Lagged(_))) | Err(_) => {}
+            Ok(Err(broadcast::error::RecvError::Lagged(_))) | Err(_) => {}
         }
         while let Ok(notice) = commits.try_recv() {
-            if let Notice::Commit(c) = notice {
-                let head = pending.entry(c.tenant).or_default();
-                *head = (*head).max(c.head.0);
-            }
+            note(&mut pending, notice);
         }
     }
+}
+
+/// Adds a commit's tenant and head to `pending`; whether the notice was a commit.
+fn note(pending: &mut HashMap<TenantId, i64>, notice: Notice) -> bool {
+    let Notice::Commit(commit) = notice else { return false };
+    let head = pending.entry(commit.tenant).or_default();
+    *head = (*head).max(commit.head.0);
+    true
 }
 
 /// The tenants whose log is ahead of their watermark, with their heads.
