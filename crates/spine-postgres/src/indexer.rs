@@ -90,16 +90,22 @@ fn note(pending: &mut HashMap<TenantId, i64>, notice: Notice) -> bool {
     true
 }
 
-/// The tenants whose log is ahead of their watermark, with their heads.
+/// The tenants whose log is ahead of their watermark, with their heads; reports how many
+/// events the index is behind in all (`spine_index_lag_events`, as on SQLite).
 async fn backlog(pool: &PgPool) -> Result<Vec<(TenantId, i64)>> {
-    let rows =
-        sqlx::query("select tenant, head from spine_index_backlog()").fetch_all(pool).await?;
+    let rows = sqlx::query("select tenant, head, indexed from spine_index_backlog()")
+        .fetch_all(pool)
+        .await?;
     let mut tenants = Vec::with_capacity(rows.len());
+    let mut behind = 0i64;
     for row in rows {
+        let head: i64 = row.try_get("head")?;
+        behind = behind.saturating_add(head - row.try_get::<i64, _>("indexed")?);
         if let Ok(tenant) = TenantId::parse(row.try_get::<&str, _>("tenant")?) {
-            tenants.push((tenant, row.try_get("head")?));
+            tenants.push((tenant, head));
         }
     }
+    metrics::gauge!("spine_index_lag_events").set(behind.max(0) as f64);
     Ok(tenants)
 }
 
