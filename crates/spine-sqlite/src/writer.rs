@@ -54,7 +54,13 @@ impl Committer for SqliteCommitter {
             return Ok(false);
         }
         let conn = open(&mut self.conn, &self.reconnect).await?;
-        self.indexer.follow(conn, idle).await.map_err(|e| e.to_store_error())
+        let followed = self.indexer.follow(conn, idle).await;
+        if followed.is_err() {
+            // A failed step may have left the connection at `synchronous=NORMAL`: the next
+            // commit gets a fresh one, with the durable settings, rather than trust it.
+            self.conn = None;
+        }
+        followed.map_err(|e| e.to_store_error())
     }
 
     async fn recover(&mut self) {
