@@ -7,6 +7,7 @@ use serde_json::json;
 use spine_core::input::{EventInput, EventLimits};
 use spine_core::{EventFilter, NewEvent, TenantId};
 use spine_postgres::testing as support;
+use spine_postgres::PgStore;
 use spine_store::{FeedQuery, Store, StoreError};
 use sqlx::{Connection, Row};
 use std::time::Duration;
@@ -50,14 +51,20 @@ async fn index_against_log(url: &str) -> (i64, i64, i64, i64, bool) {
     (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paused_indexer_makes_searches_wait_never_answer_partly() {
+/// A fresh database, a migrated node on it (its indexer running) and a tenant.
+async fn node_with_tenant() -> (String, support::TestDatabase, PgStore, TenantId) {
     let (url, mut db) = support::fresh_database().await;
     let store = support::open(&url).await;
     db.stores.push(store.clone());
     store.migrate().await.expect("migrate");
     let t = TenantId::parse("acme").expect("tenant");
     store.create_tenant(&t, "Acme").await.expect("tenant");
+    (url, db, store, t)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_indexer_makes_searches_wait_never_answer_partly() {
+    let (url, _db, store, t) = node_with_tenant().await;
     store.append(&t, (0..50).map(event).collect()).await.expect("append");
     // Searches wait for the indexer: right after the commit, every event is found.
     assert_eq!(store.query(&t, &search("common")).await.expect("search").items.len(), 50);
@@ -80,12 +87,7 @@ async fn a_paused_indexer_makes_searches_wait_never_answer_partly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_index_converges_after_a_node_stops_mid_indexing_and_two_nodes_share_it() {
-    let (url, mut db) = support::fresh_database().await;
-    let first = support::open(&url).await;
-    db.stores.push(first.clone());
-    first.migrate().await.expect("migrate");
-    let t = TenantId::parse("acme").expect("tenant");
-    first.create_tenant(&t, "Acme").await.expect("tenant");
+    let (url, mut db, first, t) = node_with_tenant().await;
     // Enough events for several steps; the node stops while its indexer works through them.
     for chunk in (0..12_000).collect::<Vec<_>>().chunks(2000) {
         first.append(&t, chunk.iter().map(|i| event(*i)).collect()).await.expect("append");

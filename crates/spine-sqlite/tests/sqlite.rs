@@ -195,6 +195,10 @@ async fn feeds_stay_exact_while_the_indexer_lags_and_searches_wait_for_it() {
     let store = open(&dir.path().join("spine.db")).await;
     let t = TenantId::parse("acme").expect("tenant");
     store.create_tenant(&t, "Acme").await.expect("tenant");
+    // Another tenant with the same keys, indexed and not: neither arm of a walk may show them.
+    let other = TenantId::parse("other").expect("tenant");
+    store.create_tenant(&other, "Other").await.expect("tenant");
+    store.append(&other, (0..90).map(keyed).collect()).await.expect("append");
     let first = store.append(&t, (0..90).map(keyed).collect()).await.expect("append");
     // Let the indexer reach the first half, then stop it: the rest stays above the watermark.
     let last_indexed = first.last().expect("events").event().seq;
@@ -205,6 +209,7 @@ async fn feeds_stay_exact_while_the_indexer_lags_and_searches_wait_for_it() {
     }
     store.pause_indexer(true);
     let second = store.append(&t, (90..180).map(keyed).collect()).await.expect("append");
+    store.append(&other, (90..180).map(keyed).collect()).await.expect("append");
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(store.indexed_through(), last_indexed, "a paused indexer stays where it was");
     let events: Vec<spine_core::Event> =
