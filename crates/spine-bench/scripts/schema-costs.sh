@@ -115,3 +115,19 @@ long_keys="${ins_keys//select tenant,/$long_tenant}"
 int_keys="${ins_keys//select tenant,/select 1,}"
 run "keys alone per 4,000, 20-character tenant text" "$events $keys" "$ins_events" 4 "$long_keys"
 run "keys alone per 4,000, tenant as an integer" "$events $keys" "$ins_events" 4 "$int_keys"
+
+# Each key row as integers only: the tenant, kind and key folded into one 64-bit number (as a
+# hash would; here a distinct number per distinct key, which touches the same pages), with and
+# without the full text, against the text rows of today.
+int_key_rows="create table event_keys (h integer not null, occurred_at integer not null,
+  seq integer not null, primary key (h, occurred_at, seq)) without rowid;"
+ins_int_key_rows="insert into event_keys select 1000000 + cast(substr(type, 6) as integer), occurred_at, seq from s.staged where seq > :lo and seq <= :hi;
+insert into event_keys select 2000000 + cast(substr(actor_id, 6) as integer), occurred_at, seq from s.staged where seq > :lo and seq <= :hi;
+insert into event_keys select 3000000 + cast(substr(entity_id, 6) as integer), occurred_at, seq from s.staged where seq > :lo and seq <= :hi;
+insert into event_keys select 4000000 + cast(substr(correlation_id, 6) as integer), occurred_at, seq from s.staged where seq > :lo and seq <= :hi and correlation_id is not null;
+insert into event_keys select 5000000 + cast(substr(tag1, 4) as integer), occurred_at, seq from s.staged where seq > :lo and seq <= :hi;
+insert into event_keys select 5000100 + cast(substr(tag2, 7) as integer), occurred_at, seq from s.staged where seq > :lo and seq <= :hi;"
+run "keys per 4,000, text rows" "$events $keys" "$ins_events" 4 "$ins_keys"
+run "keys per 4,000, one integer per key" "$events $int_key_rows" "$ins_events" 4 "$ins_int_key_rows"
+run "keys and full text per 4,000, text rows" "$events $keys $fts" "$ins_events" 4 "$ins_keys $ins_fts"
+run "keys and full text per 4,000, one integer per key" "$events $int_key_rows $fts" "$ins_events" 4 "$ins_int_key_rows $ins_fts"
