@@ -38,6 +38,14 @@ async fn connect(path: &Path) -> BenchResult<sqlx::SqliteConnection> {
 /// work in Rust: what this machine's SQLite can do with these rows and indexes.
 pub async fn insert_rate(db: &Path, events: &[NewEvent]) -> BenchResult<f64> {
     let mut conn = connect(db).await?;
+    // The index file the store created beside the database, written without fsync as the
+    // store's indexer writes it.
+    let index = spine_sqlite::SqliteStore::index_path(db);
+    sqlx::query("attach database ? as idx")
+        .bind(index.to_string_lossy().into_owned())
+        .execute(&mut conn)
+        .await?;
+    sqlx::query("pragma idx.synchronous = normal").execute(&mut conn).await?;
     stage(&mut conn, events).await?;
     let start = Instant::now();
     let (mut done, mut indexed) = (0i64, 0i64);
@@ -55,18 +63,16 @@ pub async fn insert_rate(db: &Path, events: &[NewEvent]) -> BenchResult<f64> {
         tx.commit().await?;
         done = upto;
         if done - indexed >= 4000 || done == total {
-            sqlx::query("pragma synchronous = normal").execute(&mut conn).await?;
             let mut tx = conn.begin().await?;
             for sql in [
-                "insert into main.event_keys select * from main.event_key_rows \
+                "insert into idx.event_keys select * from main.event_key_rows \
                  where seq > ? and seq <= ?",
-                "insert into main.events_fts (rowid, title, description, actor_name, entity_name) \
+                "insert into idx.events_fts (rowid, title, description, actor_name, entity_name) \
                  select * from main.event_text_rows where seq > ? and seq <= ?",
             ] {
                 sqlx::query(sql).bind(indexed).bind(done).execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            sqlx::query("pragma synchronous = full").execute(&mut conn).await?;
             indexed = done;
         }
     }

@@ -194,11 +194,17 @@ async fn index_against_log(path: &std::path::Path) -> (i64, i64, i64, i64, i64) 
         .connect()
         .await
         .expect("open the file");
+    let index = spine_sqlite::SqliteStore::index_path(path);
+    sqlx::query("attach database ? as idx")
+        .bind(index.to_string_lossy().into_owned())
+        .execute(&mut conn)
+        .await
+        .expect("attach the index file");
     let row = sqlx::query(
-        "select (select last_seq - indexed_seq from meta),
-                (select count(*) from (select * from event_key_rows except select * from event_keys)),
-                (select count(*) from (select * from event_keys except select * from event_key_rows)),
-                (select count(*) from events_fts_docsize),
+        "select (select last_seq from meta) - (select indexed_seq from idx.index_meta),
+                (select count(*) from (select * from event_key_rows except select * from idx.event_keys)),
+                (select count(*) from (select * from idx.event_keys except select * from event_key_rows)),
+                (select count(*) from idx.events_fts_docsize),
                 (select count(*) from events)",
     )
     .fetch_one(&mut conn)

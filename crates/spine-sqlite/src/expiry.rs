@@ -127,11 +127,11 @@ async fn remove(pool: &SqlitePool, tenant: &TenantId, seqs: &[i64]) -> Result<(u
             ("events", "seq", false),
         ] {
             // Index entries exist only up to the indexer's watermark.
-            let indexed = "seq <= (select indexed_seq from meta where id = 1)";
+            let indexed = "seq <= (select indexed_seq from idx.index_meta where id = 1)";
             let mut qb: QueryBuilder<'_, Sqlite> = if keys {
                 // Key rows are found by their primary key, derived from each event's row.
                 let mut qb = QueryBuilder::new(format!(
-                    "delete from event_keys where (tenant, kind, key, occurred_at, seq) in
+                    "delete from idx.event_keys where (tenant, kind, key, occurred_at, seq) in
                          (select * from event_key_rows where {indexed} and tenant = "
                 ));
                 qb.push_bind(tenant.as_str()).push(" and seq in (");
@@ -139,7 +139,7 @@ async fn remove(pool: &SqlitePool, tenant: &TenantId, seqs: &[i64]) -> Result<(u
             } else if table == "events_fts" {
                 // The search index holds no tenant: its rows are the tenant's events' positions.
                 let mut qb = QueryBuilder::new(format!(
-                    "delete from events_fts where rowid in
+                    "delete from idx.events_fts where rowid in
                          (select seq from events where {indexed} and tenant = "
                 ));
                 qb.push_bind(tenant.as_str()).push(" and seq in (");

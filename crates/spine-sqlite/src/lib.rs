@@ -105,8 +105,10 @@ struct Inner {
     admin: SqlitePool,
     /// The group-commit writer for events.
     writer: spine_store::group::WriterHandle,
-    /// The indexer's watermark and pause switch (the indexer runs in the writer task).
+    /// The indexer's watermark and pause switch.
     indexer: indexer::Follower,
+    /// The indexer, on its own connection.
+    index_task: tokio::task::JoinHandle<()>,
     /// Copies the WAL back into the database file, off the writer's commit path.
     checkpointer: tokio::task::JoinHandle<()>,
 }
@@ -150,17 +152,22 @@ impl SqliteStore {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(parent).await.map_err(StoreError::other)?;
         }
-        let base = connect_options(path, &options);
+        let base = connect_options(path.clone(), &options);
         // The writer connects first: it creates the file and switches it to WAL.
         // The writer never checkpoints: a checkpoint inside a commit would add the main file's
         // fsync to that commit's latency. The checkpointer task does it in the background.
         let write_options =
             base.clone().pragma("cache_size", "-65536").pragma("wal_autocheckpoint", "0");
         let write_conn = write_options.connect().await.map_err(Error::from)?;
+        // The index file, built by the indexer and attached as `idx` wherever it is read.
+        let index = indexer::path_of(&path);
+        indexer::prepare(&base.clone().filename(&index)).await?;
+        indexer::discard_if_foreign(&base, &index).await?;
         let reads = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(30))
+            .after_connect(indexer::attacher(index.clone()))
             .connect_with(base.clone().pragma("cache_size", "-16384").pragma("query_only", "true"))
             .await
             .map_err(Error::from)?;
@@ -168,14 +175,21 @@ impl SqliteStore {
             .max_connections(1)
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(30))
+            .after_connect(indexer::attacher(index.clone()))
             .connect_with(base.clone().pragma("cache_size", "-4096"))
             .await
             .map_err(Error::from)?;
-        let (follow, indexer) = indexer::new(options.durable);
-        let writer =
-            writer::spawn(write_conn, write_options, follow, options.max_batch_events.max(1));
+        let (indexer, index_task) =
+            indexer::spawn(base.clone().pragma("cache_size", "-16384"), index);
+        let writer = writer::spawn(
+            write_conn,
+            write_options,
+            indexer.clone(),
+            options.max_batch_events.max(1),
+        );
         let checkpointer = tokio::spawn(checkpoint_forever(base.pragma("cache_size", "-2048")));
-        Ok(Self { inner: Arc::new(Inner { reads, admin, writer, indexer, checkpointer }) })
+        let inner = Inner { reads, admin, writer, indexer, index_task, checkpointer };
+        Ok(Self { inner: Arc::new(inner) })
     }
 
     /// The admin pool and owned copies of a call's arguments, for work run in its own task.
@@ -221,6 +235,12 @@ impl SqliteStore {
         }
     }
 
+    /// The index file the store keeps beside the database file at `db` (`<db>.index`): the
+    /// filter keys and the full text, rebuilt from the log if it is missing.
+    pub fn index_path(db: &std::path::Path) -> PathBuf {
+        indexer::path_of(db)
+    }
+
     /// Pauses (`true`) or resumes the indexer that builds the filter keys and the full text
     /// behind the commits. While it is paused, feeds stay exact (they read the unindexed
     /// events from the log) and searches wait for it, then answer `Unavailable`.
@@ -244,6 +264,7 @@ impl SqliteStore {
     /// Calls made afterwards fail with `StoreError::Unavailable`.
     pub async fn close(&self) {
         self.inner.writer.shutdown().await;
+        self.inner.index_task.abort();
         self.inner.checkpointer.abort();
         self.inner.admin.close().await;
         self.inner.reads.close().await;

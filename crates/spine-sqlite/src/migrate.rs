@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/0011_webhooks.sql")),
     (12, include_str!("../migrations/0012_retention.sql")),
     (13, include_str!("../migrations/0013_indexer.sql")),
+    (14, include_str!("../migrations/0014_index_file.sql")),
 ];
 
 /// The version this build needs.

@@ -53,12 +53,12 @@ pub(crate) async fn purge(
         // by their primary key, derived from each event's row. What the indexer has not
         // reached has no index entries yet.
         for sql in [
-            "delete from event_keys where (tenant, kind, key, occurred_at, seq) in
+            "delete from idx.event_keys where (tenant, kind, key, occurred_at, seq) in
                  (select * from event_key_rows where tenant = ?1 and seq between ?2 and ?3
-                  and seq <= (select indexed_seq from meta where id = 1))",
-            "delete from events_fts where rowid in
+                  and seq <= (select indexed_seq from idx.index_meta where id = 1))",
+            "delete from idx.events_fts where rowid in
                  (select seq from events where tenant = ?1 and seq between ?2 and ?3
-                  and seq <= (select indexed_seq from meta where id = 1))",
+                  and seq <= (select indexed_seq from idx.index_meta where id = 1))",
             "delete from events where tenant = ?1 and seq between ?2 and ?3",
         ] {
             sqlx::query(sql).bind(tenant.as_str()).bind(first).bind(last).execute(&mut *tx).await?;

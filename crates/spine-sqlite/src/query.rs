@@ -115,7 +115,7 @@ fn drive(query: &FeedQuery, fts: Option<String>) -> Drive {
     key.map_or(Drive::Log, |(kind, key)| Drive::Key(kind, key))
 }
 
-/// `event_keys.kind` of each filter key (migration 0013).
+/// `event_keys.kind` of each filter key (the index file's layout, [`crate::indexer`]).
 const KEY_TYPE: i64 = 1;
 const KEY_ACTOR: i64 = 2;
 const KEY_ENTITY: i64 = 3;
@@ -123,7 +123,7 @@ const KEY_CORRELATION: i64 = 4;
 const KEY_TAG: i64 = 5;
 
 /// The indexer's watermark, read in the statement's own snapshot.
-const INDEXED: &str = "(select indexed_seq from meta where id = 1)";
+const INDEXED: &str = "(select indexed_seq from idx.index_meta where id = 1)";
 
 /// The statement of one feed page (`limit + 1` rows, to know whether there is more), after
 /// `prefix` (`explain query plan ` in the plan tests).
@@ -138,7 +138,7 @@ fn page_query<'a>(
     match drive(query, fts) {
         Drive::Text(fts) => {
             push_select(&mut qb, tenant, query, "e");
-            qb.push(" from events_fts cross join events e on e.seq = events_fts.rowid where events_fts match ")
+            qb.push(" from idx.events_fts cross join events e on e.seq = events_fts.rowid where events_fts match ")
                 .push_bind(fts)
                 .push(" and e.tenant = ")
                 .push_bind(tenant);
@@ -148,13 +148,15 @@ fn page_query<'a>(
         }
         Drive::Key(kind, key) => {
             push_select(&mut qb, tenant, query, "k");
-            qb.push(" from event_keys k cross join events e on e.seq = k.seq where k.tenant = ")
-                .push_bind(tenant)
-                .push(" and k.kind = ")
-                .push_bind(kind)
-                .push(" and k.key = ")
-                .push_bind(key)
-                .push(format_args!(" and k.seq <= {INDEXED}"));
+            qb.push(
+                " from idx.event_keys k cross join events e on e.seq = k.seq where k.tenant = ",
+            )
+            .push_bind(tenant)
+            .push(" and k.kind = ")
+            .push_bind(kind)
+            .push(" and k.key = ")
+            .push_bind(key)
+            .push(format_args!(" and k.seq <= {INDEXED}"));
             // The same window on the key rows bounds the walk of their primary key.
             push_key_window(&mut qb, &query.filter);
             push_cursor(&mut qb, query, "k");

@@ -2,13 +2,14 @@
 //! ([`spine_store::group`]) commits every queued request in ONE `BEGIN IMMEDIATE` transaction on
 //! this committer's own connection, replaced if it breaks.
 //!
-//! Between commits the same connection runs the indexer ([`crate::indexer`]).
+//! The indexer ([`crate::indexer`]) follows the commits on its own connection; the writer tells
+//! it each commit's head, and waits for it only when it has fallen far behind.
 //!
 //! Positions come from `meta.last_seq`, read and bumped inside the transaction, so they increase
 //! in commit order, are never reused, and stay correct when another process writes the file.
 
 use crate::batch::commit;
-use crate::indexer::Indexer;
+use crate::indexer::Follower;
 use async_trait::async_trait;
 use spine_store::group::{Committer, Done, Work, WriterHandle};
 use spine_store::{Notice, StoreResult};
@@ -19,8 +20,8 @@ use sqlx::{ConnectOptions, Connection, SqliteConnection};
 struct SqliteCommitter {
     conn: Option<SqliteConnection>,
     reconnect: SqliteConnectOptions,
-    /// Builds the filter keys and the full text behind the commits, on the same connection.
-    indexer: Indexer,
+    /// The indexer, told of each commit's head.
+    indexer: Follower,
 }
 
 /// The open connection, or a new one if the last one broke.
@@ -37,6 +38,7 @@ async fn open<'a>(
 #[async_trait]
 impl Committer for SqliteCommitter {
     async fn commit(&mut self, works: Vec<Work>) -> StoreResult<(Vec<Done>, Vec<Notice>)> {
+        self.indexer.hold().await.map_err(|e| e.to_store_error())?;
         let conn = open(&mut self.conn, &self.reconnect).await?;
         let (done, notices) = commit(conn, works).await.map_err(|e| e.to_store_error())?;
         let head = notices.iter().filter_map(|n| match n {
@@ -47,20 +49,6 @@ impl Committer for SqliteCommitter {
             self.indexer.committed(head);
         }
         Ok((done, notices))
-    }
-
-    async fn follow(&mut self, idle: bool) -> StoreResult<bool> {
-        if !self.indexer.due(idle) {
-            return Ok(false);
-        }
-        let conn = open(&mut self.conn, &self.reconnect).await?;
-        let followed = self.indexer.follow(conn, idle).await;
-        if followed.is_err() {
-            // A failed step may have left the connection at `synchronous=NORMAL`: the next
-            // commit gets a fresh one, with the durable settings, rather than trust it.
-            self.conn = None;
-        }
-        followed.map_err(|e| e.to_store_error())
     }
 
     async fn recover(&mut self) {
@@ -91,7 +79,7 @@ impl Committer for SqliteCommitter {
 pub(crate) fn spawn(
     conn: SqliteConnection,
     reconnect: SqliteConnectOptions,
-    indexer: Indexer,
+    indexer: Follower,
     max_batch_events: usize,
 ) -> WriterHandle {
     WriterHandle::spawn(SqliteCommitter { conn: Some(conn), reconnect, indexer }, max_batch_events)

@@ -17,7 +17,7 @@ use spine_core::work::{Backoff, JobStatus};
 use spine_core::{Event, EventType, IdempotencyKey, NewEvent, Seq, TenantId, Timestamp, TypeInfo};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::{broadcast, mpsc, oneshot, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use uuid::Uuid;
 
@@ -128,13 +128,6 @@ pub trait Committer: Send + 'static {
 
     /// Releases what the committer holds when the writer stops.
     async fn close(&mut self) {}
-
-    /// Work that follows the commits (an index built behind the log), run by the writer
-    /// between commits: `idle` when no request is queued. Answers whether more of it remains
-    /// right now.
-    async fn follow(&mut self, _idle: bool) -> StoreResult<bool> {
-        Ok(false)
-    }
 }
 
 /// Where a plan's positions come from.
@@ -734,13 +727,6 @@ const NOTICE_DEPTH: usize = 1024;
 /// milliseconds, so the 1 ms sleep this replaced cost HTTP single-event ingest a third of its
 /// rate (13.1k -> 19.5k events/s, BENCHMARKS.md).
 const LINGER_YIELDS: usize = 8;
-/// How long an idle writer sleeps before it lets the committer look for work to follow that
-/// it did not commit itself.
-const IDLE_LOOK: Duration = Duration::from_millis(500);
-/// How long the queue must stay empty before the writer counts as idle and does the
-/// committer's following work (which would otherwise run, in small steps, between every two
-/// commits of callers that each wait for their answer before sending again).
-const IDLE_GRACE: Duration = Duration::from_millis(2);
 
 /// What the writer is asked to do.
 enum Request {
@@ -925,21 +911,6 @@ impl WriterHandle {
     }
 }
 
-/// The idle writer: a bounded step of the committer's following work, then a wait for the next
-/// request (at most [`IDLE_LOOK`]). `None` when none came, or the queue closed.
-async fn idle(committer: &mut dyn Committer, rx: &mut mpsc::Receiver<Request>) -> Option<Request> {
-    match committer.follow(true).await {
-        // More to do: back to the queue first, then another step.
-        Ok(true) => return rx.try_recv().ok(),
-        Ok(false) => {}
-        Err(e) => {
-            tracing::warn!(error = %e, "the writer's follow-up work failed");
-            committer.recover().await;
-        }
-    }
-    tokio::time::timeout(IDLE_LOOK, rx.recv()).await.ok().flatten()
-}
-
 async fn run(
     mut committer: Box<dyn Committer>,
     mut rx: mpsc::Receiver<Request>,
@@ -952,19 +923,10 @@ async fn run(
         let first = match rx.try_recv() {
             Ok(request) => request,
             Err(mpsc::error::TryRecvError::Disconnected) => break,
-            Err(mpsc::error::TryRecvError::Empty) => {
-                // A moment for the callers just answered to send their next requests (a request
-                // that comes is taken at once); only then is the writer idle.
-                match tokio::time::timeout(IDLE_GRACE, rx.recv()).await {
-                    Ok(Some(request)) => request,
-                    Ok(None) => break,
-                    Err(_) => match idle(committer.as_mut(), &mut rx).await {
-                        Some(request) => request,
-                        None if rx.is_closed() => break,
-                        None => continue,
-                    },
-                }
-            }
+            Err(mpsc::error::TryRecvError::Empty) => match rx.recv().await {
+                Some(request) => request,
+                None => break,
+            },
         };
         let (mut works, mut replies, mut events) = (Vec::new(), Vec::new(), 0usize);
         let mut next = Some(first);
@@ -1016,10 +978,6 @@ async fn run(
                 for (reply, done) in replies.into_iter().zip(done) {
                     reply.send(Ok(done));
                 }
-                if let Err(e) = committer.follow(false).await {
-                    tracing::warn!(error = %e, "the writer's follow-up work failed");
-                    committer.recover().await;
-                }
             }
             Err(e) => {
                 tracing::error!(error = %e, requests = replies.len(), events, "group commit failed");
@@ -1043,6 +1001,7 @@ mod tests {
     use super::*;
     use spine_core::input::{EventInput, EventLimits};
     use std::sync::Mutex;
+    use std::time::Duration;
     use tokio::sync::Notify;
 
     /// Answers every request once `open` is notified, counting the events it committed.
