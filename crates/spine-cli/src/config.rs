@@ -63,6 +63,10 @@ pub struct Settings {
     pub max_tag_chars: usize,
     /// Characters of an idempotency key.
     pub max_idempotency_key_chars: usize,
+    /// Open connections on this node; at the cap no more are accepted until one closes.
+    pub max_connections: usize,
+    /// Seconds a connection may take to send a request's head, or wait idle between requests.
+    pub header_read_timeout_seconds: u64,
     /// Open live streams (SSE plus WebSockets) on this node; more get a 503.
     pub max_streams: usize,
     /// Open live streams of one tenant on this node; more get a 429.
@@ -124,6 +128,8 @@ pub(crate) const KEYS: &[&str] = &[
     "max_tags",
     "max_tag_chars",
     "max_idempotency_key_chars",
+    "max_connections",
+    "header_read_timeout_seconds",
     "max_streams",
     "max_streams_per_tenant",
     "stream_max_lag_seconds",
@@ -169,6 +175,8 @@ impl Default for Settings {
             max_tags: limits.tags,
             max_tag_chars: limits.tag_chars,
             max_idempotency_key_chars: limits.idempotency_key_chars,
+            max_connections: 32_768,
+            header_read_timeout_seconds: 30,
             max_streams: 10_000,
             max_streams_per_tenant: 2_000,
             stream_max_lag_seconds: 60,

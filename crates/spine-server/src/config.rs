@@ -41,6 +41,13 @@ pub struct ServerConfig {
     pub ws_max_subscriptions: usize,
     /// How often an idle stream sends a keep-alive (SSE comment, WebSocket ping).
     pub stream_keep_alive: Duration,
+    /// How long a connection may take to send a request's head, and a keep-alive connection
+    /// may wait idle for its next request (30 s); streams, WebSockets and bodies being read
+    /// are not bound by it.
+    pub header_read_timeout: Duration,
+    /// Open connections on this node (32,768); at the cap the node accepts no more until one
+    /// closes, and logs that it is there.
+    pub max_connections: usize,
     /// How long shutdown waits for in-flight requests and stream goodbyes before dropping the
     /// connections left (a client that stopped reading would otherwise hold it forever).
     pub shutdown_grace: Duration,
@@ -103,6 +110,8 @@ impl Default for ServerConfig {
             ws_max_subscriptions: 32,
             stream_keep_alive: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
+            max_connections: 32_768,
             session_ttl: Duration::from_secs(12 * 3600),
             public_url: None,
             max_ingest_body_bytes: 1024 * 1024,
@@ -140,6 +149,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("ws_max_subscriptions", &self.ws_max_subscriptions)
             .field("stream_keep_alive", &self.stream_keep_alive)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("max_connections", &self.max_connections)
             .field("session_ttl", &self.session_ttl)
             .field("public_url", &self.public_url)
             .field("max_ingest_body_bytes", &self.max_ingest_body_bytes)

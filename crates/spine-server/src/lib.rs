@@ -27,6 +27,7 @@ pub mod config;
 pub mod error;
 pub mod json;
 pub mod lag_metrics;
+pub mod listen;
 pub mod live;
 pub mod metrics;
 pub mod middleware;
@@ -132,11 +133,14 @@ pub async fn run(
         live.shut_down();
         let _ = stopping.send(());
     };
-    // `into_make_service` prepares the routes once; serving the `Router` itself would rebuild
-    // every route's service per connection (about 16 KiB each, measured with heaptrack), which
-    // an open stream would then hold for its lifetime.
-    let serve =
-        axum::serve(listener, app(state).into_make_service()).with_graceful_shutdown(shutdown);
+    let limits = listen::ConnectionLimits {
+        header_read_timeout: state.config.header_read_timeout,
+        max_connections: state.config.max_connections,
+    };
+    // `with_state` prepares the routes once: each connection gets a clone of the prepared
+    // router (rebuilding every route's service per connection cost about 16 KiB each, measured
+    // with heaptrack, which an open stream would then hold for its lifetime).
+    let serve = listen::serve(listener, app(state).with_state(()), limits, shutdown);
     let upkeep = AbortOnDrop(metrics::spawn_upkeep());
     let sweeper =
         AbortOnDrop(retention::spawn(state_store.clone(), ledger_retention, attempt_retention));

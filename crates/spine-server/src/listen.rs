@@ -1,0 +1,98 @@
+//! Accepting connections: HTTP/1.1 on each, with a header read timeout and a cap on the open
+//! connections of this node.
+//!
+//! The header read timeout bounds how long a connection may take to send a request's head, and
+//! also how long a keep-alive connection may wait idle for its next request: a client that
+//! connects and never finishes its headers is closed, instead of holding a file descriptor for
+//! as long as it likes. It bounds nothing else: a response in progress (an SSE stream), an
+//! upgraded WebSocket and a request body being read are not cut by it.
+//!
+//! At the cap, the node stops accepting until a connection closes (new clients wait in the
+//! kernel's backlog) and says so once in its log each time the cap is reached.
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// The limits on connections (from [`crate::ServerConfig`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// How long a request's head may take to arrive, and a keep-alive connection may wait for
+    /// its next request.
+    pub header_read_timeout: Duration,
+    /// Open connections on this node.
+    pub max_connections: usize,
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; then stops accepting and waits for the
+/// open connections to finish (the caller bounds that wait).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut at_cap = false;
+    loop {
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => {
+                at_cap = false;
+                permit
+            }
+            Err(_) => {
+                if !at_cap {
+                    tracing::warn!(
+                        max_connections = limits.max_connections,
+                        "the connection limit is reached: new connections wait until one closes"
+                    );
+                    metrics::counter!("spine_connection_limit_reached_total").increment(1);
+                    at_cap = true;
+                }
+                tokio::select! {
+                    permit = permits.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                    () = &mut shutdown => break,
+                }
+            }
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // the listener stays usable.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
