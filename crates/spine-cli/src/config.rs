@@ -67,6 +67,8 @@ pub struct Settings {
     pub max_connections: usize,
     /// Seconds a connection may take to send a request's head, or wait idle between requests.
     pub header_read_timeout_seconds: u64,
+    /// Seconds a request body may send nothing before the request is answered 408.
+    pub body_read_timeout_seconds: u64,
     /// Open live streams (SSE plus WebSockets) on this node; more get a 503.
     pub max_streams: usize,
     /// Open live streams of one tenant on this node; more get a 429.
@@ -130,6 +132,7 @@ pub(crate) const KEYS: &[&str] = &[
     "max_idempotency_key_chars",
     "max_connections",
     "header_read_timeout_seconds",
+    "body_read_timeout_seconds",
     "max_streams",
     "max_streams_per_tenant",
     "stream_max_lag_seconds",
@@ -177,6 +180,7 @@ impl Default for Settings {
             max_idempotency_key_chars: limits.idempotency_key_chars,
             max_connections: 32_768,
             header_read_timeout_seconds: 30,
+            body_read_timeout_seconds: 30,
             max_streams: 10_000,
             max_streams_per_tenant: 2_000,
             stream_max_lag_seconds: 60,

@@ -34,6 +34,7 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
         page: PageLimits { default: settings.page_size_default, max: settings.page_size_max },
         max_connections: settings.max_connections,
         header_read_timeout: Duration::from_secs(settings.header_read_timeout_seconds),
+        body_read_timeout: Duration::from_secs(settings.body_read_timeout_seconds),
         max_streams: settings.max_streams,
         max_streams_per_tenant: settings.max_streams_per_tenant,
         stream_max_lag: Duration::from_secs(settings.stream_max_lag_seconds),

@@ -45,6 +45,9 @@ pub struct ServerConfig {
     /// may wait idle for its next request (30 s); streams, WebSockets and bodies being read
     /// are not bound by it.
     pub header_read_timeout: Duration,
+    /// How long a request body may send nothing before the request is answered 408 (30 s); a
+    /// slow but steady upload is never cut by it.
+    pub body_read_timeout: Duration,
     /// Open connections on this node (32,768); at the cap the node accepts no more until one
     /// closes, and logs that it is there.
     pub max_connections: usize,
@@ -112,6 +115,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
             max_connections: 32_768,
+            body_read_timeout: Duration::from_secs(30),
             session_ttl: Duration::from_secs(12 * 3600),
             public_url: None,
             max_ingest_body_bytes: 1024 * 1024,
@@ -151,6 +155,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("shutdown_grace", &self.shutdown_grace)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("max_connections", &self.max_connections)
+            .field("body_read_timeout", &self.body_read_timeout)
             .field("session_ttl", &self.session_ttl)
             .field("public_url", &self.public_url)
             .field("max_ingest_body_bytes", &self.max_ingest_body_bytes)

@@ -49,6 +49,9 @@ pub enum ApiError {
     /// The store is unavailable (shutting down, unreachable) or the request took too long.
     #[error("{0}")]
     Unavailable(String),
+    /// The client stopped sending its body for longer than the body read timeout (408).
+    #[error("{0}")]
+    BodyTimeout(String),
     /// The tenant has as many open streams as it may (429, with `Retry-After`).
     #[error("{0}")]
     TooManyStreams(String),
@@ -104,6 +107,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) | Self::ServerFull(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyStreams(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -131,6 +135,7 @@ impl ApiError {
                 ("validation", "the request body is invalid".to_owned(), Some(e.0.clone()))
             }
             Self::Unavailable(d) => ("unavailable", d.clone(), None),
+            Self::BodyTimeout(d) => ("timeout", d.clone(), None),
             Self::TooManyStreams(d) => ("too-many-streams", d.clone(), None),
             Self::ServerFull(d) => ("server-full", d.clone(), None),
             Self::Internal => ("internal", "an internal error occurred".to_owned(), None),

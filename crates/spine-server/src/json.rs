@@ -74,8 +74,13 @@ pub async fn read_limited(
     }
     let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
     while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|_| ApiError::BadRequest("the request body could not be read".into()))?;
+        let chunk = chunk.map_err(|e| {
+            if crate::body_timeout::BodyStalled::is(&e) {
+                ApiError::BodyTimeout(e.to_string())
+            } else {
+                ApiError::BadRequest("the request body could not be read".into())
+            }
+        })?;
         if buf.len() + chunk.len() > limit {
             drain(&mut stream, (buf.len() + chunk.len()) as u64).await;
             return Err(too_large());

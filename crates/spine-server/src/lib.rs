@@ -22,6 +22,7 @@
 //! - [`webhooks`]: outbound webhooks: the delivery engine and its guarded HTTP client.
 
 pub mod auth;
+pub mod body_timeout;
 pub mod cache;
 pub mod config;
 pub mod error;

@@ -83,6 +83,8 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
             } else {
                 state.config.request_timeout
             };
+            let timeout = state.config.body_read_timeout;
+            let req = req.map(|body| crate::body_timeout::limit(body, timeout));
             match tokio::time::timeout(limit, next.run(req).instrument(span.clone())).await {
                 Ok(r) => r,
                 Err(_) => ApiError::Unavailable("the request took too long".into()).into_response(),

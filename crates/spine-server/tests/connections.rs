@@ -76,3 +76,66 @@ async fn at_the_connection_cap_a_new_client_waits_for_a_free_place() {
     let status = tokio::time::timeout(GUARD, waiting).await.expect("served").unwrap().unwrap();
     assert_eq!(status, 200);
 }
+
+/// The head of a batch post of `length` bytes by tenant a's ingest key.
+fn batch_head(app: &common::TestApp, length: usize) -> String {
+    format!(
+        "POST /v1/events/batch HTTP/1.1\r\nHost: spine\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n",
+        app.a.ingest
+    )
+}
+
+/// Sends a batch post's head and then `body` in `pieces` pieces, `pause` apart; the answer's status line.
+async fn send_slowly(app: &common::TestApp, body: &[u8], pieces: usize, pause: Duration) -> String {
+    let mut socket = TcpStream::connect(app.addr).await.unwrap();
+    socket.write_all(batch_head(app, body.len()).as_bytes()).await.unwrap();
+    for piece in body.chunks(body.len().div_ceil(pieces)) {
+        tokio::time::sleep(pause).await;
+        if socket.write_all(piece).await.is_err() {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&read_until_closed_or_answered(&mut socket).await).into_owned()
+}
+
+/// Reads until a whole answer head arrived or the server closed the connection.
+async fn read_until_closed_or_answered(socket: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(GUARD, async {
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no answer within the guard");
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_gets_408_and_a_slow_steady_one_is_served() {
+    let config =
+        ServerConfig { body_read_timeout: Duration::from_secs(1), ..ServerConfig::default() };
+    let app = spawn_app_with(config).await;
+    let batch = serde_json::json!({"events": (0..200).map(|i| event(&format!("slow {i}"))).collect::<Vec<_>>()});
+    let body = serde_json::to_vec(&batch).unwrap();
+
+    // Ten pieces, 300 ms apart: three seconds in all, never a second of silence.
+    let steady = send_slowly(&app, &body, 10, Duration::from_millis(300)).await;
+    assert!(steady.starts_with("HTTP/1.1 200"), "{steady}");
+
+    // The first piece, then silence: 408 with a problem, and nothing of the batch written.
+    let before = app.count(&app.a.id).await;
+    let mut socket = TcpStream::connect(app.addr).await.unwrap();
+    socket.write_all(batch_head(&app, body.len()).as_bytes()).await.unwrap();
+    socket.write_all(&body[..100]).await.unwrap();
+    let answer = String::from_utf8(read_until_closed(&mut socket).await).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    assert!(answer.contains("urn:spine:problem:timeout"), "{answer}");
+    assert_eq!(app.count(&app.a.id).await, before, "nothing was written");
+}

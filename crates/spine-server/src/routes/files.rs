@@ -64,6 +64,8 @@ enum Stop {
     TooLarge(String),
     /// A malformed request: 400.
     Malformed(String),
+    /// The client stopped sending the body: 408.
+    Stalled(String),
     /// The store failed.
     Store(ApiError),
 }
@@ -136,6 +138,7 @@ pub async fn upload(
         let (error, reason) = match stop {
             Stop::TooLarge(m) => (ApiError::PayloadTooLarge(m.clone()), m),
             Stop::Malformed(m) => (ApiError::BadRequest(m.clone()), m),
+            Stop::Stalled(m) => (ApiError::BodyTimeout(m.clone()), m),
             Stop::Store(e) => return Err(e),
         };
         entry.verdict = Verdict::Failed;
@@ -211,8 +214,13 @@ async fn read_parts(
     uploads: &mut Vec<Upload>,
 ) -> Result<(), Stop> {
     let limit = state.config.max_file_bytes;
-    let malformed =
-        |e: multer::Error| Stop::Malformed(format!("the multipart body is malformed ({e})"));
+    let malformed = |e: multer::Error| {
+        if crate::body_timeout::BodyStalled::is(&e) {
+            Stop::Stalled("no part of the request body arrived in time".into())
+        } else {
+            Stop::Malformed(format!("the multipart body is malformed ({e})"))
+        }
+    };
     let mut multipart = multer::Multipart::new(body.into_data_stream(), boundary);
     let mut text_bytes = 0usize;
     while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
