@@ -63,6 +63,10 @@ pub struct Settings {
     pub max_tag_chars: usize,
     /// Characters of an idempotency key.
     pub max_idempotency_key_chars: usize,
+    /// A PEM certificate chain: the server speaks HTTPS (with `tls_key`), reloading it on change.
+    pub tls_cert: Option<String>,
+    /// The PEM private key of `tls_cert`.
+    pub tls_key: Option<String>,
     /// Open connections on this node; at the cap no more are accepted until one closes.
     pub max_connections: usize,
     /// Seconds a connection may take to send a request's head, or wait idle between requests.
@@ -130,6 +134,8 @@ pub(crate) const KEYS: &[&str] = &[
     "max_tags",
     "max_tag_chars",
     "max_idempotency_key_chars",
+    "tls_cert",
+    "tls_key",
     "max_connections",
     "header_read_timeout_seconds",
     "body_read_timeout_seconds",
@@ -178,6 +184,8 @@ impl Default for Settings {
             max_tags: limits.tags,
             max_tag_chars: limits.tag_chars,
             max_idempotency_key_chars: limits.idempotency_key_chars,
+            tls_cert: None,
+            tls_key: None,
             max_connections: 32_768,
             header_read_timeout_seconds: 30,
             body_read_timeout_seconds: 30,
@@ -238,6 +246,9 @@ impl Settings {
         }
         if self.max_event_body_bytes < 1024 || self.max_batch_body_bytes < 1024 {
             problems.push("max_event_body_bytes and max_batch_body_bytes must be at least 1024");
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            problems.push("tls_cert and tls_key must be given together");
         }
         if self.read_connections == 0 {
             problems.push("read_connections must be at least 1");
@@ -339,6 +350,12 @@ pub struct Overrides {
     /// `--url`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// `--tls-cert`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<String>,
+    /// `--tls-key`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<String>,
     /// `--key`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,

@@ -185,6 +185,8 @@ impl Cli {
         match &mut self.command {
             Command::Serve(a) => {
                 forget(&mut a.listen, sub, "listen");
+                forget(&mut a.tls_cert, sub, "tls_cert");
+                forget(&mut a.tls_key, sub, "tls_key");
                 if sub.value_source("cors_origins") == Some(ValueSource::EnvVariable) {
                     a.cors_origins.clear();
                 }
@@ -218,6 +220,8 @@ impl Cli {
         match &self.command {
             Command::Serve(a) => {
                 o.listen.clone_from(&a.listen);
+                o.tls_cert.clone_from(&a.tls_cert);
+                o.tls_key.clone_from(&a.tls_key);
                 if !a.cors_origins.is_empty() {
                     o.cors_origins = Some(a.cors_origins.clone());
                 }

@@ -20,6 +20,12 @@ pub struct ServeArgs {
     /// Browser origin allowed by CORS; repeat for several (comma-separated in the variable)
     #[arg(long = "cors-origin", env = "SPINE_CORS_ORIGINS", value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); reloaded when it changes
+    #[arg(long, env = "SPINE_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<String>,
+    /// The private key of `--tls-cert` (PEM)
+    #[arg(long, env = "SPINE_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<String>,
 }
 
 /// The server's configuration from the settings (SPEC section 11 limits included).
@@ -55,6 +61,12 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
             .as_deref()
             .and_then(|r| spine_core::identifier::Region::parse(r).ok())
             .map(|r| r.as_str().to_owned()),
+        tls: match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => {
+                Some(spine_server::tls::TlsFiles { cert: cert.into(), key: key.into() })
+            }
+            _ => None,
+        },
         ..ServerConfig::default()
     }
 }
@@ -69,12 +81,13 @@ pub async fn bind(addr: &str) -> CliResult<(TcpListener, SocketAddr)> {
 }
 
 /// Migrates, then serves until SIGTERM or Ctrl-C. The first line on stdout is
-/// `listening on http://ADDR`, so scripts and tests can find a port-0 server.
+/// `listening on http://ADDR` (`https://` with TLS), so scripts and tests can find a port-0 server.
 pub async fn serve(settings: &Settings) -> CliResult<()> {
     let opened = open_store(&settings.db, settings).await?;
     tracing::info!(db = %redact_db_url(&settings.db), "database ready");
     let (listener, addr) = bind(&settings.listen).await?;
-    println!("listening on http://{addr}");
+    let scheme = if settings.tls_cert.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://{addr}");
     let result = spine_server::run(
         listener,
         opened.store.clone(),

@@ -45,6 +45,9 @@ pub struct ServerConfig {
     /// may wait idle for its next request (30 s); streams, WebSockets and bodies being read
     /// are not bound by it.
     pub header_read_timeout: Duration,
+    /// Serve HTTPS with this certificate and key (reloaded when the files change); `None`:
+    /// plain HTTP.
+    pub tls: Option<crate::tls::TlsFiles>,
     /// How long a request body may send nothing before the request is answered 408 (30 s); a
     /// slow but steady upload is never cut by it.
     pub body_read_timeout: Duration,
@@ -116,6 +119,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(30),
             max_connections: 32_768,
             body_read_timeout: Duration::from_secs(30),
+            tls: None,
             session_ttl: Duration::from_secs(12 * 3600),
             public_url: None,
             max_ingest_body_bytes: 1024 * 1024,
@@ -156,6 +160,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("header_read_timeout", &self.header_read_timeout)
             .field("max_connections", &self.max_connections)
             .field("body_read_timeout", &self.body_read_timeout)
+            .field("tls", &self.tls)
             .field("session_ttl", &self.session_ttl)
             .field("public_url", &self.public_url)
             .field("max_ingest_body_bytes", &self.max_ingest_body_bytes)

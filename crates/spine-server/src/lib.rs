@@ -37,6 +37,7 @@ pub mod provision;
 pub mod retention;
 pub mod routes;
 pub mod state;
+pub mod tls;
 pub mod webhooks;
 pub mod work_metrics;
 
@@ -141,7 +142,14 @@ pub async fn run(
     // `with_state` prepares the routes once: each connection gets a clone of the prepared
     // router (rebuilding every route's service per connection cost about 16 KiB each, measured
     // with heaptrack, which an open stream would then hold for its lifetime).
-    let serve = listen::serve(listener, app(state).with_state(()), limits, shutdown);
+    let (tls, tls_reload) = match &state.config.tls {
+        Some(files) => {
+            let (acceptor, reload) = tls::acceptor(files)?;
+            (Some(acceptor), Some(AbortOnDrop(reload)))
+        }
+        None => (None, None),
+    };
+    let serve = listen::serve(listener, app(state).with_state(()), limits, tls, shutdown);
     let upkeep = AbortOnDrop(metrics::spawn_upkeep());
     let sweeper =
         AbortOnDrop(retention::spawn(state_store.clone(), ledger_retention, attempt_retention));
@@ -164,6 +172,7 @@ pub async fn run(
             Ok(())
         }
     };
+    drop(tls_reload);
     drop(upkeep);
     drop(sweeper);
     drop(expiry);

@@ -1,5 +1,5 @@
-//! Accepting connections: HTTP/1.1 on each, with a header read timeout and a cap on the open
-//! connections of this node.
+//! Accepting connections: HTTP/1.1 on plain ones; over TLS ([`crate::tls`]) HTTP/2 as well;
+//! with a header read timeout and a cap on the open connections of this node.
 //!
 //! The header read timeout bounds how long a connection may take to send a request's head, and
 //! also how long a keep-alive connection may wait idle for its next request: a client that
@@ -37,12 +37,17 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+    // HTTP/1.1 on plain connections; over TLS, HTTP/2 too (browsers pick it through ALPN).
+    let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let plain = builder.clone().http1_only();
+    let builder = Arc::new(builder);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut at_cap = false;
     loop {
@@ -83,11 +88,31 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let service = TowerToHyperService::new(app.clone());
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection.into_owned());
+        let watcher = graceful.watcher();
+        let Some(tls) = tls.clone() else {
+            let connection = plain.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let connection = watcher.watch(connection.into_owned());
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                drop(permit);
+            });
+            continue;
+        };
+        let builder = builder.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            // The handshake is bounded like a request head.
+            match tokio::time::timeout(limits.header_read_timeout, tls.accept(stream)).await {
+                Ok(Ok(stream)) => {
+                    let connection =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    if let Err(e) = watcher.watch(connection.into_owned()).await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!("TLS handshake timed out"),
             }
             drop(permit);
         });
