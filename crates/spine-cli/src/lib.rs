@@ -22,6 +22,7 @@
 
 #![warn(missing_docs)]
 
+pub mod backup;
 pub mod bench;
 pub mod config;
 pub mod demo;
@@ -119,6 +120,10 @@ pub enum Command {
     Import(transfer::ImportArgs),
     /// Remove a tenant's events through a position (directly on the database)
     Purge(purge::PurgeArgs),
+    /// Write a consistent, compressed, checksummed backup of a SQLite store (while it serves)
+    Backup(backup::BackupArgs),
+    /// Put a backup from `spine backup` back as the database at --db
+    Restore(backup::RestoreArgs),
     /// Print a one-time sign-in URL for the Activity Center (directly on the database)
     Open(open::OpenArgs),
     /// Run a server with a seeded demo tenant and live generated activity
@@ -298,6 +303,8 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Export(args) => transfer::export(args, &settings).await,
         Command::Import(args) => transfer::import(args, &settings).await,
         Command::Purge(args) => purge::run(args, &settings).await,
+        Command::Backup(args) => backup::backup(args, &settings).await,
+        Command::Restore(args) => backup::restore(args, &settings).await,
         Command::Open(args) => open::run(args, &settings).await,
         // The demo keeps its own database unless `--db` is given on the command line: a `db`
         // from spine.toml or SPINE_DB names the real one, which the demo must not seed.

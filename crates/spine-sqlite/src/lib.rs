@@ -32,6 +32,7 @@
 //! keys, types, read state, migrations), which SQLite serialises with the writer anyway.
 
 mod admin;
+pub mod backup;
 mod batch;
 mod blobs;
 mod channels;
