@@ -27,6 +27,7 @@ pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod demo_data;
+pub mod doctor;
 pub mod emit;
 pub mod emit_stream;
 pub mod error;
@@ -120,6 +121,8 @@ pub enum Command {
     Import(transfer::ImportArgs),
     /// Remove a tenant's events through a position (directly on the database)
     Purge(purge::PurgeArgs),
+    /// Check a deployment (database, migrations, disk, clock, file limit, TLS files) and say what to fix
+    Doctor(doctor::DoctorArgs),
     /// Write a consistent, compressed, checksummed backup of a SQLite store (while it serves)
     Backup(backup::BackupArgs),
     /// Put a backup from `spine backup` back as the database at --db
@@ -303,6 +306,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Export(args) => transfer::export(args, &settings).await,
         Command::Import(args) => transfer::import(args, &settings).await,
         Command::Purge(args) => purge::run(args, &settings).await,
+        Command::Doctor(args) => doctor::run(args, &settings).await,
         Command::Backup(args) => backup::backup(args, &settings).await,
         Command::Restore(args) => backup::restore(args, &settings).await,
         Command::Open(args) => open::run(args, &settings).await,

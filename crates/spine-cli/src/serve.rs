@@ -83,6 +83,7 @@ pub async fn bind(addr: &str) -> CliResult<(TcpListener, SocketAddr)> {
 /// Migrates, then serves until SIGTERM or Ctrl-C. The first line on stdout is
 /// `listening on http://ADDR` (`https://` with TLS), so scripts and tests can find a port-0 server.
 pub async fn serve(settings: &Settings) -> CliResult<()> {
+    raise_file_limit();
     let opened = open_store(&settings.db, settings).await?;
     tracing::info!(db = %redact_db_url(&settings.db), "database ready");
     let (listener, addr) = bind(&settings.listen).await?;
@@ -99,6 +100,23 @@ pub async fn serve(settings: &Settings) -> CliResult<()> {
     result.map_err(|e| CliError::new(format!("server: {e}")))?;
     tracing::info!("spine stopped");
     Ok(())
+}
+
+/// Raises this process's soft limit on open files to its hard limit (the soft one is often
+/// 1,024, far below `max_connections`), as servers commonly do; `spine doctor` checks the hard
+/// limit against the configured connections.
+fn raise_file_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let (Some(current), Some(maximum)) = (limit.current, limit.maximum) else { return };
+    if current >= maximum {
+        return;
+    }
+    let raised = Rlimit { current: Some(maximum), maximum: Some(maximum) };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => tracing::info!(from = current, to = maximum, "raised the open file limit"),
+        Err(e) => tracing::warn!(error = %e, current, "the open file limit could not be raised"),
+    }
 }
 
 /// Opens the database, which applies pending migrations, and closes it.

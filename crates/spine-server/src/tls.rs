@@ -64,6 +64,11 @@ impl ResolvesServerCert for Reloading {
     }
 }
 
+/// Whether the files hold a usable certificate chain and its key (for `spine doctor`).
+pub fn check(files: &TlsFiles) -> std::io::Result<()> {
+    parse(&read(&files.cert, "certificate")?, &read(&files.key, "key")?).map(|_| ())
+}
+
 /// A TLS acceptor serving the certificate in `files`, and the task that reloads it (stopped
 /// when the returned handle is dropped or aborted).
 pub fn acceptor(
