@@ -139,3 +139,57 @@ async fn a_stalled_body_gets_408_and_a_slow_steady_one_is_served() {
     assert!(answer.contains("urn:spine:problem:timeout"), "{answer}");
     assert_eq!(app.count(&app.a.id).await, before, "nothing was written");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_steady_50_mib_upload_and_a_stream_outlive_short_timeouts() {
+    let config = ServerConfig {
+        header_read_timeout: Duration::from_secs(1),
+        body_read_timeout: Duration::from_secs(1),
+        max_file_bytes: 64 * 1024 * 1024,
+        ..ServerConfig::default()
+    };
+    let app = spawn_app_with(config).await;
+    let channel: serde_json::Value = app
+        .req(reqwest::Method::POST, "/v1/channels", &app.a.admin)
+        .json(&serde_json::json!({"name": "Uploads", "provider": "file"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ingest_url = channel["ingest_url"].as_str().unwrap();
+    let path = &ingest_url[ingest_url.find("/v1/").unwrap()..];
+    let mut stream = open(&app, "/v1/stream", Some(&app.a.read), &[]).await;
+
+    // 50 MiB in one multipart file part.
+    let boundary = "spine-slow-upload-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend((0..50u32 * 1024 * 1024).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+
+    // Sent in 2 MiB pieces 120 ms apart: about three seconds in all, never a second of silence.
+    let mut socket = TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST {path}/files HTTP/1.1\r\nHost: spine\r\nX-Ingestion-Key: {}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        channel["secret"].as_str().unwrap(),
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    for piece in body.chunks(2 * 1024 * 1024) {
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        socket.write_all(piece).await.unwrap();
+    }
+    let answer =
+        String::from_utf8_lossy(&read_until_closed_or_answered(&mut socket).await).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+
+    // The stream opened before the upload is still open, and carries the upload's event.
+    let (_, event) = next_activity(&mut stream).await;
+    assert_eq!(event["title"].as_str().map(|t| t.contains("big.bin")), Some(true), "{event}");
+}
