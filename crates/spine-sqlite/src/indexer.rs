@@ -254,6 +254,10 @@ impl Indexer {
         let mut paused = self.shared.paused.subscribe();
         let mut last_step = Instant::now();
         loop {
+            // The store and its writer are gone (dropped without `close`): so is the work.
+            if Arc::strong_count(&self.shared) == 1 {
+                return;
+            }
             if *paused.borrow_and_update() {
                 if paused.changed().await.is_err() {
                     return;
