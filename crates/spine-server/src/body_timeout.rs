@@ -31,15 +31,21 @@ impl BodyStalled {
     }
 }
 
-/// `body`, failing with [`BodyStalled`] once nothing arrives for `timeout`.
+/// `body`, failing with [`BodyStalled`] once nothing arrives for `timeout`. An empty body is
+/// left as it is, and the timer is only armed once the body makes its reader wait: a request
+/// whose body has already arrived whole costs no timer.
 pub fn limit(body: Body, timeout: Duration) -> Body {
-    Body::new(Stalling { inner: body, timeout, sleep: Box::pin(tokio::time::sleep(timeout)) })
+    if body.is_end_stream() {
+        return body;
+    }
+    Body::new(Stalling { inner: body, timeout, sleep: None })
 }
 
 struct Stalling {
     inner: Body,
     timeout: Duration,
-    sleep: Pin<Box<Sleep>>,
+    /// Armed at the first wait, moved on by every piece that arrives.
+    sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl HttpBody for Stalling {
@@ -53,15 +59,21 @@ impl HttpBody for Stalling {
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 let deadline = Instant::now() + self.timeout;
-                self.sleep.as_mut().reset(deadline);
+                if let Some(sleep) = self.sleep.as_mut() {
+                    sleep.as_mut().reset(deadline);
+                }
                 Poll::Ready(frame)
             }
-            Poll::Pending => match self.sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    Poll::Ready(Some(Err(axum::Error::new(BodyStalled(self.timeout)))))
+            Poll::Pending => {
+                let timeout = self.timeout;
+                let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        Poll::Ready(Some(Err(axum::Error::new(BodyStalled(timeout)))))
+                    }
+                    Poll::Pending => Poll::Pending,
                 }
-                Poll::Pending => Poll::Pending,
-            },
+            }
         }
     }
 
