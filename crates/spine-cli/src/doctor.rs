@@ -8,8 +8,7 @@ use crate::error::{CliError, CliResult};
 use crate::store::{parse_db_url, redact_db_url, sqlite_path, Backend};
 use clap::Args;
 use spine_postgres::{PgOptions, PgStore};
-use spine_sqlite::{SqliteOptions, SqliteStore};
-use spine_store::Store;
+use spine_sqlite::SqliteStore;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -110,17 +109,14 @@ async fn database(settings: &Settings) -> Vec<Finding> {
                 let fix = "check --db, or create the database with `spine migrate`";
                 return vec![Finding::problem("database", Status::Fail, detail, fix.into())];
             }
-            let store = match SqliteStore::open(&url, SqliteOptions::default()).await {
-                Ok(store) => store,
-                Err(e) => {
-                    let fix = "check the file's permissions and that it is a Spine database";
-                    let detail = format!("{shown} cannot be opened: {e}");
-                    return vec![Finding::problem("database", Status::Fail, detail, fix.into())];
-                }
-            };
+            let checked = SqliteStore::check_schema(&url).await;
+            if let Err(spine_store::StoreError::Other(e)) = &checked {
+                let fix = "check the file's permissions and that it is a Spine database";
+                let detail = format!("{shown} cannot be read: {e}");
+                return vec![Finding::problem("database", Status::Fail, detail, fix.into())];
+            }
             let mut findings = vec![Finding::ok("database", format!("{shown} opens"))];
-            findings.push(migrations(store.ready().await));
-            store.close().await;
+            findings.push(migrations(checked));
             findings.push(disk(&path));
             findings
         }
@@ -140,7 +136,7 @@ async fn database(settings: &Settings) -> Vec<Finding> {
                 }
             };
             let mut findings = vec![Finding::ok("database", format!("{shown} answers"))];
-            findings.push(migrations(store.ready().await));
+            findings.push(migrations(store.check_schema().await));
             store.close().await;
             findings.push(clock(&url).await);
             findings

@@ -11,8 +11,12 @@ fn a_healthy_sqlite_deployment_passes_and_broken_parts_get_their_fix() {
     let sandbox = Sandbox::new();
     let db = sandbox.db("spine.db");
     assert_success(&sandbox.run(&["migrate", "--db", &db]));
+    // Doctor only reads: the index file, which opening the store would create, stays gone.
+    let index = sandbox.path("spine.db.index");
+    std::fs::remove_file(&index).unwrap();
     let out = sandbox.run(&["doctor", "--db", &db]);
     assert_success(&out);
+    assert!(!index.exists(), "doctor wrote the index file");
     let said = text(&out.stdout);
     for line in ["ok    database:", "ok    migrations:", "disk:", "file limit:"] {
         assert!(said.contains(line), "{line} in {said}");

@@ -172,6 +172,12 @@ impl PgStore {
         })
     }
 
+    /// Whether the schema is this build's, without starting anything (for `spine doctor`;
+    /// [`Store::ready`] also starts the node's indexer).
+    pub async fn check_schema(&self) -> StoreResult<()> {
+        Ok(migrate::check(&self.pool).await?)
+    }
+
     /// Starts this node's indexer, once.
     fn start_indexer(&self) {
         self.indexer.get_or_init(|| {

@@ -236,6 +236,24 @@ impl SqliteStore {
         }
     }
 
+    /// Whether the database file at `url` exists and its schema is this build's, read through
+    /// a read-only connection: nothing is created, started or written (for `spine doctor`).
+    pub async fn check_schema(url: &str) -> Result<(), StoreError> {
+        let path = path_from_url(url);
+        if !path.is_file() {
+            return Err(StoreError::Unavailable(format!("no database file at {}", path.display())));
+        }
+        let options = SqliteConnectOptions::new().filename(path).read_only(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(Error::from)?;
+        let checked = migrate::check(&pool).await;
+        pool.close().await;
+        Ok(checked?)
+    }
+
     /// The index file the store keeps beside the database file at `db` (`<db>.index`): the
     /// filter keys and the full text, rebuilt from the log if it is missing.
     pub fn index_path(db: &std::path::Path) -> PathBuf {
