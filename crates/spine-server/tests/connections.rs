@@ -11,12 +11,13 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Reads until the server closes the connection (at most the guard); what it sent before.
-async fn read_until_closed(socket: &mut TcpStream) -> Vec<u8> {
+/// Reads until the server closes the connection, or (`head_only`) until a whole answer head
+/// arrived, at most the guard; what it sent.
+async fn read_from(socket: &mut TcpStream, head_only: bool) -> Vec<u8> {
     let mut got = Vec::new();
-    let closed = tokio::time::timeout(GUARD, async {
+    let done = tokio::time::timeout(GUARD, async {
         let mut buf = [0u8; 4096];
-        loop {
+        while !(head_only && String::from_utf8_lossy(&got).contains("\r\n\r\n")) {
             match socket.read(&mut buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => got.extend_from_slice(&buf[..n]),
@@ -24,8 +25,13 @@ async fn read_until_closed(socket: &mut TcpStream) -> Vec<u8> {
         }
     })
     .await;
-    assert!(closed.is_ok(), "the server kept the connection open past the guard");
+    assert!(done.is_ok(), "neither an answer nor a close within the guard");
     got
+}
+
+/// What the server sent before it closed the connection.
+async fn read_until_closed(socket: &mut TcpStream) -> Vec<u8> {
+    read_from(socket, false).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,24 +102,7 @@ async fn send_slowly(app: &common::TestApp, body: &[u8], pieces: usize, pause: D
             break;
         }
     }
-    String::from_utf8_lossy(&read_until_closed_or_answered(&mut socket).await).into_owned()
-}
-
-/// Reads until a whole answer head arrived or the server closed the connection.
-async fn read_until_closed_or_answered(socket: &mut TcpStream) -> Vec<u8> {
-    let mut got = Vec::new();
-    let read = tokio::time::timeout(GUARD, async {
-        let mut buf = [0u8; 4096];
-        while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
-            match socket.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(read.is_ok(), "no answer within the guard");
-    got
+    String::from_utf8_lossy(&read_from(&mut socket, true).await).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,8 +174,7 @@ async fn a_slow_steady_50_mib_upload_and_a_stream_outlive_short_timeouts() {
         tokio::time::sleep(Duration::from_millis(120)).await;
         socket.write_all(piece).await.unwrap();
     }
-    let answer =
-        String::from_utf8_lossy(&read_until_closed_or_answered(&mut socket).await).into_owned();
+    let answer = String::from_utf8_lossy(&read_from(&mut socket, true).await).into_owned();
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
 
     // The stream opened before the upload is still open, and carries the upload's event.

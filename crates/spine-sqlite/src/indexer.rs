@@ -337,27 +337,15 @@ async fn connect(log: &SqliteConnectOptions, index: &Path) -> Result<SqliteConne
 /// The watermark and the log's head, from the files.
 async fn look(conn: &mut SqliteConnection) -> Result<(i64, i64)> {
     let mut tx = conn.begin().await?;
-    // The index first: the log's snapshot, taken after it, holds every event it indexed.
-    let indexed: i64 = sqlx::query_scalar("select indexed_seq from idx.index_meta where id = 1")
-        .fetch_one(&mut *tx)
-        .await?;
-    let head: i64 = sqlx::query_scalar("select last_seq from main.meta where id = 1")
-        .fetch_one(&mut *tx)
-        .await?;
+    let (indexed, head) = positions(&mut tx).await?;
     tx.commit().await?;
     Ok((indexed, head))
 }
 
-/// Empties the index when it is ahead of the log (an index of another copy of the database),
-/// before the store serves anything from it: it is then built again from the log.
-pub(crate) async fn discard_if_foreign(log: &SqliteConnectOptions, index: &Path) -> Result<()> {
-    let mut conn = connect(log, index).await?;
-    let mut tx = conn.begin().await?;
-    // The index's write lock first, so that no step runs meanwhile; then the log's head, read
-    // after the watermark, so an index this log's own indexer wrote is never ahead of it.
-    sqlx::query("update idx.index_meta set indexed_seq = indexed_seq where id = 1")
-        .execute(&mut *tx)
-        .await?;
+/// The watermark, then the log's head (0 before the migrations have made the log), in the
+/// caller's transaction: the index first, so the log's snapshot, taken after it, holds every
+/// event it indexed, and an index this log's own indexer wrote is never ahead of it.
+async fn positions(tx: &mut SqliteConnection) -> Result<(i64, i64)> {
     let indexed: i64 = sqlx::query_scalar("select indexed_seq from idx.index_meta where id = 1")
         .fetch_one(&mut *tx)
         .await?;
@@ -366,10 +354,28 @@ pub(crate) async fn discard_if_foreign(log: &SqliteConnectOptions, index: &Path)
         .await;
     let head = match head {
         Ok(head) => head.unwrap_or(0),
-        // A database not migrated yet has no events.
         Err(sqlx::Error::Database(e)) if e.message().starts_with("no such table") => 0,
         Err(e) => return Err(e.into()),
     };
+    Ok((indexed, head))
+}
+
+/// [`positions`], with the index file's write lock taken first (a deferred transaction's first
+/// statement waits for it, e.g. behind a purge; the log's lock is never taken), so that no
+/// other step runs until the caller's transaction ends.
+async fn locked_positions(tx: &mut SqliteConnection) -> Result<(i64, i64)> {
+    sqlx::query("update idx.index_meta set indexed_seq = indexed_seq where id = 1")
+        .execute(&mut *tx)
+        .await?;
+    positions(tx).await
+}
+
+/// Empties the index when it is ahead of the log (an index of another copy of the database),
+/// before the store serves anything from it: it is then built again from the log.
+pub(crate) async fn discard_if_foreign(log: &SqliteConnectOptions, index: &Path) -> Result<()> {
+    let mut conn = connect(log, index).await?;
+    let mut tx = conn.begin().await?;
+    let (indexed, head) = locked_positions(&mut tx).await?;
     if indexed > head {
         tracing::warn!(indexed, head, "the index file is ahead of the log; rebuilding it");
         for sql in [
@@ -388,18 +394,8 @@ pub(crate) async fn discard_if_foreign(log: &SqliteConnectOptions, index: &Path)
 /// Indexes the events above the watermark, at most `limit` positions of them, and raises the
 /// watermark, in one transaction of the index file; answers the new watermark and the head.
 async fn step(conn: &mut SqliteConnection, limit: i64) -> Result<(i64, i64)> {
-    // A deferred transaction: its first statement takes the index file's write lock (waiting
-    // for a purge that holds it), and the log is only ever read, so its lock is never taken.
     let mut tx = conn.begin().await?;
-    sqlx::query("update idx.index_meta set indexed_seq = indexed_seq where id = 1")
-        .execute(&mut *tx)
-        .await?;
-    let from: i64 = sqlx::query_scalar("select indexed_seq from idx.index_meta where id = 1")
-        .fetch_one(&mut *tx)
-        .await?;
-    let head: i64 = sqlx::query_scalar("select last_seq from main.meta where id = 1")
-        .fetch_one(&mut *tx)
-        .await?;
+    let (from, head) = locked_positions(&mut tx).await?;
     let to = head.min(from.saturating_add(limit));
     if to > from {
         for sql in [
