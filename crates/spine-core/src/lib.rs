@@ -16,6 +16,8 @@
 //! - [`cursor`]: opaque, signed keyset cursors.
 //! - [`token`]: signed, expiring, scoped viewer tokens.
 //! - [`session`]: one-time sign-in codes and Activity Center sessions.
+//! - [`limits`]: a tenant's rate limits and storage quotas, and the token bucket they are counted
+//!   in.
 //! - [`retention`]: a tenant's retention policy and whether an event has expired.
 //! - [`sealed`]: secrets that must be usable again (webhook signing secrets), sealed at rest
 //!   under a key derived from the installation secret.
@@ -43,6 +45,7 @@ pub mod identifier;
 pub mod ids;
 pub mod ingest;
 pub mod input;
+pub mod limits;
 pub mod note;
 pub mod retention;
 pub mod sealed;

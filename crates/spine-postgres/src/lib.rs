@@ -23,6 +23,8 @@
 //! - `webhooks`: the outbound-webhook contract: endpoints, leases, the delivery log.
 //! - `work`: the work contracts, delegating to `jobs` (queue rules, jobs loaded with `SKIP
 //!   LOCKED` and written by the group commit, heartbeats, listings) and `notes`.
+//! - `limits`: the limits contract: each tenant's limits in two layers, its usage, the roll of
+//!   live nodes.
 //! - `stats`: counts, grouped or not.
 //! - `purge`: removing a tenant's oldest events behind a raised horizon.
 //! - `admin`: tenants, API keys, registered types and the server secret.
@@ -51,6 +53,7 @@ mod indexer;
 mod ingest;
 mod jobs;
 mod ledger;
+mod limits;
 mod migrate;
 mod notes;
 mod notify;

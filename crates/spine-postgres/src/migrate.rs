@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("../migrations/0013_webhooks.sql")),
     (14, include_str!("../migrations/0014_retention.sql")),
     (15, include_str!("../migrations/0015_indexer.sql")),
+    (16, include_str!("../migrations/0016_limits.sql")),
 ];
 
 /// The advisory lock key migrations serialise on (any constant; this one spells "spine-mg").

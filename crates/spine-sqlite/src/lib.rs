@@ -20,6 +20,7 @@
 //! - `webhooks`: the outbound-webhook contract: endpoints, leases, the delivery log.
 //! - `work`: the work contracts, delegating to `jobs` (queue rules, jobs loaded and written by
 //!   the group commit, heartbeats, listings) and `notes` (notes on entities).
+//! - `limits`: the limits contract: each tenant's limits in two layers, and its usage.
 //! - `stats`: counts, grouped or not.
 //! - `purge`: removing a tenant's oldest events behind a raised horizon.
 //! - `admin`: tenants, API keys, registered types and the server secret.
@@ -45,6 +46,7 @@ mod indexer;
 mod ingest;
 mod jobs;
 mod ledger;
+mod limits;
 mod migrate;
 mod notes;
 mod purge;

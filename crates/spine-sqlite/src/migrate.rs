@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/0012_retention.sql")),
     (13, include_str!("../migrations/0013_indexer.sql")),
     (14, include_str!("../migrations/0014_index_file.sql")),
+    (15, include_str!("../migrations/0015_limits.sql")),
 ];
 
 /// The version this build needs.

@@ -23,6 +23,7 @@ mod consumers;
 mod expiry;
 mod inbox;
 mod ingest;
+mod limits;
 mod sessions;
 mod webhooks;
 mod work;
@@ -31,6 +32,7 @@ pub use consumers::*;
 pub use expiry::*;
 pub use inbox::*;
 pub use ingest::*;
+pub use limits::*;
 pub use sessions::*;
 use std::any::Any;
 use std::collections::HashSet;
@@ -127,6 +129,7 @@ macro_rules! conformance_tests {
             webhook_leases_go_to_one_node_at_a_time,
             attempts_move_an_endpoint_only_under_its_lease,
             expired_events_are_found_and_removed_under_the_horizon,
+            limits_are_stored_per_layer_and_usage_is_counted_per_tenant,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

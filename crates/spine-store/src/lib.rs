@@ -12,6 +12,7 @@
 //! - [`consumers`]: [`Consumers`], named durable cursors over the log, and `next_batch`.
 //! - `expiry`: [`Expiry`], retention policies and the removal of expired events.
 //! - [`webhooks`]: [`Webhooks`], outbound endpoints, their leases and delivery log.
+//! - `limits`: [`Limits`], each tenant's rate limits and quotas, its usage, the live nodes.
 //! - [`ledger`]: [`Ledger`], every inbound request with its verdict, body and events.
 //! - `identifiers`: [`Identifiers`], e-mail addresses and phone numbers naming entities.
 //! - `blobs`: [`Blobs`], uploaded files by tenant and content hash, streamed in chunks.
@@ -31,6 +32,7 @@ mod expiry;
 pub mod group;
 mod identifiers;
 pub mod ledger;
+mod limits;
 pub mod model;
 pub mod notices;
 mod read_state;
@@ -46,6 +48,7 @@ pub use error::StoreError;
 pub use expiry::{Candidate, Expiry};
 pub use identifiers::{IdentifierRecord, Identifiers};
 pub use ledger::{Ledger, LedgerEntry, LedgerQuery, Verdict};
+pub use limits::{LimitLayer, Limits, StoredLimits, Usage};
 pub use model::*;
 pub use read_state::{ReadChange, ReadMarks, ReadNotice, ReadState};
 pub use sessions::{NewSecret, NewSessionSecret, Redeemed, SecretRecord, Sessions};
@@ -63,7 +66,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A Spine backend: the event log and its administration, plus one trait per further
 /// capability ([`ReadState`], [`Sessions`], [`Channels`], [`Ledger`], [`Identifiers`], [`Blobs`],
-/// [`WorkQueue`], [`Notes`], [`Consumers`], [`Webhooks`], [`Expiry`]). Implementations are cheap to share (`Arc<dyn Store>`) and safe to call from
+/// [`WorkQueue`], [`Notes`], [`Consumers`], [`Webhooks`], [`Expiry`], [`Limits`]). Implementations are cheap to share (`Arc<dyn Store>`) and safe to call from
 /// many tasks at once; writes are group-committed inside the implementation.
 #[async_trait]
 pub trait Store:
@@ -78,6 +81,7 @@ pub trait Store:
     + Consumers
     + Webhooks
     + Expiry
+    + Limits
     + Send
     + Sync
     + 'static
