@@ -178,10 +178,22 @@ impl Bucket {
     }
 
     /// Takes `cost` tokens at `now` from a bucket whose theoretical arrival time is `tat`. A
-    /// cost above the capacity takes the whole bucket, so no request is refused forever.
+    /// cost above the capacity (a batch larger than the burst) is admitted only into a full
+    /// bucket and leaves it in debt until the rate has paid for all of it, so no request is
+    /// refused forever and the long-run rate still holds.
     pub fn take(&self, tat: u64, now: u64, cost: u64) -> Result<Taken, Refused> {
-        let cost = cost.clamp(1, self.capacity);
+        let cost = cost.max(1);
         let next = tat.max(now).saturating_add(cost.saturating_mul(self.interval_ns));
+        if cost > self.capacity {
+            if tat > now {
+                return Err(Refused {
+                    retry_after_ns: tat - now,
+                    remaining: self.window().saturating_sub(tat - now) / self.interval_ns,
+                    reset_ns: tat - now,
+                });
+            }
+            return Ok(Taken { tat: next, remaining: 0, reset_ns: next - now });
+        }
         let allowed_until = now.saturating_add(self.window());
         if next > allowed_until {
             let free = allowed_until.saturating_sub(tat.max(now));
@@ -244,11 +256,15 @@ mod tests {
     }
 
     #[test]
-    fn a_cost_above_the_capacity_takes_the_whole_bucket() {
+    fn a_cost_above_the_capacity_needs_a_full_bucket_and_leaves_a_debt() {
         let b = Bucket::new(100, 10, 1);
         let t = b.take(0, SECOND, 1_000).unwrap();
-        assert_eq!(t.remaining, 0);
-        assert!(b.take(t.tat, SECOND, 1).is_err());
+        assert_eq!((t.remaining, t.reset_ns), (0, 10 * SECOND), "1,000 tokens at 100/s");
+        let refused = b.take(t.tat, SECOND, 1).unwrap_err();
+        assert_eq!(refused.retry_after_ns, 10 * SECOND - SECOND / 10 + SECOND / 100);
+        let half = b.take(0, SECOND, 5).unwrap();
+        assert!(b.take(half.tat, SECOND, 1_000).is_err(), "only into a full bucket");
+        assert!(b.take(half.tat, SECOND + SECOND / 20, 1_000).is_ok(), "full again after 50 ms");
     }
 
     #[test]
@@ -307,17 +323,17 @@ mod tests {
             for (gap, cost) in steps {
                 now += gap;
                 if let Ok(t) = b.take(tat, now, cost) {
-                    admitted += cost.clamp(1, b.capacity);
+                    admitted += cost;
                     tat = t.tat;
                 }
             }
             let refilled = (now - SECOND) / b.interval_ns;
-            prop_assert!(admitted <= b.capacity + refilled + 1);
+            prop_assert!(admitted <= b.capacity + refilled + 20, "at most one oversized request over");
         }
 
         /// A refused request fits exactly when it is told to retry.
         #[test]
-        fn retry_after_is_exact(rate in 1u64..1_000, burst in 1u64..50, used in 0u64..100, cost in 1u64..60) {
+        fn retry_after_is_exact(rate in 1u64..1_000, burst in 1u64..50, used in 0u64..100, cost in 1u64..100) {
             let b = Bucket::new(rate, burst, 1);
             let mut tat = 0;
             for _ in 0..used {

@@ -360,8 +360,34 @@ impl FromRequestParts<AppState> for Principal {
             }
             Credential::Viewer { .. } => {}
         }
+        count_request(state, parts, &principal).await?;
+        parts.extensions.insert(principal.clone());
         Ok(principal)
     }
+}
+
+/// The routes whose handlers count the events they write themselves (a batch counts each).
+const COUNTS_ITS_OWN_EVENTS: &[&str] = &["/v1/events/batch"];
+
+/// Counts a request against the rate limits ([`crate::limits`]): a read, or a write of one
+/// event (none for the routes that count their own) and its declared body bytes.
+async fn count_request(
+    state: &AppState,
+    parts: &Parts,
+    principal: &Principal,
+) -> Result<(), ApiError> {
+    if parts.method.is_safe() {
+        return state.limits.read(principal).await;
+    }
+    let route = parts.extensions.get::<axum::extract::MatchedPath>().map(|p| p.as_str());
+    let events = u64::from(!route.is_some_and(|r| COUNTS_ITS_OWN_EVENTS.contains(&r)));
+    let bytes = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    state.limits.write(principal, events, bytes).await
 }
 
 #[cfg(test)]

@@ -95,6 +95,12 @@ pub struct ServerConfig {
     /// The waits after each failed attempt (SPEC section 8: 5 s, 5 min, 30 min, 2 h, 5 h,
     /// 10 h, 10 h); not a setting of `spine serve`, tests shorten it.
     pub webhook_retry_delays: Vec<Duration>,
+    /// The installation's default rate limits and quotas, also the ceiling of every tenant the
+    /// operator set no ceiling for; empty (no limits) by default.
+    pub default_limits: spine_core::limits::LimitsInput,
+    /// How often this node announces itself on the cluster's roll (5 s); each node enforces
+    /// `1 / live nodes` of every limit.
+    pub node_announce_every: Duration,
 }
 
 impl Default for ServerConfig {
@@ -134,6 +140,8 @@ impl Default for ServerConfig {
             webhook_lease: Duration::from_secs(15),
             retention_sweep_every: Duration::from_secs(600),
             webhook_retry_delays: spine_core::webhook::schedule::RETRY_DELAYS.to_vec(),
+            default_limits: spine_core::limits::LimitsInput::default(),
+            node_announce_every: Duration::from_secs(5),
         }
     }
 }
@@ -175,6 +183,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("webhook_lease", &self.webhook_lease)
             .field("retention_sweep_every", &self.retention_sweep_every)
             .field("webhook_retry_delays", &self.webhook_retry_delays)
+            .field("default_limits", &self.default_limits)
+            .field("node_announce_every", &self.node_announce_every)
             .finish()
     }
 }

@@ -55,12 +55,31 @@ pub enum ApiError {
     /// The tenant has as many open streams as it may (429, with `Retry-After`).
     #[error("{0}")]
     TooManyStreams(String),
+    /// A rate limit refused the request (429, with `Retry-After` and the RateLimit headers).
+    #[error("{}", .0.detail)]
+    RateLimited(Box<RateLimited>),
+    /// A storage quota refused the write (403).
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// The server has as many open streams as it may (503, with `Retry-After`).
     #[error("{0}")]
     ServerFull(String),
     /// Anything unexpected; the detail stays in the logs.
     #[error("internal error")]
     Internal,
+}
+
+/// A rate limit's refusal, as the client is told it.
+#[derive(Debug)]
+pub struct RateLimited {
+    /// Which limit, how large, when to retry.
+    pub detail: String,
+    /// Seconds until the same request would be admitted.
+    pub retry_after: u64,
+    /// The `RateLimit-Policy` field: the policy's name, quota and window.
+    pub policy: String,
+    /// The `RateLimit` field: the policy's name, what remains and when it is full again.
+    pub state: String,
 }
 
 /// The RFC 9457 problem document.
@@ -108,7 +127,8 @@ impl ApiError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) | Self::ServerFull(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            Self::TooManyStreams(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyStreams(_) | Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::QuotaExceeded(_) => StatusCode::FORBIDDEN,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -137,6 +157,8 @@ impl ApiError {
             Self::Unavailable(d) => ("unavailable", d.clone(), None),
             Self::BodyTimeout(d) => ("timeout", d.clone(), None),
             Self::TooManyStreams(d) => ("too-many-streams", d.clone(), None),
+            Self::RateLimited(r) => ("rate-limited", r.detail.clone(), None),
+            Self::QuotaExceeded(d) => ("quota-exceeded", d.clone(), None),
             Self::ServerFull(d) => ("server-full", d.clone(), None),
             Self::Internal => ("internal", "an internal error occurred".to_owned(), None),
         };
@@ -224,6 +246,15 @@ impl IntoResponse for ApiError {
         }
         if matches!(self, Self::TooManyStreams(_) | Self::ServerFull(_)) {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if let Self::RateLimited(r) = &self {
+            let headers = res.headers_mut();
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(r.retry_after));
+            for (name, value) in [("ratelimit-policy", &r.policy), ("ratelimit", &r.state)] {
+                if let Ok(v) = HeaderValue::from_str(value) {
+                    headers.insert(name, v);
+                }
+            }
         }
         // A store that is unavailable for now (shutting down, unreachable, the request took
         // too long): the client is told when to try again, as for the other 503s.

@@ -138,6 +138,7 @@ impl<T: DeserializeOwned, L: BodyLimit> FromRequest<AppState> for Json<T, L> {
             ));
         }
         let bytes = read_limited(&parts.headers, body, L::limit(state)).await?;
+        state.limits.undeclared_body(&parts, bytes.len()).await?;
         Ok(Json(parse(&bytes)?, PhantomData))
     }
 }
@@ -148,6 +149,7 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
         let bytes = read_limited(&parts.headers, body, Small::limit(state)).await?;
+        state.limits.undeclared_body(&parts, bytes.len()).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) && is_json(&parts.headers) != Some(false) {
             return Ok(OptionalJson(T::default()));
         }

@@ -18,6 +18,8 @@
 //! - [`retention`]: the sweepers: expired events (through the horizon), old ledger entries and
 //!   delivery attempts.
 //! - [`work_metrics`]: the background task behind the queue-depth gauge.
+//! - [`limits`]: rate limits and storage quotas: the buckets, each tenant's limits in force,
+//!   its usage, and the task that keeps this node on the cluster's roll.
 //! - [`lag_metrics`]: the background task behind the consumer and webhook lag gauges.
 //! - [`webhooks`]: outbound webhooks: the delivery engine and its guarded HTTP client.
 
@@ -28,6 +30,7 @@ pub mod config;
 pub mod error;
 pub mod json;
 pub mod lag_metrics;
+pub mod limits;
 pub mod listen;
 pub mod live;
 pub mod metrics;
@@ -149,8 +152,11 @@ pub async fn run(
         }
         None => (None, None),
     };
+    let (limiter, announce_every) = (state.limits.clone(), state.config.node_announce_every);
     let serve = listen::serve(listener, app(state).with_state(()), limits, tls, shutdown);
     let upkeep = AbortOnDrop(metrics::spawn_upkeep());
+    let node = uuid::Uuid::now_v7().to_string();
+    let roll = AbortOnDrop(limiter.spawn_announcer(node, announce_every));
     let sweeper =
         AbortOnDrop(retention::spawn(state_store.clone(), ledger_retention, attempt_retention));
     let expiry = AbortOnDrop(retention::spawn_expiry(state_store.clone(), sweep_every));
@@ -174,6 +180,7 @@ pub async fn run(
     };
     drop(tls_reload);
     drop(upkeep);
+    drop(roll);
     drop(sweeper);
     drop(expiry);
     drop(queue_depth);

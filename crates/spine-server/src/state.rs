@@ -1,9 +1,10 @@
 //! The shared state every handler receives: the store, the configuration, the signing secret,
-//! the API key cache and live delivery. Cheap to clone (all `Arc`s).
+//! the API key cache, live delivery and the rate limiter. Cheap to clone (all `Arc`s).
 
 use crate::auth::KeyCache;
 use crate::cache::TtlCache;
 use crate::config::ServerConfig;
+use crate::limits::Limiter;
 use crate::live::Live;
 use spine_core::sealed::SealingKey;
 use spine_store::{ChannelRecord, Store};
@@ -28,6 +29,8 @@ pub struct AppState {
     pub webhook_secrets: Arc<SealingKey>,
     /// Recently read channels, by id: every delivery looks its channel up.
     pub channels: Arc<TtlCache<ChannelRecord>>,
+    /// Rate limits and quotas: the buckets, each tenant's limits in force, its usage.
+    pub limits: Arc<Limiter>,
 }
 
 impl AppState {
@@ -39,6 +42,8 @@ impl AppState {
         let channel_secrets = Arc::new(crate::provision::channel_sealing_key(&secret));
         let webhook_secrets = Arc::new(crate::webhooks::sealing_key(&secret));
         let channels = Arc::new(TtlCache::new(config.key_cache_ttl));
+        let limits =
+            Arc::new(Limiter::new(store.clone(), config.default_limits, config.key_cache_ttl));
         Self {
             store,
             config: Arc::new(config),
@@ -48,6 +53,7 @@ impl AppState {
             channel_secrets,
             webhook_secrets,
             channels,
+            limits,
         }
     }
 }

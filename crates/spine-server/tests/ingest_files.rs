@@ -193,6 +193,32 @@ async fn refused_uploads_store_nothing() {
     assert_problem(r, StatusCode::NOT_FOUND).await;
 }
 
+/// A tenant's file quota: an upload that would pass it is refused with a quota problem and
+/// leaves no file and no event; once the quota is full, uploads are refused before reading.
+#[tokio::test]
+async fn uploads_past_the_file_quota_are_refused_and_store_nothing() {
+    let app = spawn_app().await;
+    let limits = json!({"max_blob_bytes": 16});
+    let r = app.req(Method::PUT, "/v1/limits", &app.a.admin).json(&limits).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let channel = file_channel(&app).await;
+    let key = channel["secret"].as_str().unwrap().to_owned();
+    let first: &[u8] = b"ten bytes!";
+    let r =
+        upload(&app, &channel, &key, multipart(&[("a.txt", "text/plain", first)]), &form()).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let second: &[u8] = b"ten more b";
+    let r =
+        upload(&app, &channel, &key, multipart(&[("b.txt", "text/plain", second)]), &form()).await;
+    let problem = assert_problem(r, StatusCode::FORBIDDEN).await;
+    assert_eq!(problem["type"], json!("urn:spine:problem:quota-exceeded"));
+    assert!(problem["detail"].as_str().unwrap().contains("max_blob_bytes"), "{problem}");
+    assert!(app.store.get_blob(&app.a.id, &hash(second)).await.unwrap().is_none());
+    assert_eq!(app.count(&app.a.id).await, 1);
+    let (_, view) = app.get_json("/v1/limits", &app.a.admin).await;
+    assert_eq!(view["usage"], json!({"events": 1, "blob_bytes": 10}));
+}
+
 /// An upload slower than the request timeout still lands: uploads get their own, longer limit.
 #[tokio::test]
 async fn a_slow_upload_is_not_cut_by_the_request_timeout() {

@@ -83,6 +83,7 @@ async fn append(
     events: Vec<NewEvent>,
 ) -> Result<Vec<AppendOutcome>, ApiError> {
     let n = events.len();
+    state.limits.check_events(tenant, n as u64).await?;
     let started = Instant::now();
     let outcomes = state.store.append(tenant, events).await?;
     if outcomes.len() != n {
@@ -94,10 +95,12 @@ async fn append(
         return Err(ApiError::Internal);
     }
     let count = |f: fn(&AppendOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count() as u64;
+    let created = count(|o| matches!(o, AppendOutcome::Created(_)));
+    state.limits.added(tenant, created, 0);
     metrics::record_append(
         n,
         started.elapsed(),
-        count(|o| matches!(o, AppendOutcome::Created(_))),
+        created,
         count(|o| matches!(o, AppendOutcome::Repeat(_))),
         count(|o| matches!(o, AppendOutcome::Conflict { .. })),
     );
@@ -113,11 +116,12 @@ async fn append(
         (status = 201, description = "Stored", body = crate::openapi::EventSchema),
         (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key may not ingest", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key may not ingest, or the tenant is over a storage quota", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Same key, different content", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid event", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over a rate limit; nothing was written", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
@@ -150,10 +154,11 @@ pub async fn create_event(
         (status = 200, description = "Each item's outcome, in input order", body = crate::openapi::BatchResultSchema),
         (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid credential", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key may not ingest", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key may not ingest, or the tenant is over a storage quota", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Some item is invalid; nothing was written", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over a rate limit; nothing was written", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Storage unavailable, or the request took too long; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
@@ -185,6 +190,7 @@ pub async fn create_batch(
     if !errors.is_empty() {
         return Err(errors.into());
     }
+    state.limits.write(&principal, valid.len() as u64, 0).await?;
     let items = append(&state, &principal.tenant, valid)
         .await?
         .into_iter()

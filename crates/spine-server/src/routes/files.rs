@@ -89,10 +89,11 @@ struct Upload {
         (status = 201, description = "One event per file", body = Uploaded),
         (status = 400, description = "Malformed multipart, or no file part", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Key invalid", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key may not ingest", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key may not ingest, or the tenant is over a storage quota", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such file channel", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "A file over the limit: nothing stored", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not multipart/form-data", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the channel's delivery rate", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Storage unavailable; retry", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
@@ -117,9 +118,12 @@ pub async fn upload(
     let kept = Stored::keep(source, &received, received_at, &channel.settings.privacy);
     let entry = NewLedgerEntry { headers: kept.headers, ..new_entry(&channel, received_at) };
     let tenant = channel.tenant.clone();
+    state.limits.ingest(&tenant, &channel.id).await?;
     if !key_auth(&state, &channel, source, &headers, &entry).await? {
         secret_auth(&state, &channel, source, &received, &entry).await?;
     }
+    // A tenant whose files already fill its quota is told before anything is read.
+    state.limits.check_blob_bytes(&tenant, 1).await?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let Some(boundary) = content_type.and_then(|ct| multer::parse_boundary(ct).ok()) else {
         return Err(ApiError::UnsupportedMediaType(
@@ -153,6 +157,20 @@ pub async fn upload(
         state.store.ingest(&tenant, Ingest::Receipt(entry, Vec::new())).await?;
         record(source, Verdict::Failed);
         return Err(ApiError::BadRequest("the request holds no file part".into()));
+    }
+    let quota = match state.limits.check_blob_bytes(&tenant, total).await {
+        Ok(()) => state.limits.check_events(&tenant, uploads.len() as u64).await,
+        over => over,
+    };
+    if let Err(over) = quota {
+        for upload in &uploads {
+            let _ = state.store.abort_upload(&tenant, upload.id).await;
+        }
+        entry.verdict = Verdict::Rejected;
+        entry.reason = Some("the tenant is over a storage quota".to_owned());
+        state.store.ingest(&tenant, Ingest::Receipt(entry, Vec::new())).await?;
+        record(source, Verdict::Rejected);
+        return Err(over);
     }
     let mut files = Vec::with_capacity(uploads.len());
     for upload in uploads {
@@ -190,6 +208,7 @@ pub async fn upload(
     }
     let request_id = entry.id;
     let outcome = state.store.ingest(&tenant, Ingest::Receipt(entry, events)).await?;
+    state.limits.added(&tenant, super::ingest::created(&outcome.outcomes), total);
     record(source, outcome.verdict);
     let mut answered = Vec::with_capacity(outcome.outcomes.len());
     for (file, result) in files.iter().zip(outcome.outcomes) {

@@ -65,6 +65,7 @@ pub struct Receipt {
         (status = 403, description = "The key may not ingest", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such channel, or disabled", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the channel's delivery rate; nothing was recorded", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Storage unavailable; retry", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn receive(
@@ -77,6 +78,8 @@ pub async fn receive(
 ) -> Result<Response, ApiError> {
     let received_at = Timestamp::now();
     let channel = live_channel(&state, &channel_id).await?;
+    // A flood is refused before anything is read or recorded.
+    state.limits.ingest(&channel.tenant, &channel.id).await?;
     let source = ingest::source(channel.settings.provider);
     if source.provider() == spine_core::channel::Provider::File {
         return Err(ApiError::UnsupportedMediaType(format!(
@@ -125,7 +128,12 @@ pub async fn receive(
                 (Vec::new(), Some(reason))
             }
         };
+    if let Err(over) = state.limits.check_events(&channel.tenant, events.len() as u64).await {
+        reject(&state, &channel.tenant, entry, "the tenant is over its event quota").await?;
+        return Err(over);
+    }
     let outcome = state.store.ingest(&channel.tenant, Ingest::Receipt(entry, events)).await?;
+    state.limits.added(&channel.tenant, created(&outcome.outcomes), 0);
     record(source, outcome.verdict);
     tracing::info!(
         channel = %channel.id, provider = source.provider().as_str(),
@@ -281,6 +289,11 @@ pub(super) async fn reject(
     state.store.ingest(tenant, Ingest::Receipt(entry, Vec::new())).await?;
     record(source, Verdict::Rejected);
     Ok(())
+}
+
+/// How many of these outcomes stored a new event (counted against the event quota).
+pub(super) fn created(outcomes: &[spine_store::AppendOutcome]) -> u64 {
+    outcomes.iter().filter(|o| matches!(o, spine_store::AppendOutcome::Created(_))).count() as u64
 }
 
 pub(super) fn record(source: &dyn Source, verdict: Verdict) {

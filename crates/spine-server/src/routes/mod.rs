@@ -16,6 +16,7 @@
 //! - [`consumers`]: durable consumers: `next` (long-poll) and `ack` over named checkpoints.
 //! - [`webhooks`]: outbound webhook endpoints, their delivery log, replay and test sends.
 //! - [`retention`]: the tenant's retention policy.
+//! - [`limits`]: the tenant's rate limits and quotas, and the operator's ceiling over them.
 //! - [`ops`]: health, readiness, metrics.
 //! - [`session`]: signing in to the Activity Center (one-time codes, the session cookie).
 //! - [`ui`]: the Activity Center and `<spine-feed>`, static files embedded in the binary.
@@ -29,6 +30,7 @@ pub mod feed;
 pub mod files;
 pub mod identifiers;
 pub mod ingest;
+pub mod limits;
 pub mod notes;
 pub mod ops;
 pub mod read_state;
@@ -65,6 +67,7 @@ pub fn router() -> Router<AppState> {
         .merge(consumers::router())
         .merge(webhooks::router())
         .merge(retention::router())
+        .merge(limits::router())
         .merge(ops::router())
         .merge(session::router())
         .merge(ui::router())

@@ -47,6 +47,7 @@ pub async fn stream(
     pairs: QueryPairs,
 ) -> Result<Response, ApiError> {
     let principal = authenticate_stream(&state, &headers, &pairs.0).await?;
+    state.limits.read(&principal).await?;
     tracing::Span::current().record("tenant", principal.tenant.as_str());
     principal.require_reader()?;
     let req = FeedRequest::from_pairs(pairs.as_strs(), state.config.page, &["token"])
@@ -102,6 +103,7 @@ pub async fn ws(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let principal = authenticate_stream(&state, &headers, &pairs.0).await?;
+    state.limits.read(&principal).await?;
     tracing::Span::current().record("tenant", principal.tenant.as_str());
     principal.require_reader()?;
     if let Some((key, _)) = pairs.as_strs().find(|(k, _)| *k != "token") {
