@@ -275,7 +275,7 @@ pub(crate) fn client(connections: usize) -> BenchResult<reqwest::Client> {
     Ok(reqwest::Client::builder().pool_max_idle_per_host(connections).tcp_nodelay(true).build()?)
 }
 
-fn bodies(n: usize, seed: u64) -> Arc<Vec<Vec<u8>>> {
+pub(crate) fn bodies(n: usize, seed: u64) -> Arc<Vec<Vec<u8>>> {
     let mut rng = Rng::new(seed);
     Arc::new(
         (0..n)
@@ -341,6 +341,18 @@ async fn fixed_rate_latency(
     rate: f64,
     seconds: u64,
 ) -> BenchResult<(Vec<Duration>, u64)> {
+    let targets: Vec<(String, String)> =
+        servers.iter().map(|s| (s.url.clone(), s.key.clone())).collect();
+    fixed_rate_latency_at(&targets, connections, rate, seconds).await
+}
+
+/// [`fixed_rate_latency`] against `(server URL, key)` targets.
+pub(crate) async fn fixed_rate_latency_at(
+    targets: &[(String, String)],
+    connections: usize,
+    rate: f64,
+    seconds: u64,
+) -> BenchResult<(Vec<Duration>, u64)> {
     let client = client(connections)?;
     let bodies = bodies(50_000, 12);
     let total = (rate * seconds as f64) as usize;
@@ -349,9 +361,8 @@ async fn fixed_rate_latency(
     let failures = Arc::new(AtomicU64::new(0));
     let tasks = (0..connections).map(|c| {
         let (client, bodies, failures) = (client.clone(), bodies.clone(), failures.clone());
-        let srv = &servers[c % servers.len()];
-        let url = format!("{}/v1/events", srv.url);
-        let key = srv.key.clone();
+        let (url, key) = &targets[c % targets.len()];
+        let (url, key) = (format!("{url}/v1/events"), key.clone());
         tokio::spawn(async move {
             let mut samples = Vec::with_capacity(total / connections + 1);
             let mut i = c;

@@ -10,6 +10,8 @@
 //! - [`baseline_pg`]: the same for PostgreSQL: plain multi-row inserts of the store's rows.
 //! - [`ingest`]: in-process (through the store) and HTTP ingest, single and batched, and latency
 //!   at a fixed rate.
+//! - [`limits`]: a quiet tenant's latency alone, beside a hammering tenant held to its rate
+//!   limit, and beside the same tenant unlimited.
 //! - [`feed`]: first and deep feed pages at 1 or 10 million events.
 //! - [`webhook`]: verified webhook ingest (`POST /v1/ingest/{channel}`, a signed Standard
 //!   Webhooks channel) beside plain `POST /v1/events` of the same events, and where the difference
@@ -36,6 +38,7 @@ pub mod feed;
 pub mod files;
 pub mod hook;
 pub mod ingest;
+pub mod limits;
 pub mod measure;
 pub mod webhook;
 pub mod work;
@@ -64,7 +67,7 @@ pub struct BenchOptions {
     pub postgres: Option<String>,
     /// Timed requests per feed measurement.
     pub samples: usize,
-    /// Which sections to run: `ingest`, `http`, `feed`, `webhook`, `files`, `work`, `hook`,
+    /// Which sections to run: `ingest`, `http`, `limits`, `feed`, `webhook`, `files`, `work`, `hook`,
     /// `fanout`. Empty runs all but
     /// `fanout`, which only runs when named: it starts nginx beside a spine child process, needs
     /// an open-files limit above the subscriber count, and takes minutes.
@@ -149,6 +152,9 @@ async fn run_sections(
     }
     if opts.wants("http") {
         rows.extend(ingest::http(backend, opts).await?);
+    }
+    if opts.wants("limits") {
+        rows.extend(limits::run(backend, opts).await?);
     }
     if opts.wants("feed") {
         rows.extend(feed::run(backend, opts.feed_events, opts.samples).await?);

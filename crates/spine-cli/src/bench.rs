@@ -35,7 +35,7 @@ pub struct BenchArgs {
     /// roles; the harness creates `spine_bench_*` databases there and drops them at the end.
     #[arg(long, value_name = "URL")]
     pub db: Option<String>,
-    /// Sections to run: ingest, http, feed, webhook, files, work, hook, deliveries, fanout
+    /// Sections to run: ingest, http, limits, feed, webhook, files, work, hook, deliveries, fanout
     /// (comma-separated
     /// or repeated)
     /// [default: all but fanout, which starts nginx + nchan and 10,000 connections: name it to
@@ -76,11 +76,21 @@ pub struct BenchArgs {
 
 /// Runs the harness.
 pub async fn run(args: BenchArgs) -> CliResult<()> {
-    const SECTIONS: [&str; 9] =
-        ["ingest", "http", "feed", "webhook", "files", "work", "hook", "deliveries", "fanout"];
+    const SECTIONS: [&str; 10] = [
+        "ingest",
+        "http",
+        "limits",
+        "feed",
+        "webhook",
+        "files",
+        "work",
+        "hook",
+        "deliveries",
+        "fanout",
+    ];
     if let Some(bad) = args.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
         return Err(CliError::new(format!(
-            "unknown section {bad:?}: use ingest, http, feed, webhook, files, work, hook, deliveries or fanout"
+            "unknown section {bad:?}: use ingest, http, limits, feed, webhook, files, work, hook, deliveries or fanout"
         )));
     }
     if args.subscribers.contains(&0) {

@@ -106,6 +106,12 @@ pub struct Settings {
     pub webhook_allow_private: bool,
     /// Days webhook delivery attempts are kept.
     pub webhook_log_retention_days: u64,
+    /// Every tenant's default rate limits and quotas, and the most a tenant's admin may set
+    /// unless the operator gives the tenant a ceiling of its own: a `[limits]` table
+    /// (`writes_per_second`, `write_burst`, `write_bytes_per_second`, `reads_per_second`,
+    /// `read_burst`, `key_writes_per_second`, `key_reads_per_second`, `ingest_per_second`,
+    /// `ingest_burst`, `max_events`, `max_blob_bytes`); empty: no limits.
+    pub limits: spine_core::limits::LimitsInput,
 }
 
 /// The keys above, so an unrelated `SPINE_*` variable (such as `SPINE_CONFIG`) is not mistaken
@@ -155,6 +161,7 @@ pub(crate) const KEYS: &[&str] = &[
     "upload_timeout_seconds",
     "webhook_allow_private",
     "webhook_log_retention_days",
+    "limits",
 ];
 
 impl Default for Settings {
@@ -205,6 +212,7 @@ impl Default for Settings {
             upload_timeout_seconds: 600,
             webhook_allow_private: false,
             webhook_log_retention_days: 30,
+            limits: spine_core::limits::LimitsInput::default(),
         }
     }
 }
@@ -277,9 +285,12 @@ impl Settings {
                 "db_max_connections must be at least 2 and db_statement_timeout_seconds at least 1",
             );
         }
-        if problems.is_empty() {
+        let limits = self.limits.validate().err().map(|e| format!("limits: {e}"));
+        if problems.is_empty() && limits.is_none() {
             Ok(())
         } else {
+            let mut problems: Vec<String> = problems.into_iter().map(str::to_owned).collect();
+            problems.extend(limits);
             Err(CliError::new(format!("configuration: {}", problems.join("; "))))
         }
     }
@@ -414,6 +425,22 @@ mod tests {
             jail.create_file("spine.toml", "lisen = \"0.0.0.0:1\"")?;
             let err = load(None, &Overrides::default()).err().map(|e| e.to_string());
             assert!(err.is_some_and(|e| e.contains("lisen")));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn default_limits_come_from_a_table_or_the_environment_and_are_checked() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("spine.toml", "[limits]\nwrites_per_second = 500\nmax_events = 9")?;
+            let s = load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!((s.limits.writes_per_second, s.limits.max_events), (Some(500), Some(9)));
+            jail.set_env("SPINE_LIMITS", "{reads_per_second=20}");
+            let s = load(None, &Overrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(s.limits.reads_per_second, Some(20));
+            jail.set_env("SPINE_LIMITS", "{reads_per_second=0}");
+            let err = load(None, &Overrides::default()).err().map(|e| e.to_string());
+            assert!(err.is_some_and(|e| e.contains("reads_per_second")));
             Ok(())
         });
     }

@@ -41,6 +41,7 @@ pub fn server_config(settings: &Settings) -> ServerConfig {
         max_connections: settings.max_connections,
         header_read_timeout: Duration::from_secs(settings.header_read_timeout_seconds),
         body_read_timeout: Duration::from_secs(settings.body_read_timeout_seconds),
+        default_limits: settings.limits,
         max_streams: settings.max_streams,
         max_streams_per_tenant: settings.max_streams_per_tenant,
         stream_max_lag: Duration::from_secs(settings.stream_max_lag_seconds),
