@@ -7,7 +7,9 @@
 //! bucket; anything that changes something takes one event from `writes` and `key-writes`
 //! (a batch takes one per event, counted by its handler), and its body's bytes from
 //! `write-bytes`. Provider deliveries take one token from their channel's `ingest` bucket.
-//! All the buckets of one request are judged together: a refusal takes nothing.
+//! All the buckets of one request are judged together: a refusal takes nothing. A refusal is
+//! answered after the wait it announces (at least 100 ms, at most a second), so a client that
+//! retries at once is slowed rather than costing the server a refusal per round trip.
 //!
 //! On several nodes each node holds `1 / n` of every rate and burst, where `n` is the number
 //! of nodes that announced themselves within [`ANNOUNCE_WINDOW`]; a cluster behind a load
@@ -29,6 +31,11 @@ use std::time::{Duration, Instant};
 pub const ANNOUNCE_WINDOW: Duration = Duration::from_secs(15);
 /// How long a tenant's counted usage is trusted before it is counted again.
 const USAGE_TTL: Duration = Duration::from_secs(5);
+/// The longest a refusal is held before it is answered.
+const MAX_HOLD: Duration = Duration::from_secs(1);
+/// The shortest: a client retrying at once on `n` connections then costs at most `10 n`
+/// refusals a second, however soon its next token is due.
+const MIN_HOLD: Duration = Duration::from_millis(100);
 /// More buckets than this and the full ones (which hold nothing worth keeping) are dropped.
 const MAX_BUCKETS: usize = 100_000;
 /// Prometheus counter of refused requests, by policy.
@@ -166,11 +173,12 @@ impl Limiter {
     /// Counts a read by `principal`.
     pub async fn read(&self, principal: &Principal) -> Result<(), ApiError> {
         let limits = self.limits(&principal.tenant).await?;
-        self.admit(
+        self.judge(
             &limits,
             &principal.tenant,
             &[(Policy::Reads, String::new(), 1), (Policy::KeyReads, holder(principal), 1)],
         )
+        .await
     }
 
     /// Counts `events` written by `principal` and `bytes` of body.
@@ -189,7 +197,7 @@ impl Limiter {
         if bytes > 0 {
             claims.push((Policy::WriteBytes, String::new(), bytes));
         }
-        self.admit(&limits, &principal.tenant, &claims)
+        self.judge(&limits, &principal.tenant, &claims).await
     }
 
     /// Counts a body read without a declared length (chunked) against its sender's
@@ -211,7 +219,22 @@ impl Limiter {
     /// Counts one delivery to `channel` of `tenant`.
     pub async fn ingest(&self, tenant: &TenantId, channel: &str) -> Result<(), ApiError> {
         let limits = self.limits(tenant).await?;
-        self.admit(&limits, tenant, &[(Policy::Ingest, channel.to_owned(), 1)])
+        self.judge(&limits, tenant, &[(Policy::Ingest, channel.to_owned(), 1)]).await
+    }
+
+    /// Takes every claim or none; a refusal is answered only after it has waited until its
+    /// token is due (at least [`MIN_HOLD`], at most [`MAX_HOLD`]), so a client retrying in a
+    /// tight loop is slowed instead of costing the server a refusal per round trip.
+    async fn judge(
+        &self,
+        limits: &LimitsInput,
+        tenant: &TenantId,
+        claims: &[(Policy, String, u64)],
+    ) -> Result<(), ApiError> {
+        let Err(refusal) = self.admit(limits, tenant, claims) else { return Ok(()) };
+        let hold = Duration::from_nanos(refusal.refused.retry_after_ns).clamp(MIN_HOLD, MAX_HOLD);
+        tokio::time::sleep(hold).await;
+        Err(refusal.into_error(hold))
     }
 
     /// Takes every claim or none.
@@ -220,7 +243,7 @@ impl Limiter {
         limits: &LimitsInput,
         tenant: &TenantId,
         claims: &[(Policy, String, u64)],
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Refusal> {
         let share = self.nodes.load(Ordering::Relaxed);
         let shaped: Vec<(Bucket, Claim)> = claims
             .iter()
@@ -244,7 +267,8 @@ impl Limiter {
                 Err(refused) => {
                     drop(buckets);
                     metrics::counter!(REFUSED, "policy" => claim.key.policy.name()).increment(1);
-                    return Err(refusal(claim.key.policy, *bucket, refused, share));
+                    let policy = claim.key.policy;
+                    return Err(Refusal { policy, bucket: *bucket, refused, share });
                 }
             }
         }
@@ -358,22 +382,39 @@ fn holder(principal: &Principal) -> String {
     }
 }
 
-/// The 429 for a refused claim, with the headers of the IETF RateLimit draft.
-fn refusal(policy: Policy, bucket: Bucket, refused: Refused, share: u64) -> ApiError {
-    let secs = |ns: u64| ns.div_ceil(1_000_000_000).max(1);
-    let window = secs(bucket.capacity.saturating_mul(bucket.interval_ns));
-    let retry_after = secs(refused.retry_after_ns);
-    let name = policy.name();
-    let on_nodes =
-        if share > 1 { format!(" (this node's share of {share})") } else { String::new() };
-    ApiError::RateLimited(Box::new(RateLimited {
-        detail: format!(
-            "over the {name} limit{on_nodes}: {} {} per {window} s; retry in {retry_after} s",
-            bucket.capacity,
-            policy.unit()
-        ),
-        retry_after,
-        policy: format!("\"{name}\";q={};w={window}", bucket.capacity),
-        state: format!("\"{name}\";r={};t={}", refused.remaining, secs(refused.reset_ns)),
-    }))
+/// A refused claim: which bucket, how full, and on how many nodes.
+struct Refusal {
+    policy: Policy,
+    bucket: Bucket,
+    refused: Refused,
+    share: u64,
+}
+
+impl Refusal {
+    /// The 429, with the headers of the IETF RateLimit draft, after the refusal was held for
+    /// `held` (which the `Retry-After` no longer counts).
+    fn into_error(self, held: Duration) -> ApiError {
+        let Self { policy, bucket, refused, share } = self;
+        let held = u64::try_from(held.as_nanos()).unwrap_or(u64::MAX);
+        let secs = |ns: u64| ns.div_ceil(1_000_000_000);
+        let window = secs(bucket.capacity.saturating_mul(bucket.interval_ns)).max(1);
+        let retry_after = secs(refused.retry_after_ns.saturating_sub(held));
+        let name = policy.name();
+        let on_nodes =
+            if share > 1 { format!(" (this node's share of {share})") } else { String::new() };
+        ApiError::RateLimited(Box::new(RateLimited {
+            detail: format!(
+                "over the {name} limit{on_nodes}: {} {} per {window} s; retry in {retry_after} s",
+                bucket.capacity,
+                policy.unit()
+            ),
+            retry_after,
+            policy: format!("\"{name}\";q={};w={window}", bucket.capacity),
+            state: format!(
+                "\"{name}\";r={};t={}",
+                refused.remaining,
+                secs(refused.reset_ns.saturating_sub(held))
+            ),
+        }))
+    }
 }
