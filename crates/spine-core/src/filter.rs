@@ -7,6 +7,10 @@ use crate::time::Timestamp;
 use crate::validation::ValidationErrors;
 use serde::{Deserialize, Serialize};
 
+/// The prefix of the audit trail's event types, which viewer scopes leave out unless they
+/// name audit types.
+pub const AUDIT_PREFIX: &str = "audit.";
+
 /// One `type` filter value: an exact type or a `prefix.*` family.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -87,11 +91,23 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// Whether the event is inside this scope.
+    /// Whether the event is inside this scope. A scope that names no types still leaves out
+    /// the audit trail (`audit.*`): end users see the administration's actions only when
+    /// their scope names audit types.
     pub fn matches(&self, e: &Event) -> bool {
         entity_matches(e, self.entity_type.as_deref(), self.entity_id.as_deref())
-            && (self.types.is_empty() || self.types.iter().any(|p| p.matches(&e.event_type)))
+            && admits_type(&self.types, &e.event_type)
             && self.actor.as_ref().is_none_or(|a| e.actor.as_ref().is_some_and(|x| &x.id == a))
+    }
+}
+
+/// Whether a type filter lets `t` through: one of its patterns matches, or it has none and `t`
+/// is not of the audit trail, which only a filter naming audit types shows.
+fn admits_type(types: &[TypePattern], t: &EventType) -> bool {
+    if types.is_empty() {
+        !t.as_str().starts_with(AUDIT_PREFIX)
+    } else {
+        types.iter().any(|p| p.matches(t))
     }
 }
 
@@ -180,7 +196,7 @@ impl EventFilter {
     /// Whether the event passes every filter except `q`, `unread`, `unseen` and `archived`,
     /// which need the store.
     pub fn matches(&self, e: &Event) -> bool {
-        (self.types.is_empty() || self.types.iter().any(|p| p.matches(&e.event_type)))
+        admits_type(&self.types, &e.event_type)
             && self.action.is_none_or(|a| a == e.action)
             && self.source.as_ref().is_none_or(|s| *s == e.source.system)
             && self.actor.as_ref().is_none_or(|a| e.actor.as_ref().is_some_and(|x| &x.id == a))
@@ -391,6 +407,20 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(errs.0.len(), 5);
+    }
+
+    #[test]
+    fn the_audit_trail_shows_only_where_its_types_are_asked_for() {
+        let pattern = |s: &str| TypePattern::parse(s).unwrap();
+        let (audit, task) = (
+            EventType::parse("audit.key.created").unwrap(),
+            EventType::parse("task.created").unwrap(),
+        );
+        assert!(!admits_type(&[], &audit), "an open filter leaves it out");
+        assert!(admits_type(&[], &task));
+        assert!(admits_type(&[pattern("audit.*")], &audit));
+        assert!(admits_type(&[pattern("audit.key.created")], &audit));
+        assert!(!admits_type(&[pattern("task.*")], &audit));
     }
 
     #[test]

@@ -263,6 +263,10 @@ impl EventInput {
                 c.errors.push("type", "is required");
                 None
             }
+            Some(t) if t.starts_with(crate::filter::AUDIT_PREFIX) => {
+                c.errors.push("type", "audit.* types are reserved for Spine's own audit trail");
+                None
+            }
             Some(t) => EventType::parse(t).map_err(|m| c.errors.push("type", m)).ok(),
         };
         let action = self
@@ -424,6 +428,16 @@ mod tests {
     fn input(v: Value) -> Result<NewEvent, ValidationErrors> {
         let input: EventInput = serde_json::from_value(v).unwrap();
         input.validate(Uuid::nil(), None, &EventLimits::default())
+    }
+
+    #[test]
+    fn audit_types_are_reserved() {
+        let input: EventInput =
+            serde_json::from_value(serde_json::json!({"type": "audit.key.created", "title": "x"}))
+                .unwrap();
+        let errors = input.validate(Uuid::now_v7(), None, &EventLimits::default()).unwrap_err();
+        assert_eq!(errors.0[0].field, "type");
+        assert!(errors.0[0].message.contains("reserved"));
     }
 
     #[test]

@@ -5,6 +5,12 @@ use spine_core::{EventFilter, Scope, TypePattern};
 use spine_store::type_prefix;
 use sqlx::{Postgres, QueryBuilder};
 
+/// Appends the condition that leaves out the audit trail (`audit.*`): feeds, streams, counts
+/// and stats show it only to a query whose type filter asks for audit types.
+pub(crate) fn push_no_audit(qb: &mut QueryBuilder<'_, Postgres>) {
+    qb.push(" and not (e.type >= 'audit.' and e.type < 'audit/')");
+}
+
 /// Appends ` and <conditions>` for a viewer scope.
 pub(crate) fn push_scope<'a>(qb: &mut QueryBuilder<'a, Postgres>, scope: Option<&'a Scope>) {
     let Some(scope) = scope else { return };
@@ -12,12 +18,19 @@ pub(crate) fn push_scope<'a>(qb: &mut QueryBuilder<'a, Postgres>, scope: Option<
     push_eq(qb, "e.entity_id", scope.entity_id.as_deref());
     push_eq(qb, "e.actor_id", scope.actor.as_deref());
     push_types(qb, &scope.types);
+    // A viewer sees the administration's audit trail only when its scope names audit types.
+    if scope.types.is_empty() {
+        push_no_audit(qb);
+    }
 }
 
 /// Appends ` and <conditions>` for every filter except `tags`, `q` and `unread`, which the feed
 /// query places itself.
 pub(crate) fn push_filter<'a>(qb: &mut QueryBuilder<'a, Postgres>, filter: &'a EventFilter) {
     push_types(qb, &filter.types);
+    if filter.types.is_empty() {
+        push_no_audit(qb);
+    }
     push_eq(qb, "e.action", filter.action.map(|a| a.as_str()));
     push_eq(qb, "e.source_system", filter.source.as_deref());
     push_eq(qb, "e.actor_id", filter.actor.as_deref());

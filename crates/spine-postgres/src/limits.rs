@@ -62,7 +62,8 @@ impl Limits for PgStore {
     async fn usage(&self, tenant: &TenantId) -> StoreResult<Usage> {
         let mut tx = fence::begin(&self.pool, [tenant]).await?;
         let (events, blob_bytes): (i64, i64) = sqlx::query_as(
-            "select (select count(*) from events where tenant = $1),
+            "select (select count(*) from events where tenant = $1
+                     and not (type >= 'audit.' and type < 'audit/')),
                     (select coalesce(sum(size), 0)::bigint from blobs where tenant = $1)",
         )
         .bind(tenant.as_str())

@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::fence::{self, Mode};
-use crate::filters::push_scope;
+use crate::filters::{push_no_audit, push_scope};
 use spine_core::{Scope, Seq, TenantId, UserId};
 use spine_store::ReadMarks;
 use sqlx::{PgPool, Postgres, QueryBuilder};
@@ -213,6 +213,7 @@ async fn count_unarchived(
         qb.push(" and e.seq > ");
         push_watermark_of(&mut qb, watermark, t, u);
         push_scope(&mut qb, scope);
+        push_no_audit(&mut qb);
         if excepted {
             qb.push(" and e.seq in (select a.seq from archived_events a where a.tenant = ")
                 .push_bind(t)

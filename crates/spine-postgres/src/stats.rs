@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::fence::{self, Mode};
-use crate::filters::{push_scope, push_time_window};
+use crate::filters::{push_no_audit, push_scope, push_time_window};
 use crate::read_state::unread_count;
 use spine_core::TenantId;
 use spine_store::{GroupBy, GroupCount, Stats, StatsQuery};
@@ -40,6 +40,7 @@ pub(crate) async fn stats(pool: &PgPool, tenant: &TenantId, query: &StatsQuery) 
     qb.push_bind(tenant.as_str());
     window(&mut qb);
     push_scope(&mut qb, query.scope.as_ref());
+    push_no_audit(&mut qb);
     let mut tx = fence::begin_in(pool, [tenant], Mode::Snapshot).await?;
     let total: i64 = qb.build_query_scalar().fetch_one(&mut *tx).await?;
 
@@ -55,6 +56,7 @@ pub(crate) async fn stats(pool: &PgPool, tenant: &TenantId, query: &StatsQuery) 
             .push_bind(tenant.as_str());
         window(&mut qb);
         push_scope(&mut qb, query.scope.as_ref());
+        push_no_audit(&mut qb);
         qb.push(if by_time { " group by k order by k" } else { " group by k order by n desc, k" });
         for row in qb.build().fetch_all(&mut *tx).await? {
             let count: i64 = row.try_get("n")?;

@@ -5,6 +5,8 @@
 //! - [`config`]: [`ServerConfig`], every limit and option of the HTTP layer.
 //! - [`state`]: [`AppState`], what handlers share (store, config, secret, key cache).
 //! - [`error`]: [`ApiError`], mapped once to RFC 9457 problems.
+//! - [`audit`]: the audit trail: every administrative action as an `audit.*` event in the
+//!   tenant's log.
 //! - [`auth`]: the `Principal` extractor (API keys, viewer tokens), roles, the key cache.
 //! - [`cache`]: the time-bounded cache of keys and channels read on every request.
 //! - [`json`]: JSON bodies with size limits and field-naming errors.
@@ -23,6 +25,7 @@
 //! - [`lag_metrics`]: the background task behind the consumer and webhook lag gauges.
 //! - [`webhooks`]: outbound webhooks: the delivery engine and its guarded HTTP client.
 
+pub mod audit;
 pub mod auth;
 pub mod body_timeout;
 pub mod cache;

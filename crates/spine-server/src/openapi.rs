@@ -4,8 +4,8 @@
 
 use crate::error::{FieldErrorSchema, Problem};
 use crate::routes::{
-    admin, agents, channels, consumers, events, feed, files, identifiers, ingest, limits, notes,
-    ops, read_state, retention, session, stream, webhooks, work,
+    admin, agents, audit, channels, consumers, events, feed, files, identifiers, ingest, limits,
+    notes, ops, read_state, retention, session, stream, webhooks, work,
 };
 use crate::state::AppState;
 use axum::Router;
@@ -361,6 +361,7 @@ impl Modify for Security {
         webhooks::update_webhook, webhooks::delete_webhook, webhooks::list_deliveries,
         webhooks::replay, webhooks::test_send,
         retention::put_retention, retention::get_retention,
+        audit::list_audit,
         limits::put_limits, limits::get_limits, limits::put_ceiling, limits::get_ceiling,
         stream::stream,
         stream::ws,

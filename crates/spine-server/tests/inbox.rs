@@ -95,8 +95,9 @@ async fn seen_and_archive_refuse_what_they_cannot_do() {
 #[tokio::test]
 async fn seen_and_archive_changes_reach_the_users_streams() {
     let app = spawn_app().await;
-    let e = app.create_event(&app.a.ingest, &event("one")).await;
+    // Minted first: minting is audited, and the audit event would be the head.
     let ana = viewer_token(&app, json!({"user_id": "ana", "ttl_seconds": 600})).await;
+    let e = app.create_event(&app.a.ingest, &event("one")).await;
     // The same filters as the feed: archived=false and unseen=true hold for new events.
     let mut sse = open(&app, "/v1/stream?archived=false&unseen=true", Some(&ana), &[]).await;
     let mut ws = Ws::connect(&app, "", Some(&ana)).await;

@@ -19,8 +19,9 @@ fn data(m: &eventsource_stream::Event) -> Value {
 #[tokio::test]
 async fn read_changes_reach_the_users_streams_only() {
     let app = spawn_app().await;
-    let e = app.create_event(&app.a.ingest, &event("to read")).await;
+    // Minted first: minting is audited, and the audit event would be the head.
     let ana = viewer_token(&app, json!({"user_id": "ana", "ttl_seconds": 600})).await;
+    let e = app.create_event(&app.a.ingest, &event("to read")).await;
     let mut ana_stream = open(&app, "/v1/stream", Some(&ana), &[]).await;
     let mut bob_stream =
         open(&app, "/v1/stream", Some(&app.a.read), &[("x-spine-user", "bob")]).await;

@@ -59,17 +59,17 @@ async fn expiry_removes_exactly_the_expired(writer: &TestApp, reader: &TestApp) 
     let r = put(
         writer,
         &writer.a.admin,
-        json!({"max_age_days": 30, "types": {"audit.*": 365, "chat.*": 1}}),
+        json!({"max_age_days": 30, "types": {"security.*": 365, "chat.*": 1}}),
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK);
     let (_, policy) = writer.get_json("/v1/retention", &writer.a.admin).await;
-    assert_eq!(policy, json!({"max_age_days": 30, "types": {"audit.*": 365, "chat.*": 1}}));
+    assert_eq!(policy, json!({"max_age_days": 30, "types": {"security.*": 365, "chat.*": 1}}));
 
-    // By age: a 2-day-old chat message goes (1 day), a 40-day-old audit entry stays (365), a
+    // By age: a 2-day-old chat message goes (1 day), a 40-day-old security entry stays (365), a
     // 40-day-old task goes (30), a 10-day-old task stays.
     import_aged(writer, "chat.message", "old chat", 2).await;
-    import_aged(writer, "audit.login", "old audit", 40).await;
+    import_aged(writer, "security.login", "old audit", 40).await;
     import_aged(writer, "task.created", "old task", 40).await;
     import_aged(writer, "task.created", "recent task", 10).await;
     // By their own expiry: one in a second, one in an hour.

@@ -3,7 +3,7 @@
 //! `seen_watermarks`; archived positions in `archived_events`. Never a flag on the event.
 
 use crate::error::Result;
-use crate::filters::push_scope;
+use crate::filters::{push_no_audit, push_scope};
 use spine_core::{Scope, Seq, TenantId, UserId};
 use spine_store::ReadMarks;
 use sqlx::{Connection, QueryBuilder, Sqlite, SqlitePool};
@@ -204,6 +204,7 @@ async fn count_unarchived(
         qb.push(" and e.seq > ");
         push_watermark_of(&mut qb, watermark, t, u);
         push_scope(&mut qb, scope);
+        push_no_audit(&mut qb);
         if excepted {
             qb.push(" and e.seq in (select a.seq from archived_events a where a.tenant = ")
                 .push_bind(t)

@@ -1,7 +1,7 @@
 //! Counts over a time window, optionally grouped, plus the user's unread count.
 
 use crate::error::Result;
-use crate::filters::{push_scope, push_time_window};
+use crate::filters::{push_no_audit, push_scope, push_time_window};
 use crate::read_state::unread_count;
 use spine_core::TenantId;
 use spine_store::{GroupBy, GroupCount, Stats, StatsQuery};
@@ -39,6 +39,7 @@ pub(crate) async fn stats(
     qb.push_bind(tenant.as_str());
     window(&mut qb);
     push_scope(&mut qb, query.scope.as_ref());
+    push_no_audit(&mut qb);
     let total: i64 = qb.build_query_scalar().fetch_one(pool).await?;
 
     let mut groups = Vec::new();
@@ -50,6 +51,7 @@ pub(crate) async fn stats(
             .push_bind(tenant.as_str());
         window(&mut qb);
         push_scope(&mut qb, query.scope.as_ref());
+        push_no_audit(&mut qb);
         qb.push(if by_time { " group by k order by k" } else { " group by k order by n desc, k" });
         for row in qb.build().fetch_all(pool).await? {
             let count: i64 = row.try_get("n")?;

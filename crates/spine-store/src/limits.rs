@@ -39,7 +39,7 @@ pub struct StoredLimits {
 /// What a tenant holds, counted against its quotas.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
-    /// Events in the log.
+    /// Events in the log, leaving out the audit trail (`audit.*`), which Spine writes itself.
     pub events: u64,
     /// Bytes of uploaded files.
     pub blob_bytes: u64,

@@ -2,6 +2,7 @@
 //! `POST /v1/tenants`.
 
 use super::Path;
+use crate::audit::{self, Action, Actor};
 use crate::auth::{bearer, Credential, Principal};
 use crate::error::{ApiError, Problem};
 use crate::json::Json;
@@ -13,6 +14,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use spine_core::token::ViewerClaims;
 use spine_core::validation::FieldError;
 use spine_core::{EventType, Role, Scope, TenantId, Timestamp, TypeInfo, UserId, ValidationErrors};
@@ -92,6 +94,14 @@ pub async fn create_key(
     let (key, record) = provision::generate_key(role, name);
     let info = state.store.create_key(&principal.tenant, record).await?;
     tracing::info!(key_id = %info.id, role = role.as_str(), "key created");
+    let title = format!("{} key {} created", role.as_str(), info.id);
+    let data = json!({"role": role.as_str(), "name": info.name});
+    audit::record(
+        &state,
+        &principal,
+        Action::new("key.created", "api_key", &info.id, title).with(data),
+    )
+    .await;
     Ok((StatusCode::CREATED, axum::Json(KeyCreated { info, key })))
 }
 
@@ -134,6 +144,8 @@ pub async fn revoke_key(
     }
     state.keys.evict(&id);
     tracing::info!(key_id = %id, "key revoked");
+    let title = format!("key {id} revoked");
+    audit::record(&state, &principal, Action::new("key.revoked", "api_key", &id, title)).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -212,13 +224,18 @@ pub async fn create_viewer_token(
         return Err(errors.into());
     };
     let expires_at = Timestamp::now().plus_seconds(ttl);
+    let title = format!("viewer token minted for {}", user.as_str());
+    let data = json!({"user_id": user.as_str(), "ttl_seconds": ttl, "scope": input.scope});
+    let action = Action::new("viewer_token.minted", "user", user.as_str(), title).with(data);
     let claims = ViewerClaims {
         tenant: principal.tenant.clone(),
         user,
         expires_at: expires_at.as_unix_seconds(),
         scope: input.scope,
     };
-    Ok(axum::Json(ViewerToken { token: claims.sign(&state.secret), expires_at }))
+    let token = claims.sign(&state.secret);
+    audit::record(&state, &principal, action).await;
+    Ok(axum::Json(ViewerToken { token, expires_at }))
 }
 
 /// A registered type with its presentation.
@@ -351,6 +368,10 @@ pub async fn put_type(
     let event_type = EventType::parse(&event_type).map_err(|m| ApiError::invalid("type", m))?;
     info.validate()?;
     state.store.put_type(&principal.tenant, &event_type, &info).await?;
+    let title = format!("type {event_type} registered");
+    let data = serde_json::to_value(&info).unwrap_or_default();
+    let action = Action::new("type.registered", "event_type", event_type.as_str(), title);
+    audit::record(&state, &principal, action.with(data)).await;
     Ok(axum::Json(TypeEntry { event_type, info }))
 }
 
@@ -474,6 +495,10 @@ pub async fn create_tenant(
             other => other.into(),
         })?;
     tracing::info!(tenant = %tenant.id, "tenant created");
+    let title = format!("tenant {} created", tenant.id);
+    let action = Action::new("tenant.created", "tenant", tenant.id.as_str(), title)
+        .with(json!({"name": tenant.name}));
+    audit::record_as(&state, &tenant.id, Actor::Operator, action).await;
     Ok((
         StatusCode::CREATED,
         axum::Json(TenantCreated { tenant_id: tenant.id, name: tenant.name, admin_key }),

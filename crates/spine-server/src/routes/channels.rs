@@ -3,6 +3,7 @@
 //! the store and never appear in an answer again, nor in a log.
 
 use super::Path;
+use crate::audit::{self, Action};
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::json::Json;
@@ -13,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use serde_json::Value;
 use spine_core::channel::{ChannelInput, Direction, PrivacyInput, Provider};
 use spine_core::ingest;
@@ -208,6 +210,10 @@ pub async fn create_channel(
     };
     let provider = record.settings.provider.as_str();
     tracing::info!(channel = %record.id, provider, "channel created");
+    let title = format!("{provider} channel \"{}\" created", record.settings.name);
+    let data = json!({"name": record.settings.name, "provider": provider});
+    let action = Action::new("channel.created", "channel", &record.id, title).with(data);
+    audit::record(&state, &principal, action).await;
     let channel = out(&record, &base_url(&state, &headers));
     Ok((StatusCode::CREATED, axum::Json(ChannelCreated { channel, secret })))
 }
@@ -309,6 +315,10 @@ pub async fn update_channel(
         .ok_or(ApiError::NotFound)?;
     state.channels.evict(&id);
     tracing::info!(channel = %id, disabled, "channel changed");
+    let title = format!("channel \"{}\" changed", updated.settings.name);
+    let data = json!({"name": updated.settings.name, "disabled": disabled});
+    let action = Action::new("channel.updated", "channel", &id, title).with(data);
+    audit::record(&state, &principal, action).await;
     Ok(axum::Json(out(&updated, &base_url(&state, &headers))))
 }
 
@@ -359,6 +369,10 @@ pub async fn rotate_secret(
         .ok_or(ApiError::NotFound)?;
     state.channels.evict(&id);
     tracing::info!(channel = %id, grace_seconds = grace, "channel secret rotated");
+    let title = format!("channel \"{}\" secret rotated", rotated.settings.name);
+    let action = Action::new("channel.secret_rotated", "channel", &id, title)
+        .with(json!({"grace_seconds": grace}));
+    audit::record(&state, &principal, action).await;
     let channel = out(&rotated, &base_url(&state, &headers));
     Ok(axum::Json(SecretRotated { channel, secret }))
 }
@@ -385,5 +399,7 @@ pub async fn delete_channel(
     }
     state.channels.evict(&id);
     tracing::info!(channel = %id, "channel deleted");
+    let title = format!("channel {id} deleted");
+    audit::record(&state, &principal, Action::new("channel.deleted", "channel", &id, title)).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,6 +7,7 @@
 //! that consumes needs nothing more). Viewer tokens have no consumers.
 
 use super::{only_params, Path, QueryPairs};
+use crate::audit::{self, Action};
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::json::Json;
@@ -16,6 +17,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
+use serde_json::json;
 use serde_json::{Map, Value};
 use spine_core::consumer::{consumer_filter, is_name, AckInput, ConsumerInput, Start};
 use spine_core::{Event, Role, Seq, TenantId, ValidationErrors};
@@ -129,6 +131,10 @@ pub async fn create_consumer(
     let record =
         state.store.create_consumer(tenant, &consumer.name, &consumer.filter, checkpoint).await?;
     tracing::info!(consumer = %record.name, checkpoint = %checkpoint, "consumer created");
+    let title = format!("consumer {} created", record.name);
+    let action = Action::new("consumer.created", "consumer", record.name.as_str(), title)
+        .with(json!({"checkpoint": checkpoint.0}));
+    audit::record(&state, &principal, action).await;
     Ok((StatusCode::CREATED, axum::Json(ConsumerOut::of(record, head))))
 }
 
@@ -321,5 +327,8 @@ pub async fn delete_consumer(
         return Err(ApiError::NotFound);
     }
     tracing::info!(consumer = %name, "consumer deleted");
+    let title = format!("consumer {name} deleted");
+    audit::record(&state, &principal, Action::new("consumer.deleted", "consumer", &name, title))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -72,7 +72,7 @@ pub struct FeedPage {
     pub position: Option<i64>,
 }
 
-async fn page(
+pub(crate) async fn page(
     state: &AppState,
     principal: &Principal,
     headers: &HeaderMap,
@@ -141,7 +141,7 @@ async fn page(
     })
 }
 
-fn feed_request(state: &AppState, pairs: &QueryPairs) -> Result<FeedRequest, ApiError> {
+pub(crate) fn feed_request(state: &AppState, pairs: &QueryPairs) -> Result<FeedRequest, ApiError> {
     FeedRequest::from_pairs(pairs.as_strs(), state.config.page, &[]).map_err(ApiError::InvalidQuery)
 }
 

@@ -3,6 +3,7 @@
 //! `GET` lists them, `DELETE .../{value}` removes one.
 
 use super::Path;
+use crate::audit::{self, Action};
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::json::Json;
@@ -12,6 +13,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use spine_core::identifier::{Identifier, Region};
 use spine_core::{Role, ValidationErrors};
 use spine_store::{IdentifierRecord, StoreError};
@@ -92,6 +94,10 @@ pub async fn put_phone_region(
         .map(|r| r.as_str().to_owned());
     state.store.set_phone_region(&principal.tenant, region.as_deref()).await?;
     tracing::info!(region = region.as_deref().unwrap_or("-"), "phone region set");
+    let title = format!("phone region set to {}", region.as_deref().unwrap_or("none"));
+    let action = Action::new("phone_region.set", "tenant", principal.tenant.as_str(), title)
+        .with(json!({"region": region}));
+    audit::record(&state, &principal, action).await;
     Ok(axum::Json(PhoneRegion { region }))
 }
 

@@ -9,6 +9,7 @@
 
 use super::channels::base_url;
 use super::{Path, QueryPairs};
+use crate::audit::{self, Action};
 use crate::auth::{authenticate_key, Principal};
 use crate::error::{ApiError, Problem};
 use crate::json::read_limited;
@@ -22,6 +23,7 @@ use axum::Router;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde::Serialize;
+use serde_json::json;
 use spine_core::apikey;
 use spine_core::identifier::Identifier;
 use spine_core::ingest::{self, Auth, Context, FailedAnswer, Ready, Received, Source, Stored};
@@ -689,6 +691,11 @@ pub async fn replay(
         .ingest(tenant, Ingest::Replay { id, previous: entry.event_ids, events })
         .await?;
     tracing::info!(request = %id, channel = %channel.id, verdict = outcome.verdict.as_str(), "replayed");
+    let title = format!("ingest request {id} replayed");
+    let data = json!({"channel_id": channel.id, "verdict": outcome.verdict.as_str(),
+                      "events": outcome.outcomes.len()});
+    let action = Action::new("ingest.replayed", "ingest_request", id.to_string(), title);
+    audit::record(&state, &principal, action.with(data)).await;
     let events = outcome.outcomes.into_iter().map(|o| o.event().clone()).collect();
     Ok(axum::Json(Replayed { verdict: outcome.verdict.as_str().to_owned(), events }))
 }

@@ -5,6 +5,7 @@
 
 use super::admin::Operator;
 use super::Path;
+use crate::audit::{self, Action, Actor};
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::json::Json;
@@ -92,6 +93,9 @@ pub async fn put_limits(
     state.store.put_limits(&principal.tenant, LimitLayer::Own, &limits).await?;
     state.limits.changed(&principal.tenant);
     tracing::info!(limits = ?limits, "tenant limits set");
+    let data = serde_json::to_value(limits).unwrap_or_default();
+    let action = Action::new("limits.set", "tenant", principal.tenant.as_str(), "limits set");
+    audit::record(&state, &principal, action.with(data)).await;
     Ok(axum::Json(view(&state, &principal.tenant).await?))
 }
 
@@ -138,6 +142,9 @@ pub async fn put_ceiling(
     state.store.put_limits(&tenant, LimitLayer::Ceiling, &ceiling).await?;
     state.limits.changed(&tenant);
     tracing::info!(tenant = %tenant, ceiling = ?ceiling, "tenant ceiling set");
+    let data = serde_json::to_value(ceiling).unwrap_or_default();
+    let action = Action::new("limits.ceiling_set", "tenant", tenant.as_str(), "limits ceiling set");
+    audit::record_as(&state, &tenant, Actor::Operator, action.with(data)).await;
     Ok(axum::Json(view(&state, &tenant).await?))
 }
 

@@ -6,6 +6,7 @@
 //! - [`read_state`]: mark read, mark all read, unread count.
 //! - [`stream`]: `GET /v1/stream`, live events as Server-Sent Events.
 //! - [`admin`]: keys, viewer tokens, types, tenants.
+//! - [`audit`]: the audit trail, `GET /v1/audit`.
 //! - [`channels`]: ingestion channels, their sealed secrets and rotation.
 //! - [`ingest`]: receiving from providers, and the ledger with replay.
 //! - [`identifiers`]: e-mail addresses and phone numbers that name entities.
@@ -23,6 +24,7 @@
 
 pub mod admin;
 pub mod agents;
+pub mod audit;
 pub mod channels;
 pub mod consumers;
 pub mod events;
@@ -57,6 +59,7 @@ pub fn router() -> Router<AppState> {
         .merge(read_state::router())
         .merge(stream::router())
         .merge(admin::router())
+        .merge(audit::router())
         .merge(channels::router())
         .merge(ingest::router())
         .merge(identifiers::router())

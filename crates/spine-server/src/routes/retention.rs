@@ -1,6 +1,7 @@
 //! The tenant's retention policy (SPEC section 8): `PUT /v1/retention` and `GET /v1/retention`
 //! (admin). The sweeper ([`crate::retention`]) applies it.
 
+use crate::audit::{self, Action};
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::json::Json;
@@ -41,6 +42,10 @@ pub async fn put_retention(
     let policy = input.validate()?.to_input();
     state.store.put_retention(&principal.tenant, &policy).await?;
     tracing::info!(max_age_days = ?policy.max_age_days, types = policy.types.len(), "retention set");
+    let data = serde_json::to_value(&policy).unwrap_or_default();
+    let action =
+        Action::new("retention.set", "tenant", principal.tenant.as_str(), "retention policy set");
+    audit::record(&state, &principal, action.with(data)).await;
     Ok(axum::Json(policy))
 }
 

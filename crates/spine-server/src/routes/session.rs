@@ -4,6 +4,7 @@
 //! `POST /v1/session/signout` ends the session. A spent, expired or unknown code gets a page for
 //! people, not a JSON problem.
 
+use crate::audit::{self, Action, Actor};
 use crate::auth::{
     presented_session, session_cookie, Credential, Principal, CSRF_HEADER, SESSION_COOKIE,
 };
@@ -47,6 +48,11 @@ async fn signin(State(state): State<AppState>, pairs: super::QueryPairs) -> Resp
     match redeemed {
         Ok(Redeemed::SignedIn(record)) => {
             tracing::info!(tenant = %record.tenant, user = record.user.as_str(), session_id = %record.id, "signed in");
+            let title = format!("{} signed in to the Activity Center", record.user.as_str());
+            let action = Action::new("session.signed_in", "session", &record.id, title)
+                .with(serde_json::json!({"role": record.role.as_str()}));
+            let actor = Actor::User(record.user.as_str().to_owned());
+            audit::record_as(&state, &record.tenant, actor, action).await;
             let cookie = session_cookie_header(&state, &session.expose(), ttl);
             let mut response = (
                 StatusCode::OK,
@@ -135,6 +141,10 @@ pub async fn signout(
         if let Some(session) = presented_session(&state, presented).await? {
             state.store.delete_session(&session.tenant, &session.id).await?;
             tracing::info!(tenant = %session.tenant, session_id = %session.id, "signed out");
+            let title = format!("{} signed out", session.user.as_str());
+            let action = Action::new("session.signed_out", "session", &session.id, title);
+            let actor = Actor::User(session.user.as_str().to_owned());
+            audit::record_as(&state, &session.tenant, actor, action).await;
         }
     }
     let mut response = StatusCode::NO_CONTENT.into_response();

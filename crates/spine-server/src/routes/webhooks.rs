@@ -4,6 +4,7 @@
 //! ([`crate::webhooks::engine`]).
 
 use super::{only_params, Path, QueryPairs};
+use crate::audit::{self, Action};
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::json::Json;
@@ -197,6 +198,10 @@ pub async fn create_webhook(
     let head = state.store.head(tenant).await?;
     let record = state.store.create_webhook(tenant, &id, &settings, &sealed, head).await?;
     tracing::info!(webhook = %id, "webhook created");
+    let title = format!("webhook to {} created", host(&settings.url));
+    let data = json!({"host": host(&settings.url)});
+    let action = Action::new("webhook.created", "webhook", &id, title).with(data);
+    audit::record(&state, &principal, action).await;
     let webhook = WebhookOut::of(record, head);
     Ok((StatusCode::CREATED, axum::Json(WebhookCreated { webhook, secret })))
 }
@@ -301,6 +306,10 @@ pub async fn update_webhook(
         .await?
         .ok_or(ApiError::NotFound)?;
     tracing::info!(webhook = %id, status = status.as_str(), "webhook changed");
+    let title = format!("webhook to {} changed", host(&settings.url));
+    let data = json!({"host": host(&settings.url), "status": status.as_str()});
+    let action = Action::new("webhook.updated", "webhook", &id, title).with(data);
+    audit::record(&state, &principal, action).await;
     let head = state.store.head(tenant).await?;
     Ok(axum::Json(WebhookOut::of(updated, head)))
 }
@@ -326,6 +335,8 @@ pub async fn delete_webhook(
         return Err(ApiError::NotFound);
     }
     tracing::info!(webhook = %id, "webhook deleted");
+    let title = format!("webhook {id} deleted");
+    audit::record(&state, &principal, Action::new("webhook.deleted", "webhook", &id, title)).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -418,6 +429,10 @@ pub async fn replay(
     let replayed =
         state.store.replay_webhook(tenant, &id, cursor).await?.ok_or(ApiError::NotFound)?;
     tracing::info!(webhook = %id, cursor = %cursor, "webhook replay");
+    let title = format!("webhook {id} replayed after position {cursor}");
+    let action =
+        Action::new("webhook.replayed", "webhook", &id, title).with(json!({"after_seq": cursor.0}));
+    audit::record(&state, &principal, action).await;
     let head = state.store.head(tenant).await?;
     Ok(axum::Json(WebhookOut::of(replayed, head)))
 }
@@ -489,5 +504,17 @@ pub async fn test_send(
         next_attempt_at: None,
     };
     state.store.record_attempt(tenant, &webhook.id, "test", now, &record, None).await?;
+    let title = format!("test delivery sent to webhook {}", webhook.id);
+    let action = Action::new("webhook.tested", "webhook", &webhook.id, title)
+        .with(json!({"status_code": record.status_code}));
+    audit::record(&state, &principal, action).await;
     Ok(axum::Json(record.into()))
+}
+
+/// The host of an endpoint URL, for the audit trail: the rest of a URL may carry a token.
+fn host(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "an endpoint".to_owned())
 }

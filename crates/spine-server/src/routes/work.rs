@@ -6,6 +6,7 @@
 //! lease number, so a forged, moved or stale token is a 409 problem and changes nothing.
 
 use super::{Path, QueryPairs};
+use crate::audit::{self, Action};
 use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::json::Json;
@@ -520,7 +521,11 @@ pub async fn retry(
     let (who, is_user) = principal.acting_as();
     let kind = if is_user { spine_core::ActorKind::User } else { spine_core::ActorKind::Service };
     let actor = spine_core::Actor { id: who, name: None, kind: Some(kind) };
-    settled(&state, &principal, id, Settle::Retry { actor }).await
+    let job = settled(&state, &principal, id, Settle::Retry { actor }).await?;
+    let title = format!("job {id} sent back to its queue");
+    audit::record(&state, &principal, Action::new("job.retried", "job", id.to_string(), title))
+        .await;
+    Ok(job)
 }
 
 async fn settled(
@@ -693,6 +698,10 @@ pub async fn put_rule(
     let rule = QueueRule::parse(&name, input).map_err(ApiError::Validation)?;
     state.store.put_rule(&principal.tenant, &rule).await?;
     tracing::info!(rule = %rule.name, queue = %rule.spec.queue, "queue rule saved");
+    let title = format!("queue rule {} saved", rule.name);
+    let action = Action::new("queue_rule.set", "queue_rule", rule.name.as_str(), title)
+        .with(serde_json::json!({"queue": rule.spec.queue}));
+    audit::record(&state, &principal, action).await;
     Ok(axum::Json(rule.into()))
 }
 
@@ -749,6 +758,9 @@ pub async fn delete_rule(
 ) -> Result<StatusCode, ApiError> {
     principal.require(Role::Admin)?;
     if state.store.delete_rule(&principal.tenant, &name).await? {
+        let title = format!("queue rule {name} deleted");
+        let action = Action::new("queue_rule.deleted", "queue_rule", name.as_str(), title);
+        audit::record(&state, &principal, action).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)
