@@ -1,5 +1,5 @@
 // The admin pages (`/admin`, `/admin/keys`, `/admin/tokens`, `/admin/types`,
-// `/admin/channels`, `/admin/ledger`, `/admin/webhooks`), for admin sessions only. Loaded on
+// `/admin/channels`, `/admin/ledger`, `/admin/webhooks`, `/admin/audit`), for admin sessions only. Loaded on
 // first visit, so the feed's first view does not carry them. main.js sends every
 // `/admin/<word>` here; a word that names no section is "no page here".
 
@@ -11,6 +11,7 @@ import * as types from './admin-types.js';
 import * as channels from './admin-channels.js';
 import * as ledger from './admin-ledger.js';
 import * as webhooks from './admin-webhooks.js';
+import * as audit from './admin-audit.js';
 
 const SECTIONS = [
   { path: 'keys', title: 'API keys', about: 'Keys for your backend to post events (ingest), read feeds (read) or manage Spine (admin).', module: keys },
@@ -19,6 +20,7 @@ const SECTIONS = [
   { path: 'channels', title: 'Channels', about: 'Endpoints that GitHub, Stripe, Twilio and other providers post to, each with its own secret.', module: channels },
   { path: 'ledger', title: 'Ledger', about: 'Every request providers made, its verdict and the events it produced; replay one after fixing a mapping.', module: ledger },
   { path: 'webhooks', title: 'Webhooks', about: 'Endpoints Spine posts matching events to, signed; their delivery log, test sends and replays.', module: webhooks },
+  { path: 'audit', title: 'Audit', about: 'Every administrative action: who created or revoked keys, changed channels, webhooks, rules and limits, and who signed in.', module: audit },
 ];
 
 export function mount(container, app, [section]) {
