@@ -18,6 +18,8 @@ struct Walk {
     app: TestApp,
     seen: usize,
     secrets: Vec<String>,
+    /// The last `name=value` cookie a response set.
+    cookie: Option<String>,
 }
 
 impl Walk {
@@ -44,6 +46,7 @@ impl Walk {
             let value = value.split_once('=').map_or("", |(_, v)| v);
             if !value.is_empty() {
                 self.secrets.push(value.to_owned());
+                self.cookie = cookie.split(';').next().map(str::to_owned);
             }
         }
         let body: Value = r.json().await.unwrap_or(Value::Null);
@@ -99,7 +102,7 @@ async fn every_administrative_route_appends_exactly_one_audit_event_without_secr
     let (admin, operator) = (app.a.admin.clone(), app.admin_token.clone());
     let admin_key_id = admin.split('_').nth(1).unwrap().to_owned();
     let me = format!("key:{admin_key_id}");
-    let mut w = Walk { app, seen: 0, secrets: vec![admin.clone(), operator.clone()] };
+    let mut w = Walk { app, seen: 0, secrets: vec![admin.clone(), operator.clone()], cookie: None };
 
     // Keys and viewer tokens.
     let key = w
@@ -427,6 +430,14 @@ async fn every_administrative_route_appends_exactly_one_audit_event_without_secr
     let r = w.app.client.get(w.app.url("/signin")).query(&[("code", &code)]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::GONE, "a spent code signs no one in, and is not audited");
     assert_eq!(w.audit("").await.len(), w.seen);
+    let cookie = w.cookie.clone().expect("the session cookie");
+    let signout = w
+        .app
+        .client
+        .post(w.app.url("/v1/session/signout"))
+        .header("cookie", cookie)
+        .header("x-spine-csrf", "1");
+    w.step("session.signed_out", "ana", signout, StatusCode::NO_CONTENT).await;
 
     // Reads append nothing; the trail is for admins; it filters like a feed.
     for path in [
@@ -472,4 +483,12 @@ async fn every_administrative_route_appends_exactly_one_audit_event_without_secr
         "viewers see no audit events"
     );
     assert_eq!(w.audit("").await.len(), w.seen, "a read key minting a token is audited too");
+
+    // The audit counts reach /metrics, by type.
+    let metrics =
+        w.app.client.get(w.app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for kind in ["key.created", "webhook.tested", "session.signed_out", "limits.ceiling_set"] {
+        let line = format!("spine_audit_events_total{{type=\"audit.{kind}\"}}");
+        assert!(metrics.contains(&line), "{line} in /metrics");
+    }
 }

@@ -70,6 +70,10 @@ async fn a_tenant_past_its_write_limit_gets_429s_while_another_tenant_is_served(
     let retry = assert_rate_limited(r.unwrap(), "writes").await;
     assert!(retry <= 3, "5 events at 2/s fit again within 3 s, told {retry}");
     assert_eq!(app.count(&app.a.id).await, created);
+
+    // Refusals reach /metrics, by policy.
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("spine_rate_limited_total{policy=\"writes\"}"), "{metrics}");
 }
 
 #[tokio::test]
@@ -209,6 +213,8 @@ async fn quotas_refuse_writes_past_them_with_nothing_written() {
     assert_problem(r, StatusCode::FORBIDDEN).await;
     assert_eq!(app.count(&app.a.id).await, 3);
     app.create_event(&app.b.ingest, &event("other tenant")).await;
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("spine_quota_refused_total{quota=\"max_events\"}"), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
