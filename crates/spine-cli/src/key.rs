@@ -8,6 +8,7 @@ use clap::Subcommand;
 use serde_json::json;
 use spine_core::apikey::ApiKey;
 use spine_core::{Role, TenantId};
+use spine_server::audit::{self, Action, Actor};
 use spine_server::provision::generate_key;
 use spine_store::Store;
 
@@ -75,6 +76,10 @@ async fn create(
     let (key, new_key) = generate_key(role, name);
     let info = store.create_key(tenant, new_key).await?;
     tracing::info!(tenant = %tenant, key_id = %info.id, role = role.as_str(), "key created");
+    let title = format!("{} key {} created", role.as_str(), info.id);
+    let data = json!({"role": role.as_str(), "name": info.name});
+    let action = Action::new("key.created", "api_key", &info.id, title).with(data);
+    audit::write(store, &Default::default(), tenant, Actor::CommandLine, action).await;
     if json {
         let out = json!({
             "key": key,
@@ -129,6 +134,8 @@ async fn revoke(store: &dyn Store, tenant: &TenantId, id_or_key: &str) -> CliRes
     let id = ApiKey::parse(id_or_key.trim()).map_or_else(|| id_or_key.trim().to_owned(), |k| k.id);
     if store.revoke_key(tenant, &id).await? {
         tracing::info!(tenant = %tenant, key_id = %id, "key revoked");
+        let action = Action::new("key.revoked", "api_key", &id, format!("key {id} revoked"));
+        audit::write(store, &Default::default(), tenant, Actor::CommandLine, action).await;
         println!("revoked key {id}");
         Ok(())
     } else {

@@ -8,6 +8,7 @@ use crate::store::{open_existing_store, require_tenant};
 use clap::Args;
 use serde_json::json;
 use spine_core::{Role, TenantId, Timestamp, UserId};
+use spine_server::audit::{self, Action, Actor};
 use spine_server::provision::create_signin_code;
 use spine_store::Store;
 
@@ -92,7 +93,12 @@ pub async fn signin_url(
     role: Role,
     ttl_seconds: i64,
 ) -> CliResult<(String, Timestamp)> {
+    let title = format!("sign-in link made for {} ({})", user.as_str(), role.as_str());
+    let data = serde_json::json!({"user_id": user.as_str(), "role": role.as_str(),
+                                  "ttl_seconds": ttl_seconds});
+    let action = Action::new("signin_link.created", "user", user.as_str(), title).with(data);
     let (code, expires_at) = create_signin_code(store, tenant, user, role, ttl_seconds).await?;
+    audit::write(store, &Default::default(), tenant, Actor::CommandLine, action).await;
     Ok((format!("{}/signin?code={code}", base.trim_end_matches('/')), expires_at))
 }
 

@@ -10,6 +10,7 @@ use crate::error::{CliError, CliResult};
 use crate::store::open_existing_store;
 use clap::Args;
 use spine_core::{Seq, TenantId};
+use spine_server::audit::{self, Action, Actor};
 
 /// Arguments of `spine purge`.
 #[derive(Debug, Args)]
@@ -47,6 +48,10 @@ async fn purge(
         return Err(CliError::new(format!("no tenant `{tenant}`")));
     }
     let outcome = store.purge(tenant, through).await?;
+    let title = format!("{} events purged through position {}", outcome.removed, outcome.horizon);
+    let action = Action::new("events.purged", "tenant", tenant.as_str(), title)
+        .with(serde_json::json!({"removed": outcome.removed, "through_seq": outcome.horizon}));
+    audit::write(store.as_ref(), &Default::default(), tenant, Actor::CommandLine, action).await;
     if json {
         println!("{}", serde_json::json!({"removed": outcome.removed, "horizon": outcome.horizon}));
     } else {

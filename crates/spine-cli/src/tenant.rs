@@ -7,6 +7,7 @@ use crate::store::{open_existing_store, open_store};
 use clap::Subcommand;
 use serde_json::json;
 use spine_core::TenantId;
+use spine_server::audit::{self, Action, Actor};
 use spine_server::provision::create_tenant_with_admin_key;
 use spine_store::{Store, StoreError};
 
@@ -59,6 +60,10 @@ async fn create(store: &dyn Store, name: &str, json: bool) -> CliResult<()> {
         Err(e) => return Err(e.into()),
     };
     tracing::info!(tenant = %tenant.id, "tenant created");
+    let title = format!("tenant {} created", tenant.id);
+    let action = Action::new("tenant.created", "tenant", tenant.id.as_str(), title)
+        .with(json!({"name": tenant.name}));
+    audit::write(store, &Default::default(), &tenant.id, Actor::CommandLine, action).await;
     if json {
         let out = json!({
             "tenant_id": tenant.id,

@@ -68,7 +68,10 @@ pub async fn write_events(
     out: impl AsyncWrite + Unpin,
 ) -> CliResult<u64> {
     let mut out = BufWriter::new(out);
-    let mut query = FeedQuery { order: Order::Seq, limit: EXPORT_PAGE, ..FeedQuery::default() };
+    // The whole log, the audit trail included.
+    let filter = spine_core::EventFilter { with_audit: true, ..Default::default() };
+    let mut query =
+        FeedQuery { filter, order: Order::Seq, limit: EXPORT_PAGE, ..FeedQuery::default() };
     let mut count = 0u64;
     loop {
         let page = store.query(tenant, &query).await?;

@@ -49,6 +49,20 @@ fn key_create_json_prints_the_key_once_with_its_id_role_and_tenant() {
 
     let unknown = s.run(&["key", "revoke", "--tenant", "acme", "0123456789abcdef", "--db", &db]);
     assert_clean_failure(&unknown);
+
+    // The command line's administration is audited too, by the operator, with no secret; an
+    // export copies the trail with the rest of the log.
+    let export = s.run(&["export", "--tenant", "acme", "--db", &db]);
+    assert_success(&export);
+    let exported = text(&export.stdout);
+    let types: Vec<String> = exported
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|e| e["type"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(types, ["audit.tenant.created", "audit.key.created", "audit.key.revoked"]);
+    assert!(exported.contains("\"operator\""), "{exported}");
+    assert!(!exported.contains(secret), "no secret in the trail");
     let no_tenant = s.run(&["key", "create", "--tenant", "nope", "--role", "read", "--db", &db]);
     assert!(assert_clean_failure(&no_tenant).contains("no tenant `nope`"));
 }

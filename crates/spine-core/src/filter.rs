@@ -150,6 +150,9 @@ pub struct EventFilter {
     /// `Some(true)`: only events the user archived; `Some(false)`: only the others; `None`:
     /// both (viewer tokens default to `Some(false)`).
     pub archived: Option<bool>,
+    /// Every type, the audit trail (`audit.*`) included, when `types` is empty: for exports,
+    /// which copy the whole log. Otherwise only a type filter naming audit types shows it.
+    pub with_audit: bool,
 }
 
 /// Parses a `true`/`false` query value.
@@ -196,7 +199,7 @@ impl EventFilter {
     /// Whether the event passes every filter except `q`, `unread`, `unseen` and `archived`,
     /// which need the store.
     pub fn matches(&self, e: &Event) -> bool {
-        admits_type(&self.types, &e.event_type)
+        (admits_type(&self.types, &e.event_type) || (self.with_audit && self.types.is_empty()))
             && self.action.is_none_or(|a| a == e.action)
             && self.source.as_ref().is_none_or(|s| *s == e.source.system)
             && self.actor.as_ref().is_none_or(|a| e.actor.as_ref().is_some_and(|x| &x.id == a))

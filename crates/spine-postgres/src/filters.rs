@@ -28,7 +28,7 @@ pub(crate) fn push_scope<'a>(qb: &mut QueryBuilder<'a, Postgres>, scope: Option<
 /// query places itself.
 pub(crate) fn push_filter<'a>(qb: &mut QueryBuilder<'a, Postgres>, filter: &'a EventFilter) {
     push_types(qb, &filter.types);
-    if filter.types.is_empty() {
+    if filter.types.is_empty() && !filter.with_audit {
         push_no_audit(qb);
     }
     push_eq(qb, "e.action", filter.action.map(|a| a.as_str()));

@@ -10,8 +10,9 @@
 use crate::auth::{Credential, Principal};
 use crate::state::AppState;
 use serde_json::{json, Value};
-use spine_core::input::EventInput;
+use spine_core::input::{EventInput, EventLimits};
 use spine_core::TenantId;
+use spine_store::Store;
 use uuid::Uuid;
 
 /// Prometheus counter of audit events written, by type.
@@ -28,6 +29,8 @@ pub enum Actor {
     User(String),
     /// The server operator (the admin token).
     Operator,
+    /// The operator at the command line, on the database (`spine tenant`, `spine key`...).
+    CommandLine,
 }
 
 impl Actor {
@@ -49,6 +52,9 @@ impl Actor {
             Self::User(user) => json!({"id": user, "name": user, "kind": "user"}),
             Self::Operator => {
                 json!({"id": "operator", "name": "Server operator", "kind": "system"})
+            }
+            Self::CommandLine => {
+                json!({"id": "operator", "name": "Operator (command line)", "kind": "system"})
             }
         }
     }
@@ -100,6 +106,18 @@ pub async fn record(state: &AppState, principal: &Principal, action: Action) {
 
 /// Records `action` by `actor` in `tenant`'s log.
 pub async fn record_as(state: &AppState, tenant: &TenantId, actor: Actor, action: Action) {
+    write(state.store.as_ref(), &state.config.event_limits, tenant, actor, action).await;
+}
+
+/// Appends `action` by `actor` to `tenant`'s log in `store`, events bounded by `limits`: what
+/// the server's routes and the command line's administrative commands both call.
+pub async fn write(
+    store: &dyn Store,
+    limits: &EventLimits,
+    tenant: &TenantId,
+    actor: Actor,
+    action: Action,
+) {
     let event_type = format!("audit.{}", action.kind);
     // Clients may not post `audit.*` types, so the event is validated under a neutral type
     // and given its own after.
@@ -127,11 +145,9 @@ pub async fn record_as(state: &AppState, tenant: &TenantId, actor: Actor, action
     }
     let written = async {
         let input: EventInput = serde_json::from_value(input).map_err(|e| e.to_string())?;
-        let mut event = input
-            .validate(Uuid::now_v7(), None, &state.config.event_limits)
-            .map_err(|e| e.to_string())?;
+        let mut event = input.validate(Uuid::now_v7(), None, limits).map_err(|e| e.to_string())?;
         event.event_type = audit_type;
-        state.store.append(tenant, vec![event]).await.map_err(|e| e.to_string())
+        store.append(tenant, vec![event]).await.map_err(|e| e.to_string())
     };
     match written.await {
         Ok(_) => {

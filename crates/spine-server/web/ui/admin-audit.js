@@ -21,6 +21,8 @@ export const KINDS = [
   ['limits', 'Limits'],
   ['phone_region', 'Phone region'],
   ['session', 'Sign-ins'],
+  ['signin_link', 'Sign-in links'],
+  ['events', 'Purges'],
   ['tenant', 'Tenant'],
 ];
 
