@@ -145,7 +145,10 @@ describe('the work page', () => {
     await row.getByRole('button', { name: /^Retry/ }).click();
     await eventually('pending again', async () =>
       (await page.locator(`.jobs-table tr[data-id="${job.id}"] .job-badge`).getAttribute('data-status')) === 'pending');
-    assert.match(await page.locator(`.jobs-table tr[data-id="${job.id}"]`).textContent(), /Moved back to pending/);
+    // The live change can arrive before the answer to the click (which waits for the retry's
+    // audit event), so the answer's notice may follow the badge.
+    await eventually('the notice', async () =>
+      /Moved back to pending/.test(await page.locator(`.jobs-table tr[data-id="${job.id}"]`).textContent()));
     await eventually('the counts follow', async () => (await count('dead')) === '1' && (await count('pending')) === '1');
     const fresh = await worker('GET', `/v1/work/${job.id}`);
     assert.equal(fresh.body.status, 'pending', 'the API agrees');
