@@ -101,11 +101,23 @@ impl Scope {
     }
 }
 
+/// Whether a feed or stream with this filter and viewer scope leaves the audit trail out: when
+/// neither names any type (and the filter does not ask for the whole log). A scope that names
+/// no types leaves it out on its own ([`Scope::matches`]).
+pub fn hides_audit(filter: &EventFilter, scope: Option<&Scope>) -> bool {
+    filter.types.is_empty() && !filter.with_audit && scope.is_none_or(|s| s.types.is_empty())
+}
+
+/// Whether `t` is a type of the audit trail.
+pub fn is_audit(t: &EventType) -> bool {
+    t.as_str().starts_with(AUDIT_PREFIX)
+}
+
 /// Whether a type filter lets `t` through: one of its patterns matches, or it has none and `t`
 /// is not of the audit trail, which only a filter naming audit types shows.
 fn admits_type(types: &[TypePattern], t: &EventType) -> bool {
     if types.is_empty() {
-        !t.as_str().starts_with(AUDIT_PREFIX)
+        !is_audit(t)
     } else {
         types.iter().any(|p| p.matches(t))
     }
@@ -151,7 +163,8 @@ pub struct EventFilter {
     /// both (viewer tokens default to `Some(false)`).
     pub archived: Option<bool>,
     /// Every type, the audit trail (`audit.*`) included, when `types` is empty: for exports,
-    /// which copy the whole log. Otherwise only a type filter naming audit types shows it.
+    /// which copy the whole log. Otherwise a feed shows the trail only when its filter or
+    /// scope names audit types ([`hides_audit`]).
     pub with_audit: bool,
 }
 
@@ -199,7 +212,7 @@ impl EventFilter {
     /// Whether the event passes every filter except `q`, `unread`, `unseen` and `archived`,
     /// which need the store.
     pub fn matches(&self, e: &Event) -> bool {
-        (admits_type(&self.types, &e.event_type) || (self.with_audit && self.types.is_empty()))
+        (self.types.is_empty() || self.types.iter().any(|p| p.matches(&e.event_type)))
             && self.action.is_none_or(|a| a == e.action)
             && self.source.as_ref().is_none_or(|s| *s == e.source.system)
             && self.actor.as_ref().is_none_or(|a| e.actor.as_ref().is_some_and(|x| &x.id == a))

@@ -26,9 +26,13 @@ pub(crate) fn push_scope<'a>(qb: &mut QueryBuilder<'a, Postgres>, scope: Option<
 
 /// Appends ` and <conditions>` for every filter except `tags`, `q` and `unread`, which the feed
 /// query places itself.
-pub(crate) fn push_filter<'a>(qb: &mut QueryBuilder<'a, Postgres>, filter: &'a EventFilter) {
+pub(crate) fn push_filter<'a>(
+    qb: &mut QueryBuilder<'a, Postgres>,
+    filter: &'a EventFilter,
+    scope: Option<&Scope>,
+) {
     push_types(qb, &filter.types);
-    if filter.types.is_empty() && !filter.with_audit {
+    if spine_core::filter::hides_audit(filter, scope) {
         push_no_audit(qb);
     }
     push_eq(qb, "e.action", filter.action.map(|a| a.as_str()));

@@ -86,7 +86,7 @@ pub(crate) async fn page(pool: &PgPool, tenant: &TenantId, query: &FeedQuery) ->
             .push_bind(tag.as_str())
             .push(" and t.seq = e.seq)");
     }
-    push_filter(&mut qb, filter);
+    push_filter(&mut qb, filter, query.scope.as_ref());
     push_scope(&mut qb, query.scope.as_ref());
     if let Some(user) = &query.user {
         if filter.unread {

@@ -132,7 +132,8 @@ async fn deliveries_are_verified_in_order_and_retried_with_a_stable_id() {
     assert!(gap >= Duration::from_secs(1), "Retry-After: 1 is honoured ({gap:?})");
     let w = webhook(&app, id).await;
     assert_eq!((w["status"].as_str(), w["attempt"].as_u64()), (Some("active"), Some(0)));
-    assert_eq!(w["cursor"], json!(9), "through the last invoice");
+    // Position 1 is the audit event of the endpoint's creation: the last invoice is at 10.
+    assert_eq!(w["cursor"], json!(10), "through the last invoice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,9 +215,10 @@ async fn replay_sends_again_and_test_sends_are_logged() {
     }
     receiver.until(Duration::from_secs(10), |r| delivered_ids(r).len() >= 3).await;
     let r = app.req(Method::POST, &format!("/v1/webhooks/{id}/replay"), &app.a.admin);
-    let r = r.json(&json!({"since_seq": 2})).send().await.unwrap();
+    // Position 1 is the audit event of the endpoint's creation: the invoices are 2, 3 and 4.
+    let r = r.json(&json!({"since_seq": 3})).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.json::<Value>().await.unwrap()["cursor"], json!(1));
+    assert_eq!(r.json::<Value>().await.unwrap()["cursor"], json!(2));
     let received = receiver.until(Duration::from_secs(10), |r| delivered_ids(r).len() >= 5).await;
     let ids = message_ids(&app, 3).await;
     assert_eq!(delivered_ids(&received), [&ids[..], &ids[1..]].concat(), "2 and 3 again, same ids");

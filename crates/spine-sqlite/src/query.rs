@@ -225,7 +225,7 @@ fn push_conditions<'a>(
             .push_bind(tag.as_str())
             .push(")");
     }
-    push_filter(qb, filter);
+    push_filter(qb, filter, query.scope.as_ref());
     push_scope(qb, query.scope.as_ref());
     if let Some(user) = &query.user {
         if filter.unread {

@@ -130,6 +130,7 @@ macro_rules! conformance_tests {
             attempts_move_an_endpoint_only_under_its_lease,
             expired_events_are_found_and_removed_under_the_horizon,
             limits_are_stored_per_layer_and_usage_is_counted_per_tenant,
+            the_audit_trail_shows_only_where_it_is_asked_for,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

@@ -252,7 +252,10 @@ pub fn serves(filter: &EventFilter) -> bool {
 /// Whether an event passes a reader's filter and viewer scope.
 pub fn keeps(filter: &EventFilter, scope: Option<&Scope>, delivery: &Delivery) -> bool {
     let event = &delivery.item.event;
-    filter.matches(event) && scope.is_none_or(|s| s.matches(event))
+    filter.matches(event)
+        && scope.is_none_or(|s| s.matches(event))
+        && !(spine_core::filter::hides_audit(filter, scope)
+            && spine_core::filter::is_audit(&event.event_type))
 }
 
 /// Moves a watch forward (never back), waking receivers only when it moved.
