@@ -109,8 +109,9 @@ pub struct Settings {
     /// Every tenant's default rate limits and quotas, and the most a tenant's admin may set
     /// unless the operator gives the tenant a ceiling of its own: a `[limits]` table
     /// (`writes_per_second`, `write_burst`, `write_bytes_per_second`, `reads_per_second`,
-    /// `read_burst`, `key_writes_per_second`, `key_reads_per_second`, `ingest_per_second`,
-    /// `ingest_burst`, `max_events`, `max_blob_bytes`); empty: no limits.
+    /// `read_burst`, `key_writes_per_second`, `key_write_bytes_per_second`,
+    /// `key_reads_per_second`, `ingest_per_second`, `ingest_burst`, `max_events`,
+    /// `max_blob_bytes`); empty: no limits.
     pub limits: spine_core::limits::LimitsInput,
 }
 

@@ -44,6 +44,9 @@ pub struct LimitsInput {
     /// key cannot take the whole tenant's share.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_writes_per_second: Option<u64>,
+    /// Request body bytes written per second by any one credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_write_bytes_per_second: Option<u64>,
     /// Reads per second for any one credential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_reads_per_second: Option<u64>,
@@ -65,7 +68,7 @@ pub struct LimitsInput {
 type Field =
     (&'static str, fn(&LimitsInput) -> Option<u64>, fn(&mut LimitsInput) -> &mut Option<u64>, u64);
 
-const FIELDS: [Field; 11] = [
+const FIELDS: [Field; 12] = [
     ("writes_per_second", |l| l.writes_per_second, |l| &mut l.writes_per_second, MAX_RATE),
     ("write_burst", |l| l.write_burst, |l| &mut l.write_burst, MAX_RATE),
     (
@@ -80,6 +83,12 @@ const FIELDS: [Field; 11] = [
         "key_writes_per_second",
         |l| l.key_writes_per_second,
         |l| &mut l.key_writes_per_second,
+        MAX_RATE,
+    ),
+    (
+        "key_write_bytes_per_second",
+        |l| l.key_write_bytes_per_second,
+        |l| &mut l.key_write_bytes_per_second,
         MAX_RATE,
     ),
     ("key_reads_per_second", |l| l.key_reads_per_second, |l| &mut l.key_reads_per_second, MAX_RATE),

@@ -56,6 +56,8 @@ pub enum Policy {
     Reads,
     /// One credential's events written.
     KeyWrites,
+    /// One credential's request body bytes written.
+    KeyWriteBytes,
     /// One credential's read requests.
     KeyReads,
     /// Deliveries to one channel.
@@ -70,6 +72,7 @@ impl Policy {
             Self::WriteBytes => "write-bytes",
             Self::Reads => "reads",
             Self::KeyWrites => "key-writes",
+            Self::KeyWriteBytes => "key-write-bytes",
             Self::KeyReads => "key-reads",
             Self::Ingest => "ingest",
         }
@@ -82,6 +85,7 @@ impl Policy {
             Self::WriteBytes => (limits.write_bytes_per_second, None),
             Self::Reads => (limits.reads_per_second, limits.read_burst),
             Self::KeyWrites => (limits.key_writes_per_second, None),
+            Self::KeyWriteBytes => (limits.key_write_bytes_per_second, None),
             Self::KeyReads => (limits.key_reads_per_second, None),
             Self::Ingest => (limits.ingest_per_second, limits.ingest_burst),
         };
@@ -92,7 +96,7 @@ impl Policy {
     fn unit(self) -> &'static str {
         match self {
             Self::Writes | Self::KeyWrites => "events",
-            Self::WriteBytes => "bytes",
+            Self::WriteBytes | Self::KeyWriteBytes => "bytes",
             Self::Reads | Self::KeyReads => "requests",
             Self::Ingest => "deliveries",
         }
@@ -194,17 +198,19 @@ impl Limiter {
         let limits = self.limits(&principal.tenant).await?;
         let unlimited = limits.writes_per_second.is_none()
             && limits.key_writes_per_second.is_none()
-            && limits.write_bytes_per_second.is_none();
+            && limits.write_bytes_per_second.is_none()
+            && limits.key_write_bytes_per_second.is_none();
         if unlimited {
             return Ok(());
         }
-        let mut claims = Vec::with_capacity(3);
+        let mut claims = Vec::with_capacity(4);
         if events > 0 {
             claims.push((Policy::Writes, String::new(), events));
             claims.push((Policy::KeyWrites, holder(principal), events));
         }
         if bytes > 0 {
             claims.push((Policy::WriteBytes, String::new(), bytes));
+            claims.push((Policy::KeyWriteBytes, holder(principal), bytes));
         }
         self.judge(&limits, &principal.tenant, &claims).await
     }

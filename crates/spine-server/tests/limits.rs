@@ -138,6 +138,35 @@ async fn reads_each_key_and_each_channel_have_buckets_of_their_own() {
     assert_eq!(ledger.len(), 2, "the refused delivery left no ledger entry");
 }
 
+/// Body bytes are counted for the tenant and for each key, declared or sent in chunks.
+#[tokio::test]
+async fn body_bytes_are_counted_per_key_declared_or_chunked() {
+    let app = spawn_app().await;
+    set_limits(&app, &app.a.admin, json!({"key_write_bytes_per_second": 1000})).await;
+    let mut big = event("bytes");
+    big["description"] = json!("x".repeat(600));
+    // Declared: the first fits the key's second of bytes, the second does not.
+    app.create_event(&app.a.ingest, &big).await;
+    let r = app.post_event(&app.a.ingest, &big).await;
+    assert_rate_limited(r, "key-write-bytes").await;
+    // Another key has bytes of its own.
+    app.create_event(&app.a.admin, &big).await;
+    // Chunked, with no Content-Length: counted as it is read, against the same bucket.
+    let body = serde_json::to_vec(&big).unwrap();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        body.chunks(100).map(|c| Ok(c.to_vec())).collect();
+    let stream = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
+    let r = app
+        .req(Method::POST, "/v1/events", &app.a.admin)
+        .header("content-type", "application/json")
+        .body(stream)
+        .send()
+        .await
+        .unwrap();
+    assert_rate_limited(r, "key-write-bytes").await;
+    assert_eq!(app.count(&app.a.id).await, 2, "nothing refused was written");
+}
+
 #[tokio::test]
 async fn the_tenant_admin_sets_limits_within_the_operator_ceiling() {
     let app = spawn_app().await;
