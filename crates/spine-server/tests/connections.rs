@@ -181,3 +181,97 @@ async fn a_slow_steady_50_mib_upload_and_a_stream_outlive_short_timeouts() {
     let (_, event) = next_activity(&mut stream).await;
     assert_eq!(event["title"].as_str().map(|t| t.contains("big.bin")), Some(true), "{event}");
 }
+
+/// Sends `request` on a new connection; what the server sent until `until` appeared (or it
+/// closed).
+async fn raw(app: &common::TestApp, request: &str, until: &str) -> (TcpStream, String) {
+    let mut socket = TcpStream::connect(app.addr).await.unwrap();
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let done = tokio::time::timeout(GUARD, async {
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains(until) {
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(done.is_ok(), "neither {until:?} nor a close within the guard");
+    (socket, String::from_utf8_lossy(&got).into_owned())
+}
+
+/// Stream requests on plain connections are served outside hyper's connection: the answer is a
+/// well-formed HTTP/1.1 response (chunked for HTTP/1.1, ended by the close for HTTP/1.0),
+/// refusals are problems with a length, bad heads and bodies are refused, a client that leaves
+/// frees its stream at once, and a stream head left unfinished is closed at the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_connections_speak_plain_http_and_free_their_place() {
+    let config = ServerConfig {
+        header_read_timeout: Duration::from_secs(1),
+        max_streams_per_tenant: 1,
+        ..ServerConfig::default()
+    };
+    let app = spawn_app_with(config).await;
+    let key = app.a.read.clone();
+    let get = |version: &str| {
+        format!("GET /v1/stream?type=x.* HTTP/{version}\r\nHost: spine\r\nAuthorization: Bearer {key}\r\n\r\n")
+    };
+
+    let (mut socket, head) = raw(&app, &get("1.1"), "event: position").await;
+    let lower = head.to_ascii_lowercase();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    for line in
+        ["content-type: text/event-stream", "transfer-encoding: chunked", "connection: close"]
+    {
+        assert!(lower.contains(line), "{line} in {head}");
+    }
+    app.create_event(&app.a.ingest, &serde_json::json!({"type": "y.b", "title": "skipped"})).await;
+    let created =
+        app.create_event(&app.a.ingest, &serde_json::json!({"type": "x.a", "title": "kept"})).await;
+    let mut buf = vec![0u8; 65536];
+    let mut body = String::new();
+    while !body.contains("event: activity") {
+        let n = tokio::time::timeout(GUARD, socket.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0, "the stream ended");
+        body.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(body.contains(&format!("\"id\":\"{}\"", created["id"].as_str().unwrap())), "{body}");
+    assert!(!body.contains("skipped"), "the filter applies: {body}");
+
+    // The tenant may hold one stream: a second is refused with a problem that has a length ...
+    let (_, refused) = raw(&app, &get("1.1"), "}").await;
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    assert!(refused.to_ascii_lowercase().contains("content-length:"), "{refused}");
+    // ... until the first client leaves, which frees its place at once.
+    drop(socket);
+    let mut reopened = None;
+    for _ in 0..50 {
+        let (socket, head) = raw(&app, &get("1.0"), "\r\n\r\n").await;
+        if head.starts_with("HTTP/1.1 200") {
+            reopened = Some((socket, head));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (socket, head) = reopened.expect("the stream's place was freed");
+    assert!(!head.to_ascii_lowercase().contains("transfer-encoding"), "HTTP/1.0: {head}");
+    drop(socket);
+
+    // Refusals: no credential, a malformed header, a body.
+    let (_, anonymous) = raw(&app, "GET /v1/stream HTTP/1.1\r\nHost: spine\r\n\r\n", "}").await;
+    assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
+    let (_, malformed) = raw(&app, "GET /v1/stream HTTP/1.1\r\nBad Header\r\n\r\n", "}").await;
+    assert!(malformed.starts_with("HTTP/1.1 400"), "{malformed}");
+    let with_body = format!(
+        "GET /v1/stream HTTP/1.1\r\nAuthorization: Bearer {key}\r\nContent-Length: 2\r\n\r\n{{}}"
+    );
+    let (_, with_body) = raw(&app, &with_body, "}").await;
+    assert!(with_body.starts_with("HTTP/1.1 400"), "{with_body}");
+    assert!(with_body.contains("no body"), "{with_body}");
+
+    // Half a stream request's head: closed at the timeout without an answer.
+    let (_, unfinished) = raw(&app, "GET /v1/stream HTTP/1.1\r\nHost: spine\r\n", "never").await;
+    assert!(unfinished.is_empty(), "{unfinished}");
+}

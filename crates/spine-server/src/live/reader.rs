@@ -242,6 +242,9 @@ pub struct Reader {
     behind_since: Option<Instant>,
     /// Set once [`Output::End`] was handed out (or the client left).
     ended: Option<End>,
+    /// Events handed out since the deliveries counter was last raised (once per read, not once
+    /// per event).
+    handed: u64,
     /// Metric handles, looked up once.
     deliveries: metrics::Counter,
     lag: metrics::Histogram,
@@ -301,6 +304,7 @@ impl Reader {
             pending,
             behind_since: None,
             ended: None,
+            handed: 0,
             deliveries: metrics::counter!(DELIVERIES),
             lag: metrics::histogram!(LAG_SECONDS),
         })
@@ -320,13 +324,17 @@ impl Reader {
             }
             if let Some(output) = self.pending.pop_front() {
                 if let Output::Activity(activity) = &output {
-                    self.deliveries.increment(1);
-                    let received = activity.delivery.item.event.received_at.as_micros();
-                    let waited = Timestamp::now().as_micros() - received;
-                    self.lag.record(waited.max(0) as f64 / 1e6);
+                    // The lag is sampled once per read: its first event waited longest.
+                    if self.handed == 0 {
+                        let received = activity.delivery.item.event.received_at.as_micros();
+                        let waited = Timestamp::now().as_micros() - received;
+                        self.lag.record(waited.max(0) as f64 / 1e6);
+                    }
+                    self.handed += 1;
                 }
                 return Some(output);
             }
+            self.count_handed();
             if let Some(end) = self.check_end() {
                 return Some(self.end(end));
             }
@@ -346,7 +354,14 @@ impl Reader {
         }
     }
 
+    fn count_handed(&mut self) {
+        if self.handed > 0 {
+            self.deliveries.increment(std::mem::take(&mut self.handed));
+        }
+    }
+
     fn end(&mut self, end: End) -> Output {
+        self.count_handed();
         self.ended = Some(end);
         metrics::counter!(DISCONNECTS, "reason" => end.code()).increment(1);
         Output::End(end)
@@ -522,6 +537,7 @@ impl Reader {
 
 impl Drop for Reader {
     fn drop(&mut self) {
+        self.count_handed();
         if self.ended.is_none() {
             metrics::counter!(DISCONNECTS, "reason" => "client").increment(1);
         }

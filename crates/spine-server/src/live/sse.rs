@@ -1,46 +1,65 @@
 //! A reader's outputs as Server-Sent Events (`GET /v1/stream`).
+//!
+//! The messages are written here rather than through a generic SSE encoder: an event's message
+//! is encoded once, when its tenant's tail reads it, and every stream that sends it unchanged
+//! shares those bytes ([`Delivery::sse`](super::tail::Delivery)). JSON never holds a raw line
+//! break, so each payload is one `data:` line.
 
 use super::limits::StreamPermit;
 use super::reader::{End, Output, Reader, RETRY};
-use axum::response::sse::Event as Message;
-use futures::stream::{self, Stream, StreamExt};
-use std::convert::Infallible;
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, Stream, StreamExt};
+use spine_core::Seq;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::{Interval, MissedTickBehavior};
+
+/// The comment sent on a stream that has been quiet for a keep-alive interval.
+const KEEP_ALIVE: &[u8] = b":\n\n";
 
 /// The stream's messages: `event: position` with the starting `id:` and a `retry:` hint, then
 /// `event: reset` if the resume point could not be served, `event: activity` per event and
 /// `event: read` per read-state change, until the client leaves, the token expires, the
-/// subscriber lags too far, the store fails or the server shuts down. `permit` is held until
-/// the stream is dropped.
+/// subscriber lags too far, the store fails or the server shuts down; a comment whenever
+/// nothing was sent for `keep_alive`. `permit` is held until the stream is dropped.
 pub fn messages(
     reader: Reader,
     permit: StreamPermit,
-) -> impl Stream<Item = Result<Message, Infallible>> + Send {
+    keep_alive: Duration,
+) -> impl Stream<Item = Bytes> + Send {
     // The starting position as the first message's `id:`: a client that drops before the
     // first event still resumes from here instead of from a later live end.
-    let start = reader.position().to_string();
-    let hint = Message::default().retry(RETRY).event("position").id(start.clone()).data(start);
-    stream::once(async move { hint })
-        .chain(stream::unfold((reader, permit), |(mut reader, permit)| async move {
-            loop {
-                let output = reader.next().await?;
-                if let Some(message) = message(output) {
-                    return Some((message, (reader, permit)));
-                }
+    let start = reader.position();
+    let retry = RETRY.as_millis();
+    let hint =
+        Bytes::from(format!("retry: {retry}\nevent: position\nid: {start}\ndata: {start}\n\n"));
+    let outputs = stream::unfold((reader, permit), |(mut reader, permit)| async move {
+        loop {
+            let output = reader.next().await?;
+            if let Some(message) = message(output) {
+                return Some((message, (reader, permit)));
             }
-        }))
-        .map(Ok)
+        }
+    });
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    KeepAlive { first: Some(hint), inner: outputs.boxed(), ticks, sent: true }
+}
+
+/// An event's message.
+pub fn activity(seq: Seq, json: &str) -> Bytes {
+    Bytes::from(format!("id: {seq}\nevent: activity\ndata: {json}\n\n"))
 }
 
 /// One output as a message; `None` if a read change cannot be encoded.
-fn message(output: Output) -> Option<Message> {
-    match output {
-        Output::Activity(activity) => Some(
-            Message::default()
-                .id(activity.seq().to_string())
-                .event("activity")
-                .data(activity.json()),
-        ),
-        Output::Read(read) => Message::default().event(read.message()).json_data(&read).ok(),
+fn message(output: Output) -> Option<Bytes> {
+    let text = match output {
+        Output::Activity(activity) => return Some(activity.sse()),
+        Output::Read(read) => {
+            let data = serde_json::to_string(&read).ok()?;
+            format!("event: {}\ndata: {data}\n\n", read.message())
+        }
         Output::Reset { reason, position, horizon } => {
             let body = serde_json::json!({
                 "reason": reason.code(),
@@ -49,14 +68,85 @@ fn message(output: Output) -> Option<Message> {
                 "detail": "events after your position are no longer held: reload the feed; \
                            the stream continues from the live end",
             });
-            Some(Message::default().event("reset").id(position.to_string()).data(body.to_string()))
+            format!("event: reset\nid: {position}\ndata: {body}\n\n")
         }
         Output::End(End::Shutdown) => {
-            Some(Message::default().retry(RETRY).comment("server shutting down"))
+            format!("retry: {}\n: server shutting down\n\n", RETRY.as_millis())
         }
         Output::End(end) => {
             let body = serde_json::json!({ "error": end.code(), "detail": end.detail() });
-            Some(Message::default().event("error").data(body.to_string()))
+            format!("event: error\ndata: {body}\n\n")
         }
+    };
+    Some(Bytes::from(text))
+}
+
+/// The messages with a keep-alive comment after every interval in which nothing was sent. The
+/// interval ticks on its own schedule instead of being pushed back by every message, so a busy
+/// stream costs no timer work per message.
+struct KeepAlive {
+    first: Option<Bytes>,
+    inner: BoxStream<'static, Bytes>,
+    ticks: Interval,
+    /// Whether a message went out since the last tick.
+    sent: bool,
+}
+
+impl Stream for KeepAlive {
+    type Item = Bytes;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(first));
+        }
+        match self.inner.poll_next_unpin(cx) {
+            Poll::Ready(Some(message)) => {
+                self.sent = true;
+                return Poll::Ready(Some(message));
+            }
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => {}
+        }
+        while self.ticks.poll_tick(cx).is_ready() {
+            if !std::mem::take(&mut self.sent) {
+                return Poll::Ready(Some(Bytes::from_static(KEEP_ALIVE)));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A quiet stream gets a comment each interval; a busy one gets none, and its messages are
+    /// never held back by the keep-alive.
+    #[tokio::test(start_paused = true)]
+    async fn keep_alives_fill_only_the_quiet_intervals() {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+        let inner = tokio_stream_from(receiver);
+        let every = Duration::from_secs(15);
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut stream =
+            KeepAlive { first: Some(Bytes::from_static(b"hi")), inner, ticks, sent: true };
+        assert_eq!(stream.next().await.unwrap(), "hi");
+        // Quiet: the first tick finds the hint sent, the second sends a comment.
+        assert_eq!(stream.next().await.unwrap(), KEEP_ALIVE);
+        // Busy: a message in every interval, so no comment comes between them.
+        for i in 0..5 {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            sender.send(Bytes::from(format!("m{i}"))).unwrap();
+            assert_eq!(stream.next().await.unwrap(), format!("m{i}").as_bytes());
+        }
+        drop(sender);
+        assert!(stream.next().await.is_none());
+    }
+
+    fn tokio_stream_from(
+        mut receiver: tokio::sync::mpsc::UnboundedReceiver<Bytes>,
+    ) -> BoxStream<'static, Bytes> {
+        stream::poll_fn(move |cx| receiver.poll_recv(cx)).boxed()
     }
 }

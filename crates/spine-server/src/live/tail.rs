@@ -19,7 +19,8 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Most bytes held (estimated as twice the events' JSON); the number of events is configured.
+/// Most bytes held (estimated as twice the events' encodings); the number of events is
+/// configured.
 const MAX_BYTES: usize = 32 * 1024 * 1024;
 /// Events read from the log per query while filling.
 const FILL_PAGE: u32 = 1_000;
@@ -28,13 +29,17 @@ const SCAN: usize = 2_000;
 /// Wait before retrying a failed read of the log.
 const RETRY: Duration = Duration::from_millis(250);
 
-/// One event ready to send: the feed item and its JSON (encoded once, sent to every reader).
+/// One event ready to send: the feed item, its JSON and its Server-Sent Events message, each
+/// encoded once and sent to every reader.
 #[derive(Debug)]
 pub struct Delivery {
     /// The event and, for readers with a user, the read flag.
     pub item: FeedItemOut,
     /// `item` as JSON.
     pub json: String,
+    /// `item` as an SSE message (`id:`, `event: activity`, `data:`), shared by every stream
+    /// that sends it as is.
+    pub sse: bytes::Bytes,
 }
 
 impl Delivery {
@@ -48,7 +53,8 @@ impl Delivery {
             jobs: Vec::new(),
         };
         let json = serde_json::to_string(&item)?;
-        Ok(Self { item, json })
+        let sse = super::sse::activity(item.event.seq, &json);
+        Ok(Self { item, json, sse })
     }
 
     /// The event's position.
@@ -57,7 +63,7 @@ impl Delivery {
     }
 
     fn cost(&self) -> usize {
-        self.json.len() * 2
+        (self.json.len() + self.sse.len()) * 2
     }
 }
 
@@ -87,6 +93,14 @@ impl Activity {
                 Cow::Owned(format!(r#"{members},"read":{read}}}"#))
             }
             _ => Cow::Borrowed(json),
+        }
+    }
+
+    /// The event as an SSE message: the shared one, unless a read flag had to be added.
+    pub fn sse(&self) -> bytes::Bytes {
+        match self.json() {
+            Cow::Borrowed(_) => self.delivery.sse.clone(),
+            Cow::Owned(json) => super::sse::activity(self.seq(), &json),
         }
     }
 }

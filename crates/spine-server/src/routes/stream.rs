@@ -9,16 +9,18 @@ use crate::live::reader::{Reader, ReaderContext, Subscription};
 use crate::live::sse;
 use crate::live::ws::{self, Session};
 use crate::state::AppState;
+use axum::body::Body;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::sse::{KeepAlive, Sse};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use futures::StreamExt;
 use spine_core::filter::FeedRequest;
 use spine_core::{Seq, ValidationErrors};
+use std::convert::Infallible;
 
 /// The live routes.
 pub fn router() -> Router<AppState> {
@@ -77,8 +79,10 @@ pub async fn stream(
     let wakeups = state.live.hub.subscribe(&principal.tenant);
     let subscription = Subscription { principal, filter, user, resume };
     let reader = Reader::start(reader_context(&state), subscription, wakeups, true).await?;
-    let keep_alive = KeepAlive::new().interval(state.config.stream_keep_alive);
-    Ok(Sse::new(sse::messages(reader, permit)).keep_alive(keep_alive).into_response())
+    let messages = sse::messages(reader, permit, state.config.stream_keep_alive);
+    let headers =
+        [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")];
+    Ok((headers, Body::from_stream(messages.map(Ok::<_, Infallible>))).into_response())
 }
 
 /// Live events over a WebSocket, several subscriptions per socket (see [`crate::live::ws`] for

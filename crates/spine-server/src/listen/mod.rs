@@ -1,6 +1,9 @@
 //! Accepting connections: HTTP/1.1 on plain ones; over TLS ([`crate::tls`]) HTTP/2 as well;
 //! with a header read timeout and a cap on the open connections of this node.
 //!
+//! A plain connection that opens with a stream request is served by [`direct`], without
+//! hyper's per-connection buffers; every other connection is hyper's.
+//!
 //! The header read timeout bounds how long a connection may take to send a request's head, and
 //! also how long a keep-alive connection may wait idle for its next request: a client that
 //! connects and never finishes its headers is closed, instead of holding a file descriptor for
@@ -10,7 +13,10 @@
 //! At the cap, the node stops accepting until a connection closes (new clients wait in the
 //! kernel's backlog) and says so once in its log each time the cap is reached.
 
+mod direct;
+
 use axum::Router;
+use direct::Opening;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -42,11 +48,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
+    // Each stream served by [`direct`] holds a sender; `recv` ends once all are dropped.
+    let (open_streams, mut streams_done) = tokio::sync::mpsc::channel::<()>(1);
     // HTTP/1.1 on plain connections; over TLS, HTTP/2 too (browsers pick it through ALPN).
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
     builder.http2().timer(TokioTimer::new());
-    let plain = builder.clone().http1_only();
+    let plain = Arc::new(builder.clone().http1_only());
     let builder = Arc::new(builder);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut at_cap = false;
@@ -90,11 +98,21 @@ pub async fn serve(
         let service = TowerToHyperService::new(app.clone());
         let watcher = graceful.watcher();
         let Some(tls) = tls.clone() else {
-            let connection = plain.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            let connection = watcher.watch(connection.into_owned());
+            let (plain, app, streams) = (plain.clone(), app.clone(), open_streams.clone());
             tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "connection ended with an error");
+                match direct::opening(&stream, limits.header_read_timeout).await {
+                    Opening::Stream => {
+                        direct::serve(stream, app, limits.header_read_timeout).await;
+                        drop(streams);
+                    }
+                    Opening::Other => {
+                        let connection =
+                            plain.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                        if let Err(e) = watcher.watch(connection.into_owned()).await {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                    }
+                    Opening::Silent => {}
                 }
                 drop(permit);
             });
@@ -119,5 +137,8 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+    // Streams served outside hyper end on the live shutdown signal; wait for them too.
+    drop(open_streams);
+    let _ = streams_done.recv().await;
     Ok(())
 }
