@@ -125,13 +125,22 @@ impl Hub {
             return;
         }
         match notice {
-            Notice::Commit(c) => raise(&channels.committed, c.head),
+            Notice::Commit(c) => {
+                raise(&channels.committed, c.head);
+            }
             Notice::Purged { horizon, .. } => channels.tail.raise_horizon(horizon),
             Notice::Read(r) => {
                 // Without receivers `send` fails; nobody is listening, so that is fine.
                 let _ = channels.reads.send(ReadWake::Change(Arc::new(r)));
             }
             Notice::Work { .. } | Notice::Resync => {}
+        }
+    }
+
+    /// Wakes every reader (at shutdown, after the signal is set).
+    pub fn wake_all(&self) {
+        for channels in self.lock().values() {
+            channels.tail.wake();
         }
     }
 

@@ -69,5 +69,7 @@ impl Live {
     /// Ends every open stream and the hub's task.
     pub fn shut_down(&self) {
         self.shutdown.send_replace(true);
+        // Readers wait on their tenant's head alone: wake them to see the signal.
+        self.hub.wake_all();
     }
 }

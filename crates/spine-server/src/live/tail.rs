@@ -163,9 +163,17 @@ impl Tail {
         self.heads.receiver_count() > 0
     }
 
-    /// Moves the horizon forward.
+    /// Moves the horizon forward, then wakes readers (they wait on the head alone).
     pub fn raise_horizon(&self, to: Seq) {
-        raise(&self.horizon, to);
+        if raise(&self.horizon, to) {
+            self.wake();
+        }
+    }
+
+    /// Wakes every reader without moving the head: they look again at what else may have
+    /// changed (the horizon, shutdown).
+    pub fn wake(&self) {
+        self.heads.send_modify(|_| {});
     }
 
     /// The head and horizon, once the tail is filling: every event at or below the head is
@@ -272,15 +280,15 @@ pub fn keeps(filter: &EventFilter, scope: Option<&Scope>, delivery: &Delivery) -
             && spine_core::filter::is_audit(&event.event_type))
 }
 
-/// Moves a watch forward (never back), waking receivers only when it moved.
-pub fn raise(sender: &watch::Sender<Seq>, to: Seq) {
+/// Moves a watch forward (never back), waking receivers only when it moved; whether it did.
+pub fn raise(sender: &watch::Sender<Seq>, to: Seq) -> bool {
     sender.send_if_modified(|current| {
         let newer = to > *current;
         if newer {
             *current = to;
         }
         newer
-    });
+    })
 }
 
 /// Keeps `tail` filled up to `committed` (the tenant's committed head) until nobody watches
