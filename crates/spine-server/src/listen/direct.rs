@@ -12,15 +12,16 @@
 //! Everything else, and a connection whose first line arrives in pieces, goes to hyper untouched.
 
 use crate::error::{problem_for_status, problem_response, ApiError};
+use crate::live::sse;
+use crate::live::wire::{Wire, MAX_BATCH};
 use axum::body::Body;
 use axum::http::{header, HeaderName, HeaderValue, Request, Response, StatusCode, Version};
 use axum::response::IntoResponse;
 use axum::Router;
-use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
-use std::io::{self, IoSlice};
+use std::io;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tower::ServiceExt;
 
@@ -31,8 +32,6 @@ const PREFIX: &[u8] = b"GET /v1/stream";
 const MAX_HEAD: usize = 64 * 1024;
 /// Most header lines in a request head.
 const MAX_HEADERS: usize = 100;
-/// Most messages written in one chunk when several are ready.
-const MAX_BATCH: usize = 64;
 
 /// What a connection's first bytes say.
 #[derive(Debug, PartialEq, Eq)]
@@ -73,13 +72,13 @@ pub async fn serve(mut stream: TcpStream, app: Router, header_timeout: Duration)
             Ok(Ok(head)) => head,
             Ok(Err(Refusal::Bad(detail))) => {
                 let response = ApiError::BadRequest(detail.into()).into_response();
-                let _ = respond(&mut stream, response, Version::HTTP_11).await;
+                let _ = respond(stream, response, Version::HTTP_11).await;
                 return;
             }
             Ok(Err(Refusal::TooLarge)) => {
                 let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
                 let response = problem_response(&problem_for_status(status));
-                let _ = respond(&mut stream, response, Version::HTTP_11).await;
+                let _ = respond(stream, response, Version::HTTP_11).await;
                 return;
             }
             Ok(Err(Refusal::Close)) | Err(_) => return,
@@ -88,7 +87,7 @@ pub async fn serve(mut stream: TcpStream, app: Router, header_timeout: Duration)
         Ok(response) => response,
         Err(never) => match never {},
     };
-    if let Err(e) = respond(&mut stream, response, version).await {
+    if let Err(e) = respond(stream, response, version).await {
         tracing::debug!(error = %e, "stream connection ended with an error");
     }
 }
@@ -157,11 +156,7 @@ fn request(head: &httparse::Request<'_, '_>) -> Result<(Request<Body>, Version),
 }
 
 /// Writes `response` for a request of `version`, then ends the connection.
-async fn respond(
-    stream: &mut TcpStream,
-    response: Response<Body>,
-    version: Version,
-) -> io::Result<()> {
+async fn respond(stream: TcpStream, response: Response<Body>, version: Version) -> io::Result<()> {
     let (parts, body) = response.into_parts();
     let length = http_body::Body::size_hint(&body).exact();
     // HTTP/1.1 clients get a chunked body unless its length is known; HTTP/1.0 ones a body
@@ -190,30 +185,34 @@ async fn respond(
     }
     let date = httpdate::fmt_http_date(std::time::SystemTime::now());
     head.extend_from_slice(format!("date: {date}\r\nconnection: close\r\n\r\n").as_bytes());
-    stream.write_all(&head).await?;
+    let wire = Arc::new(Wire::new(Arc::new(stream), chunked));
+    wire.send_raw(&head).await?;
     drop(head);
-    send_body(stream, body, chunked).await?;
-    stream.shutdown().await
+    // A live stream is served by its session on this socket; its body stays empty.
+    if let Some(session) = parts.extensions.get::<sse::Detachable>().and_then(|d| d.take()) {
+        drop(body);
+        return sse::serve(session, wire).await;
+    }
+    send_body(&wire, body).await?;
+    wire.finish().await
 }
 
 /// Writes the body's frames as they come, until it ends or the client leaves.
-async fn send_body(stream: &mut TcpStream, body: Body, chunked: bool) -> io::Result<()> {
+async fn send_body(wire: &Wire, body: Body) -> io::Result<()> {
     let mut frames = body.into_data_stream();
-    let (reader, mut writer) = stream.split();
-    let mut gone = std::pin::pin!(client_gone(reader.as_ref()));
+    let mut gone = std::pin::pin!(sse::client_gone(wire.socket()));
     loop {
         let first = tokio::select! {
             frame = frames.next() => frame,
             () = &mut gone => return Ok(()),
         };
-        let Some(Ok(first)) = first else { break };
-        // Messages that are ready now go out with it: a subscriber that fell behind catches up
-        // in few writes.
-        let mut more: Vec<Bytes> = Vec::new();
+        let Some(Ok(first)) = first else { return Ok(()) };
+        // Frames that are ready now go out with it, in one chunk.
+        let mut batch = vec![first];
         let mut ended = false;
-        while more.len() < MAX_BATCH {
+        while batch.len() < MAX_BATCH {
             match frames.next().now_or_never() {
-                Some(Some(Ok(frame))) => more.push(frame),
+                Some(Some(Ok(frame))) => batch.push(frame),
                 Some(_) => {
                     ended = true;
                     break;
@@ -221,62 +220,9 @@ async fn send_body(stream: &mut TcpStream, body: Body, chunked: bool) -> io::Res
                 None => break,
             }
         }
-        write_chunk(&mut writer, &first, &more, chunked).await?;
+        wire.send(&batch).await?;
         if ended {
-            break;
-        }
-    }
-    if chunked {
-        writer.write_all(b"0\r\n\r\n").await?;
-    }
-    Ok(())
-}
-
-/// Writes `first` and `more` as one chunk (or as they are, without chunked framing).
-async fn write_chunk(
-    writer: &mut tokio::net::tcp::WriteHalf<'_>,
-    first: &Bytes,
-    more: &[Bytes],
-    chunked: bool,
-) -> io::Result<()> {
-    let total = first.len() + more.iter().map(Bytes::len).sum::<usize>();
-    if total == 0 {
-        return Ok(());
-    }
-    let size = format!("{total:x}\r\n");
-    let mut slices = Vec::with_capacity(more.len() + 3);
-    if chunked {
-        slices.push(IoSlice::new(size.as_bytes()));
-    }
-    slices.push(IoSlice::new(first));
-    slices.extend(more.iter().map(|frame| IoSlice::new(frame)));
-    if chunked {
-        slices.push(IoSlice::new(b"\r\n"));
-    }
-    let mut slices = slices.as_mut_slice();
-    while !slices.is_empty() {
-        let written = writer.write_vectored(slices).await?;
-        if written == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        IoSlice::advance_slices(&mut slices, written);
-    }
-    Ok(())
-}
-
-/// Resolves when the client closes its end or the socket fails. Bytes it sends after the
-/// request are read and ignored: the connection closes after this response.
-async fn client_gone(stream: &TcpStream) {
-    let mut scratch = [0u8; 64];
-    loop {
-        if stream.readable().await.is_err() {
-            return;
-        }
-        match stream.try_read(&mut scratch) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(_) => return,
+            return Ok(());
         }
     }
 }

@@ -6,14 +6,18 @@
 //! - [`tail`]: each watched tenant's recent events, read from the log once for all readers.
 //! - [`reader`]: the reader loop, yielding transport-neutral outputs.
 //! - [`sse`]: those outputs as Server-Sent Events (`GET /v1/stream`).
+//! - [`wire`] and [`seat`]: streams on sockets of their own, and the fan-out that writes to
+//!   the ones that caught up without waking their tasks.
 //! - [`ws`]: a WebSocket session with several subscriptions (`GET /v1/ws`).
 //! - [`limits`]: open streams per tenant and per node.
 
 pub mod hub;
 pub mod limits;
 pub mod reader;
+pub mod seat;
 pub mod sse;
 pub mod tail;
+pub mod wire;
 pub mod ws;
 
 pub use hub::Hub;

@@ -30,6 +30,18 @@ const LAG_SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// The reconnection delay suggested to clients, at the start and at shutdown.
 pub const RETRY: Duration = Duration::from_secs(2);
 
+/// What [`Reader::next_ready`] found.
+#[derive(Debug)]
+pub enum Ready {
+    /// Something to send.
+    Output(Output),
+    /// Nothing until the log grows (or a read change, the token's expiry, shutdown):
+    /// [`Reader::wait`].
+    Wait,
+    /// The subscription is over.
+    Done,
+}
+
 /// What a subscription asks for.
 pub struct Subscription {
     /// The authenticated caller.
@@ -324,8 +336,20 @@ impl Reader {
     /// The next output; `None` after [`Output::End`].
     pub async fn next(&mut self) -> Option<Output> {
         loop {
+            match self.next_ready().await {
+                Ready::Output(output) => return Some(output),
+                Ready::Done => return None,
+                Ready::Wait => self.wait().await,
+            }
+        }
+    }
+
+    /// The next output if there is one without waiting for the log to grow (reading the log
+    /// may still wait for the store).
+    pub async fn next_ready(&mut self) -> Ready {
+        loop {
             if self.ended.is_some() {
-                return None;
+                return Ready::Done;
             }
             if let Some(output) = self.pending.pop_front() {
                 if let Output::Activity(activity) = &output {
@@ -340,11 +364,11 @@ impl Reader {
                     }
                     self.handed += 1;
                 }
-                return Some(output);
+                return Ready::Output(output);
             }
             self.count_handed();
             if let Some(end) = self.check_end() {
-                return Some(self.end(end));
+                return Ready::Output(self.end(end));
             }
             self.take_reads();
             if !self.pending.is_empty() {
@@ -353,13 +377,49 @@ impl Reader {
             match self.read().await {
                 Ok(true) => {}
                 Ok(false) if !self.pending.is_empty() => {}
-                Ok(false) => self.wait().await,
+                Ok(false) => return Ready::Wait,
                 Err(e) => {
                     tracing::warn!(tenant = %self.tenant, error = %e, "stream read failed");
-                    return Some(self.end(End::Unavailable));
+                    return Ready::Output(self.end(End::Unavailable));
                 }
             }
         }
+    }
+
+    /// Whether this reader may park on a seat ([`super::seat`]) when it has caught up: it is
+    /// served from the tail, has no user (read flags, read changes) and delivers events.
+    pub fn parkable(&self) -> bool {
+        self.from_tail
+            && self.user.is_none()
+            && self.filter.delivers_activity()
+            && self.ended.is_none()
+    }
+
+    /// Parks on `seat` at the position, if the reader has caught up and seen every wake-up
+    /// (see [`super::seat`]); whether it parked.
+    pub fn park(&self, seat: &Arc<super::seat::Seat>) -> bool {
+        let heads = &self.heads;
+        self.tail.park(seat, self.position, || heads.has_changed().unwrap_or(true))
+    }
+
+    /// The filter and viewer scope, for a seat.
+    pub fn matcher(&self) -> (EventFilter, Option<spine_core::Scope>) {
+        (self.filter.clone(), self.principal.scope().cloned())
+    }
+
+    /// The tenant's tail.
+    pub fn tail(&self) -> &Arc<Tail> {
+        &self.tail
+    }
+
+    /// When the credential expires, if it does.
+    pub fn expiry(&self) -> Option<Instant> {
+        self.expiry
+    }
+
+    /// Carries on from `position`, which a seat reached for this reader (only forward).
+    pub fn resume_at(&mut self, position: Seq) {
+        self.position = self.position.max(position);
     }
 
     fn count_handed(&mut self) {
@@ -509,7 +569,7 @@ impl Reader {
 
     /// Waits for a commit or purge in the tenant, a read-state change, the token's expiry or
     /// shutdown (the last two only with a user or a token).
-    async fn wait(&mut self) {
+    pub async fn wait(&mut self) {
         // Purges and shutdown wake the head's watch too, after setting what they change: a
         // reader that consumed that wake-up in its read sees the change here.
         if *self.ctx.shutdown.borrow() {

@@ -6,34 +6,177 @@
 //! break, so each payload is one `data:` line.
 
 use super::limits::StreamPermit;
-use super::reader::{End, Output, Reader, RETRY};
+use super::reader::{End, Output, Reader, Ready, RETRY};
+use super::seat::Seat;
+use super::wire::{Wire, MAX_BATCH};
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, Stream, StreamExt};
 use spine_core::Seq;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::net::TcpStream;
 use tokio::time::{Interval, MissedTickBehavior};
 
 /// The comment sent on a stream that has been quiet for a keep-alive interval.
 const KEEP_ALIVE: &[u8] = b":\n\n";
+
+/// A stream's reader and its place among the open streams, until it is served: by the
+/// response body ([`body`]) on a hyper connection, or by [`serve`] on a socket of its own.
+pub struct Session {
+    reader: Reader,
+    permit: StreamPermit,
+    keep_alive: Duration,
+}
+
+/// The session, shared between a stream response's body and its extensions: the connection
+/// that can serve it on its socket takes it out before the body is ever polled; otherwise the
+/// body takes it on its first poll.
+#[derive(Clone)]
+pub struct Detachable(Arc<Mutex<Option<Session>>>);
+
+impl Detachable {
+    /// A session of `reader` holding `permit`, with a keep-alive comment after every quiet
+    /// `keep_alive`.
+    pub fn new(reader: Reader, permit: StreamPermit, keep_alive: Duration) -> Self {
+        Self(Arc::new(Mutex::new(Some(Session { reader, permit, keep_alive }))))
+    }
+
+    /// The session, if nobody took it yet.
+    pub fn take(&self) -> Option<Session> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// The response body: the session's messages, or nothing if the connection took the session.
+pub fn body(session: Detachable) -> impl Stream<Item = Bytes> + Send {
+    stream::once(async move { session.take() }).flat_map(|session| match session {
+        Some(Session { reader, permit, keep_alive }) => {
+            messages(reader, permit, keep_alive).left_stream()
+        }
+        None => stream::empty().right_stream(),
+    })
+}
+
+/// Serves `session` on a socket of its own, through `wire`, until it ends or the client leaves.
+/// The same messages as [`messages`]; but once the reader has caught up it parks on a seat of
+/// its tenant's tail, which then writes new events itself ([`super::seat`]), and the task
+/// wakes only when the seat is released, for a keep-alive, or when the client leaves.
+pub async fn serve(session: Session, wire: Arc<Wire>) -> std::io::Result<()> {
+    let Session { mut reader, permit, keep_alive } = session;
+    let (filter, scope) = reader.matcher();
+    let seat = Seat::new(filter, scope, wire.clone());
+    let served = run(&mut reader, &seat, &wire, keep_alive).await;
+    reader.tail().leave(&seat);
+    drop(permit);
+    served
+}
+
+async fn run(
+    reader: &mut Reader,
+    seat: &Arc<Seat>,
+    wire: &Wire,
+    keep_alive: Duration,
+) -> std::io::Result<()> {
+    wire.send(&[hint(reader.position())]).await?;
+    let mut ticks = keep_alive_ticks(keep_alive);
+    let mut gone = std::pin::pin!(client_gone(wire.socket()));
+    let parkable = reader.parkable();
+    let mut sent = true;
+    loop {
+        let mut frames = Vec::new();
+        let mut done = false;
+        while frames.len() < MAX_BATCH {
+            match reader.next_ready().await {
+                Ready::Output(output) => frames.extend(message(output)),
+                Ready::Wait => break,
+                Ready::Done => {
+                    done = true;
+                    break;
+                }
+            }
+        }
+        if !frames.is_empty() {
+            wire.send(&frames).await?;
+            sent = true;
+        }
+        if done {
+            return wire.finish().await;
+        }
+        if frames.len() == MAX_BATCH {
+            continue;
+        }
+        let parked = parkable && reader.park(seat);
+        let expiry = reader.expiry();
+        let expired = async move {
+            match expiry {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let tick = tokio::select! {
+            () = seat.released(), if parked => false,
+            () = reader.wait(), if !parked => false,
+            () = expired, if parked => false,
+            _ = ticks.tick() => true,
+            () = &mut gone => return Ok(()),
+        };
+        if parked {
+            let taken = seat.take();
+            reader.resume_at(taken.position);
+            sent |= taken.sent;
+            if let Some(rest) = taken.rest {
+                wire.send_raw(&rest).await?;
+            }
+        }
+        if tick && !std::mem::take(&mut sent) {
+            wire.send(&[Bytes::from_static(KEEP_ALIVE)]).await?;
+        }
+    }
+}
+
+/// Resolves when the client closes its end or the socket fails. Bytes it sends after the
+/// request are read and ignored.
+pub async fn client_gone(socket: &TcpStream) {
+    let mut scratch = [0u8; 64];
+    loop {
+        if socket.readable().await.is_err() {
+            return;
+        }
+        match socket.try_read(&mut scratch) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// The first message: the starting position as its `id:`, so a client that drops before the
+/// first event resumes from here instead of from a later live end, and the `retry:` hint.
+fn hint(start: Seq) -> Bytes {
+    let retry = RETRY.as_millis();
+    Bytes::from(format!("retry: {retry}\nevent: position\nid: {start}\ndata: {start}\n\n"))
+}
+
+fn keep_alive_ticks(every: Duration) -> Interval {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    ticks
+}
 
 /// The stream's messages: `event: position` with the starting `id:` and a `retry:` hint, then
 /// `event: reset` if the resume point could not be served, `event: activity` per event and
 /// `event: read` per read-state change, until the client leaves, the token expires, the
 /// subscriber lags too far, the store fails or the server shuts down; a comment whenever
 /// nothing was sent for `keep_alive`. `permit` is held until the stream is dropped.
-pub fn messages(
+fn messages(
     reader: Reader,
     permit: StreamPermit,
     keep_alive: Duration,
 ) -> impl Stream<Item = Bytes> + Send {
-    // The starting position as the first message's `id:`: a client that drops before the
-    // first event still resumes from here instead of from a later live end.
-    let start = reader.position();
-    let retry = RETRY.as_millis();
-    let hint =
-        Bytes::from(format!("retry: {retry}\nevent: position\nid: {start}\ndata: {start}\n\n"));
+    let hint = hint(reader.position());
     let outputs = stream::unfold((reader, permit), |(mut reader, permit)| async move {
         loop {
             let output = reader.next().await?;
@@ -42,8 +185,7 @@ pub fn messages(
             }
         }
     });
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let ticks = keep_alive_ticks(keep_alive);
     KeepAlive { first: Some(hint), inner: outputs.boxed(), ticks, sent: true }
 }
 

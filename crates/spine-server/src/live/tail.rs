@@ -9,9 +9,13 @@
 //! that needs the store (full-text `q`, a user's read flags), queries the log itself.
 //!
 //! The tail is bounded (a number of events and of bytes); the oldest events leave first.
+//!
+//! Streams on sockets of their own that caught up may park here ([`super::seat`]): the fill
+//! task then writes new events to them itself, without waking their tasks.
 
+use super::seat::{Seat, Seats};
 use crate::routes::feed::FeedItemOut;
-use spine_core::{Cursor, EventFilter, Order, Scope, Seq, TenantId};
+use spine_core::{Cursor, EventFilter, Order, Scope, Seq, TenantId, Timestamp};
 use spine_store::{FeedItem, FeedQuery, Store};
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -134,6 +138,8 @@ pub struct Tail {
     heads: watch::Sender<Seq>,
     /// The tenant's purge horizon, set by the hub (and read once by the fill task at start).
     horizon: watch::Sender<Seq>,
+    /// Streams parked here, served by the fill task as it appends.
+    seats: Seats,
 }
 
 impl Tail {
@@ -145,6 +151,7 @@ impl Tail {
             max_events,
             heads: watch::channel(Seq::ZERO).0,
             horizon: watch::channel(Seq::ZERO).0,
+            seats: Seats::default(),
         })
     }
 
@@ -174,6 +181,18 @@ impl Tail {
     /// changed (the horizon, shutdown).
     pub fn wake(&self) {
         self.heads.send_modify(|_| {});
+        self.seats.release_all();
+    }
+
+    /// Parks `seat` at `position` if nothing after it is held yet and `woken` (whether the
+    /// reader has a wake-up it has not seen) says no; whether it parked.
+    pub fn park(&self, seat: &Arc<Seat>, position: Seq, woken: impl FnOnce() -> bool) -> bool {
+        self.seats.park(seat, position, || self.read().end > position || woken())
+    }
+
+    /// Forgets `seat` (its stream ended).
+    pub fn leave(&self, seat: &Arc<Seat>) {
+        self.seats.leave(seat);
     }
 
     /// The head and horizon, once the tail is filling: every event at or below the head is
@@ -245,6 +264,7 @@ impl Tail {
     /// Appends events read after the end, the new end being `end`, drops the oldest beyond the
     /// bounds, then wakes readers.
     fn append(&self, events: Vec<Delivery>, end: Seq) {
+        let newest = events.last().map(|d| d.item.event.received_at.as_micros());
         {
             let mut ring = self.write();
             for delivery in events {
@@ -262,6 +282,15 @@ impl Tail {
             }
         }
         raise(&self.heads, self.read().end);
+        // The woken readers run on other threads meanwhile.
+        let delivered = self.seats.serve(self);
+        if delivered > 0 {
+            metrics::counter!(super::DELIVERIES).increment(delivered);
+            if let Some(last) = newest {
+                let waited = Timestamp::now().as_micros() - last;
+                metrics::histogram!(super::LAG_SECONDS).record(waited.max(0) as f64 / 1e6);
+            }
+        }
     }
 }
 

@@ -79,10 +79,15 @@ pub async fn stream(
     let wakeups = state.live.hub.subscribe(&principal.tenant);
     let subscription = Subscription { principal, filter, user, resume };
     let reader = Reader::start(reader_context(&state), subscription, wakeups, true).await?;
-    let messages = sse::messages(reader, permit, state.config.stream_keep_alive);
+    let session = sse::Detachable::new(reader, permit, state.config.stream_keep_alive);
+    let messages = sse::body(session.clone());
     let headers =
         [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")];
-    Ok((headers, Body::from_stream(messages.map(Ok::<_, Infallible>))).into_response())
+    let body = Body::from_stream(messages.map(Ok::<_, Infallible>));
+    let mut response = (headers, body).into_response();
+    // A connection that can serve the stream on its own socket takes the session from here.
+    response.extensions_mut().insert(session);
+    Ok(response)
 }
 
 /// Live events over a WebSocket, several subscriptions per socket (see [`crate::live::ws`] for
