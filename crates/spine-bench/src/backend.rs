@@ -249,7 +249,8 @@ pub(crate) async fn fresh_sqlite(
     file: &str,
 ) -> Result<Arc<spine_sqlite::SqliteStore>, spine_store::StoreError> {
     let path = dir.join(file);
-    for suffix in ["", "-wal", "-shm"] {
+    // The log and its index file (`<db>.index`), each with its WAL.
+    for suffix in ["", "-wal", "-shm", ".index", ".index-wal", ".index-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     let store = spine_sqlite::SqliteStore::open(

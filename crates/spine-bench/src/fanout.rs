@@ -31,6 +31,7 @@
 
 mod servers;
 mod sse;
+mod ws;
 
 use crate::data::{self, Rng};
 use crate::measure::{ms, percentiles, Percentiles, Row};
@@ -75,38 +76,60 @@ pub async fn run(dir: &Path, opts: &BenchOptions) -> BenchResult<Vec<Row>> {
     );
     let mut rows = Vec::new();
     for &n in &opts.fanout_subscribers {
-        let burst = opts.fanout_burst.unwrap_or((2_000_000 / n).clamp(1, 1000));
-        let events = bodies(opts.fanout_events + burst);
-        let spine = SpineChild::start(dir).await?;
-        let system =
-            System::Spine { url: format!("http://{}", spine.addr), key: spine.key.clone() };
-        let measured = measure(&system, &spine.pids(), n, opts, &events).await;
-        spine.stop().await;
-        let spine_figures = measured?;
-        crate::settle().await;
-
-        let peer = match Nginx::start(dir, workers, limit).await {
-            Ok(nginx) => {
-                let system = System::Nchan { url: format!("http://{}", nginx.addr) };
-                let measured = measure(&system, &nginx.pids(), n, opts, &events).await;
-                nginx.stop().await;
-                match measured {
-                    Ok(f) => Some(f),
-                    Err(e) => {
-                        println!("fanout {n} subs: nchan measurement failed: {e}");
-                        None
-                    }
-                }
-            }
-            Err(why) => {
-                println!("fanout {n} subs: nchan peer unavailable: {why}");
-                None
-            }
-        };
-        rows.extend(report(n, &spine_figures, peer.as_ref()));
-        crate::settle().await;
+        for transport in [Transport::Sse, Transport::WebSocket] {
+            rows.extend(compare(dir, opts, n, transport, workers, limit).await?);
+        }
     }
     Ok(rows)
+}
+
+/// How subscribers connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// Server-Sent Events (`GET /v1/stream`; nchan's `/sub` as EventSource).
+    Sse,
+    /// WebSocket (`GET /v1/ws` and one subscription; nchan's `/sub` upgraded).
+    WebSocket,
+}
+
+/// Spine, then nchan, with `n` subscribers over `transport`: the rows.
+async fn compare(
+    dir: &Path,
+    opts: &BenchOptions,
+    n: usize,
+    transport: Transport,
+    workers: usize,
+    limit: u64,
+) -> BenchResult<Vec<Row>> {
+    let burst = opts.fanout_burst.unwrap_or((2_000_000 / n).clamp(1, 1000));
+    let events = bodies(opts.fanout_events + burst);
+    let spine = SpineChild::start(dir).await?;
+    let system = System::Spine { url: format!("http://{}", spine.addr), key: spine.key.clone() };
+    let measured = measure(&system, transport, &spine.pids(), n, opts, &events).await;
+    spine.stop().await;
+    let spine_figures = measured?;
+    crate::settle().await;
+
+    let peer = match Nginx::start(dir, workers, limit).await {
+        Ok(nginx) => {
+            let system = System::Nchan { url: format!("http://{}", nginx.addr) };
+            let measured = measure(&system, transport, &nginx.pids(), n, opts, &events).await;
+            nginx.stop().await;
+            match measured {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    println!("fanout {n} subs: nchan measurement failed: {e}");
+                    None
+                }
+            }
+        }
+        Err(why) => {
+            println!("fanout {n} subs: nchan peer unavailable: {why}");
+            None
+        }
+    };
+    crate::settle().await;
+    Ok(report(n, transport, &spine_figures, peer.as_ref()))
 }
 
 /// Soft open-files limit raised as far as allowed, for this process and the servers it starts:
@@ -155,10 +178,15 @@ enum System {
 }
 
 impl System {
-    fn target(&self) -> BenchResult<Target> {
-        let (url, path, key, wait_for_position) = match self {
-            Self::Spine { url, key } => (url, "/v1/stream", Some(key.clone()), true),
-            Self::Nchan { url } => (url, "/sub", None, false),
+    fn target(&self, transport: Transport) -> BenchResult<Target> {
+        let (url, path, key, wait_for_position) = match (self, transport) {
+            (Self::Spine { url, key }, Transport::Sse) => {
+                (url, "/v1/stream", Some(key.clone()), true)
+            }
+            (Self::Spine { url, key }, Transport::WebSocket) => {
+                (url, "/v1/ws", Some(key.clone()), true)
+            }
+            (Self::Nchan { url }, _) => (url, "/sub", None, false),
         };
         let addr = url.trim_start_matches("http://").parse()?;
         Ok(Target { addr, path: path.to_owned(), key, wait_for_position })
@@ -240,13 +268,22 @@ impl Drop for Subscribers {
 
 /// Opens `n` subscribers to `system`, at most [`OPEN_CONCURRENCY`] mid-handshake at a time, and
 /// waits until each is live or failed.
-async fn open(target: Arc<Target>, tally: &Arc<Tally>, n: usize) -> BenchResult<Subscribers> {
+async fn open(
+    target: Arc<Target>,
+    transport: Transport,
+    tally: &Arc<Tally>,
+    n: usize,
+) -> BenchResult<Subscribers> {
     let gate = Arc::new(Semaphore::new(OPEN_CONCURRENCY));
     let mut tasks = Subscribers(Vec::with_capacity(n));
     for _ in 0..n {
         let permit = gate.clone().acquire_owned().await?;
         let (live_tx, live_rx) = oneshot::channel();
-        tasks.0.push(tokio::spawn(sse::subscribe(target.clone(), tally.clone(), live_tx)));
+        let (target, tally_) = (target.clone(), tally.clone());
+        tasks.0.push(match transport {
+            Transport::Sse => tokio::spawn(sse::subscribe(target, tally_, live_tx)),
+            Transport::WebSocket => tokio::spawn(ws::subscribe(target, tally_, live_tx)),
+        });
         tokio::spawn(async move {
             let _ = tokio::time::timeout(OPEN_TIMEOUT, live_rx).await;
             drop(permit);
@@ -281,6 +318,7 @@ async fn delivered(tally: &Tally, range: std::ops::Range<usize>, expected: u64) 
 /// The three measurements for one server (processes `pids`) and `n` subscribers.
 async fn measure(
     system: &System,
+    transport: Transport,
     pids: &[u32],
     n: usize,
     opts: &BenchOptions,
@@ -295,7 +333,7 @@ async fn measure(
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = Memory::read(pids);
     let tally = Arc::new(Tally::new(Instant::now(), k + burst));
-    let subscribers = open(Arc::new(system.target()?), &tally, n).await?;
+    let subscribers = open(Arc::new(system.target(transport)?), transport, &tally, n).await?;
     let live = tally.ready.load(Ordering::Relaxed);
     tokio::time::sleep(IDLE).await;
     let after = Memory::read(pids);
@@ -359,10 +397,14 @@ async fn measure(
 }
 
 /// The rows for one subscriber count, spine beside nchan.
-fn report(n: usize, spine: &Figures, peer: Option<&Figures>) -> Vec<Row> {
+fn report(n: usize, transport: Transport, spine: &Figures, peer: Option<&Figures>) -> Vec<Row> {
     let at_scale = n >= 10_000;
     let target = |t: &'static str| if at_scale { t } else { "" };
-    let name = |what: &str| format!("fanout {n} subs: {what}");
+    let (kind, conn) = match transport {
+        Transport::Sse => ("", "SSE"),
+        Transport::WebSocket => (" ws", "WebSocket"),
+    };
+    let name = |what: &str| format!("fanout {n}{kind} subs: {what}");
     let mut rows = Vec::new();
     if spine.live < n || peer.is_some_and(|p| p.live < n) {
         rows.push(Row::new(
@@ -376,7 +418,7 @@ fn report(n: usize, spine: &Figures, peer: Option<&Figures>) -> Vec<Row> {
     for (who, f) in std::iter::once(("spine", spine)).chain(peer.map(|p| ("nchan", p))) {
         if let Some(e) = &f.error {
             println!(
-                "fanout {n} subs: {who}: {} stream(s) failed or were ended by the server \
+                "fanout {n}{kind} subs: {who}: {} stream(s) failed or were ended by the server \
                  (missed deliveries: {} paced, {} in the burst); first: {e}",
                 f.failed, f.missed_paced, f.missed_burst
             );
@@ -405,7 +447,7 @@ fn report(n: usize, spine: &Figures, peer: Option<&Figures>) -> Vec<Row> {
     ));
     let total = |f: &Figures| f.process_kib + f.buffers_kib + f.socket_kib;
     rows.push(Row::new(
-        name("memory per idle SSE conn"),
+        name(&format!("memory per idle {conn} conn")),
         total(spine),
         "KiB",
         peer.map(total),

@@ -117,7 +117,7 @@ fn bench_refuses_unknown_sections() {
 }
 
 /// The fan-out section end to end at a tiny size: a child `spine serve`, 20 real SSE
-/// subscribers, paced publishes and a burst, every delivery accounted for (and nchan beside it
+/// subscribers over SSE and WebSocket, paced publishes and a burst, every delivery accounted for (and nchan beside it
 /// when nginx is installed). Its full size is run by hand, see BENCHMARKS.md.
 #[test]
 fn bench_fanout_runs_at_a_tiny_size_and_every_subscriber_gets_every_event() {
@@ -144,10 +144,14 @@ fn bench_fanout_runs_at_a_tiny_size_and_every_subscriber_gets_every_event() {
     let rows: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     let rows = rows.as_array().unwrap();
     let row = |name: &str| rows.iter().find(|r| r["name"] == name);
-    let p99 = row("fanout 20 subs: publish->last p99").expect("a latency row");
-    assert!(p99["value"].as_f64().unwrap() > 0.0, "{p99}");
-    let rate = row("fanout 20 subs: deliveries/s (burst of 10)").expect("a throughput row");
-    assert!(rate["value"].as_f64().unwrap() > 0.0, "{rate}");
+    // Server-Sent Events and WebSocket subscribers alike.
+    for kind in ["", " ws"] {
+        let p99 = row(&format!("fanout 20{kind} subs: publish->last p99")).expect("a latency row");
+        assert!(p99["value"].as_f64().unwrap() > 0.0, "{p99}");
+        let rate = row(&format!("fanout 20{kind} subs: deliveries/s (burst of 10)"))
+            .expect("a throughput row");
+        assert!(rate["value"].as_f64().unwrap() > 0.0, "{rate}");
+    }
     let names: Vec<&str> = rows.iter().filter_map(|r| r["name"].as_str()).collect();
     assert!(
         !names.iter().any(|n| n.contains("missed") || n.contains("subscribers live")),

@@ -191,7 +191,7 @@ http {{
             nchan_message_timeout 10m;
         }}
         location = /sub {{
-            nchan_subscriber eventsource;
+            nchan_subscriber eventsource websocket;
             nchan_channel_id bench;
             nchan_eventsource_event activity;
             nchan_subscriber_first_message newest;

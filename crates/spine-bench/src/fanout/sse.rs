@@ -73,7 +73,7 @@ impl Tally {
         self.received[range].iter().map(|r| u64::from(r.load(Ordering::Relaxed))).sum()
     }
 
-    fn arrived(&self, index: usize) {
+    pub(crate) fn arrived(&self, index: usize) {
         match (self.last_arrival.get(index), self.received.get(index)) {
             (Some(last), Some(count)) => {
                 last.fetch_max(self.now(), Ordering::Relaxed);
@@ -85,7 +85,7 @@ impl Tally {
         }
     }
 
-    fn fail(&self, error: String) {
+    pub(crate) fn fail(&self, error: String) {
         self.failed.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut first) = self.first_error.lock() {
             first.get_or_insert(error);

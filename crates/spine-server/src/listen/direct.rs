@@ -83,7 +83,9 @@ pub async fn serve(mut stream: TcpStream, app: Router, header_timeout: Duration)
             }
             Ok(Err(Refusal::Close)) | Err(_) => return,
         };
-    let response = match app.oneshot(request).await {
+    // Boxed: the router's future is large and over once the response is there, while this
+    // task lives as long as the stream.
+    let response = match Box::pin(app.oneshot(request)).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
@@ -188,10 +190,12 @@ async fn respond(stream: TcpStream, response: Response<Body>, version: Version) 
     let wire = Arc::new(Wire::new(Arc::new(stream), chunked));
     wire.send_raw(&head).await?;
     drop(head);
-    // A live stream is served by its session on this socket; its body stays empty.
-    if let Some(session) = parts.extensions.get::<sse::Detachable>().and_then(|d| d.take()) {
-        drop(body);
-        return sse::serve(session, wire).await;
+    // A live stream is served by its session on this socket; its body stays empty. What the
+    // response held is dropped first: the stream may last for hours.
+    let session = parts.extensions.get::<sse::Detachable>().and_then(sse::Detachable::take);
+    if let Some(session) = session {
+        drop((parts, body));
+        return Box::pin(sse::serve(session, wire)).await;
     }
     send_body(&wire, body).await?;
     wire.finish().await
