@@ -38,6 +38,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 /// The largest message a client may send.
 pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
+/// The socket's read buffer.
+pub const READ_BUFFER: usize = 4 * 1024;
 /// Longest subscription id.
 const MAX_ID_LEN: usize = 64;
 /// Close code: the server is restarting; reconnect.
@@ -143,25 +145,27 @@ impl Session {
         keep_alive.reset();
         let expiry = expiry_of(&self.principal);
         let lag = self.state.config.stream_max_lag;
+        // Made once, not per message: each would register with the shutdown signal (shared by
+        // every socket) or the timer again.
+        let mut expired = std::pin::pin!(async move {
+            match expiry {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending::<()>().await,
+            }
+        });
+        let mut stopping = std::pin::pin!(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        });
         loop {
-            let expired = async move {
-                match expiry {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending::<()>().await,
-                }
-            };
             let has_outputs = !self.outputs.is_empty();
             let forward_reads = self.user.is_some();
-            let stopping = async {
-                let _ = shutdown.wait_for(|s| *s).await;
-            };
             let step = tokio::select! {
                 received = socket.recv() => Step::Received(received),
                 Some((id, output)) = self.outputs.next(), if has_outputs => Step::Output(id, output),
                 wake = self.wakeups.reads.recv(), if forward_reads => Step::Read(wake),
                 _ = keep_alive.tick() => Step::KeepAlive,
-                () = stopping => Step::Shutdown,
-                () = expired => Step::Expired,
+                () = &mut stopping => Step::Shutdown,
+                () = &mut expired => Step::Expired,
             };
             let message = match step {
                 Step::Received(Some(Ok(message))) => match self.handle(message).await {
@@ -354,7 +358,15 @@ impl Session {
 /// Sends one message, giving up on a client that has not taken it within `limit` (its socket
 /// buffers are full: it stopped reading). `false` when the socket is done.
 async fn send(socket: &mut WebSocket, message: Message, limit: std::time::Duration) -> bool {
-    match tokio::time::timeout(limit, socket.send(message)).await {
+    let mut sending = std::pin::pin!(socket.send(message));
+    // Most sends finish at once; only one that has to wait for room arms the timer.
+    let once = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::future::Future::poll(sending.as_mut(), cx))
+    });
+    if let std::task::Poll::Ready(sent) = once.await {
+        return sent.is_ok();
+    }
+    match tokio::time::timeout(limit, sending).await {
         Ok(Ok(())) => true,
         Ok(Err(_)) => false,
         Err(_) => {

@@ -126,6 +126,10 @@ pub async fn ws(
     let session = Session::new(state, principal, user, permit);
     Ok(upgrade
         .max_message_size(ws::MAX_CLIENT_MESSAGE)
+        // The read buffer's default (128 KiB) is filled in whole before each read, so every
+        // socket held that much; client messages are small, and larger ones still fit (the
+        // buffer grows for them).
+        .read_buffer_size(ws::READ_BUFFER)
         .on_upgrade(move |socket| session.run(socket))
         .into_response())
 }
