@@ -76,7 +76,7 @@ pub async fn run(dir: &Path, opts: &BenchOptions) -> BenchResult<Vec<Row>> {
     );
     let mut rows = Vec::new();
     for &n in &opts.fanout_subscribers {
-        for transport in [Transport::Sse, Transport::WebSocket] {
+        for &transport in &opts.fanout_transports {
             rows.extend(compare(dir, opts, n, transport, workers, limit).await?);
         }
     }
@@ -85,7 +85,7 @@ pub async fn run(dir: &Path, opts: &BenchOptions) -> BenchResult<Vec<Row>> {
 
 /// How subscribers connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Transport {
+pub enum Transport {
     /// Server-Sent Events (`GET /v1/stream`; nchan's `/sub` as EventSource).
     Sse,
     /// WebSocket (`GET /v1/ws` and one subscription; nchan's `/sub` upgraded).

@@ -34,6 +34,8 @@ pub mod baseline_pg;
 pub mod data;
 pub mod deliveries;
 pub mod fanout;
+
+pub use fanout::Transport;
 pub mod feed;
 pub mod files;
 pub mod hook;
@@ -83,6 +85,8 @@ pub struct BenchOptions {
     pub delivery_events: usize,
     /// Subscriber counts for the fan-out section (1,000 and 10,000 by default).
     pub fanout_subscribers: Vec<usize>,
+    /// How the fan-out section's subscribers connect.
+    pub fanout_transports: Vec<Transport>,
     /// Events published one at a time, for the fan-out latency.
     pub fanout_events: usize,
     /// Pause between those events: long enough that one event's fan-out is normally done
@@ -109,6 +113,7 @@ impl Default for BenchOptions {
             hook_calls: 1000,
             delivery_events: 2000,
             fanout_subscribers: vec![1000, 10_000],
+            fanout_transports: vec![Transport::Sse, Transport::WebSocket],
             fanout_events: 200,
             fanout_interval: Duration::from_millis(50),
             fanout_burst: None,

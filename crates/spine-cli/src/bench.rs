@@ -56,7 +56,10 @@ pub struct BenchArgs {
     /// of the hundred endpoints).
     #[arg(long, default_value_t = 2000)]
     pub delivery_events: usize,
-    /// SSE subscriber counts for the fan-out section (comma-separated).
+    /// How the fan-out section's subscribers connect: `sse`, `ws` or both (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = ["sse".to_owned(), "ws".to_owned()])]
+    pub transports: Vec<String>,
+    /// Subscriber counts for the fan-out section (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = [1000, 10_000])]
     pub subscribers: Vec<usize>,
     /// Events published one at a time for the fan-out latency.
@@ -93,6 +96,16 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
             "unknown section {bad:?}: use ingest, http, limits, feed, webhook, files, work, hook, deliveries or fanout"
         )));
     }
+    let mut transports = Vec::new();
+    for t in &args.transports {
+        transports.push(match t.as_str() {
+            "sse" => spine_bench::Transport::Sse,
+            "ws" => spine_bench::Transport::WebSocket,
+            other => {
+                return Err(CliError::new(format!("--transports: {other:?} is not sse or ws")))
+            }
+        });
+    }
     if args.subscribers.contains(&0) {
         return Err(CliError::new("--subscribers: each count must be at least 1"));
     }
@@ -118,6 +131,7 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
         hook_calls: args.hook_calls.max(1),
         delivery_events: args.delivery_events.max(100),
         fanout_subscribers: args.subscribers,
+        fanout_transports: transports,
         fanout_events: args.fanout_events.max(1),
         fanout_interval: std::time::Duration::from_millis(args.fanout_interval_ms),
         fanout_burst: args.fanout_burst.map(|b| b.max(1)),

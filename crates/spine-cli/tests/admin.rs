@@ -114,11 +114,15 @@ fn bench_refuses_unknown_sections() {
     let out = Sandbox::new().run(&["bench", "--only", "everything"]);
     let stderr = assert_clean_failure(&out);
     assert!(stderr.contains("unknown section"), "{stderr}");
+    let out = Sandbox::new().run(&["bench", "--only", "fanout", "--transports", "carrier-pigeon"]);
+    let stderr = assert_clean_failure(&out);
+    assert!(stderr.contains("not sse or ws"), "{stderr}");
 }
 
-/// The fan-out section end to end at a tiny size: a child `spine serve`, 20 real SSE
-/// subscribers over SSE and WebSocket, paced publishes and a burst, every delivery accounted for (and nchan beside it
-/// when nginx is installed). Its full size is run by hand, see BENCHMARKS.md.
+/// The fan-out section end to end at a tiny size: a child `spine serve`, 20 real subscribers
+/// over SSE and then over WebSocket, paced publishes and a burst, every delivery accounted for
+/// (and nchan beside it when nginx is installed). Its full size is run by hand, see
+/// BENCHMARKS.md.
 #[test]
 fn bench_fanout_runs_at_a_tiny_size_and_every_subscriber_gets_every_event() {
     let s = Sandbox::new();
