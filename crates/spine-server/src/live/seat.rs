@@ -20,12 +20,15 @@ use bytes::Bytes;
 use spine_core::{EventFilter, Scope, Seq};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 /// A parkable subscriber: what it keeps and where its bytes go.
 #[derive(Debug)]
 pub struct Seat {
     filter: EventFilter,
     scope: Option<Scope>,
+    /// When the subscriber's credential expires: nothing is written for it after that.
+    expiry: Option<Instant>,
     wire: Arc<Wire>,
     state: Mutex<State>,
     /// Wakes the seat's task when the pass released it.
@@ -58,11 +61,18 @@ pub struct Taken {
 }
 
 impl Seat {
-    /// A seat for a subscriber with `filter` and `scope`, writing to `wire`.
-    pub fn new(filter: EventFilter, scope: Option<Scope>, wire: Arc<Wire>) -> Arc<Self> {
+    /// A seat for a subscriber with `filter` and `scope` whose credential expires at `expiry`,
+    /// writing to `wire`.
+    pub fn new(
+        filter: EventFilter,
+        scope: Option<Scope>,
+        expiry: Option<Instant>,
+        wire: Arc<Wire>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             filter,
             scope,
+            expiry,
             wire,
             state: Mutex::new(State::default()),
             released: Notify::new(),
@@ -102,6 +112,11 @@ impl Seat {
         let mut state = self.lock();
         if !state.parked {
             state.listed = false;
+            return false;
+        }
+        if self.expiry.is_some_and(|at| at <= Instant::now()) {
+            // Its task ends the stream.
+            self.release(&mut state);
             return false;
         }
         let keep = |d: &tail::Delivery| tail::keeps(&self.filter, self.scope.as_ref(), d);

@@ -66,7 +66,7 @@ pub fn body(session: Detachable) -> impl Stream<Item = Bytes> + Send {
 pub async fn serve(session: Session, wire: Arc<Wire>) -> std::io::Result<()> {
     let Session { mut reader, permit, keep_alive } = session;
     let (filter, scope) = reader.matcher();
-    let seat = Seat::new(filter, scope, wire.clone());
+    let seat = Seat::new(filter, scope, reader.expiry(), wire.clone());
     let served = run(&mut reader, &seat, &wire, keep_alive).await;
     reader.tail().leave(&seat);
     drop(permit);
