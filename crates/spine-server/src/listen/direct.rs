@@ -6,10 +6,12 @@
 //! held (BENCHMARKS.md, "Fan-out"). So the accept loop peeks at a plain connection's first bytes
 //! without consuming them ([`opening`]): when they are `GET /v1/stream`, [`serve`] reads and
 //! parses the request head (httparse), passes the request through the same router and middleware
-//! as any other, and writes the response straight to the socket: the head, then each message as
-//! it comes, or the messages that are ready together in one chunk and one `writev` when a
-//! subscriber is behind. The connection closes when the response ends (`connection: close`).
-//! Everything else, and a connection whose first line arrives in pieces, goes to hyper untouched.
+//! as any other, and writes the response straight to the socket. A stream's session is then
+//! served on the socket by [`crate::live::sse::serve`] (which parks it on its tenant's tail once
+//! it has caught up); any other answer (a refusal) is written as it comes, the frames that are
+//! ready together in one chunk. The connection closes when the response ends
+//! (`connection: close`). Everything else, and a connection whose first line arrives in pieces,
+//! goes to hyper untouched.
 
 use crate::error::{problem_for_status, problem_response, ApiError};
 use crate::live::sse;
