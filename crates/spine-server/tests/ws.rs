@@ -90,6 +90,10 @@ async fn bad_messages_get_error_messages_and_the_socket_stays_usable() {
     assert_eq!(ws.expect("error").await["error"], json!("too-many-subscriptions"));
     ws.send(json!({"type": "unsubscribe", "id": "nope"})).await;
     assert_eq!(ws.expect("error").await["error"], json!("unknown-subscription"));
+    // A message much larger than the socket's read buffer (1 KiB) is read whole.
+    let nonce = "n".repeat(60_000);
+    ws.send(json!({"type": "ping", "nonce": nonce})).await;
+    assert_eq!(ws.expect("pong").await["nonce"], json!(nonce));
     // Still usable: a live event reaches both subscriptions.
     let created = app.create_event(&app.a.ingest, &event("still alive")).await;
     for _ in 0..2 {

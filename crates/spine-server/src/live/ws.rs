@@ -39,7 +39,7 @@ use tokio::sync::broadcast::error::RecvError;
 /// The largest message a client may send.
 pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 /// The socket's read buffer.
-pub const READ_BUFFER: usize = 4 * 1024;
+pub const READ_BUFFER: usize = 1024;
 /// Longest subscription id.
 const MAX_ID_LEN: usize = 64;
 /// Close code: the server is restarting; reconnect.
