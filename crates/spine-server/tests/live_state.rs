@@ -138,10 +138,7 @@ async fn post_big(app: &common::TestApp) -> Vec<i64> {
                 e
             })
             .collect();
-        let r = app
-            .req(Method::POST, "/v1/events/batch", &app.a.ingest)
-            .json(&json!({"events": batch}));
-        let body: Value = r.send().await.unwrap().json().await.unwrap();
+        let body = app.create_batch(&batch).await;
         let items = body["items"].as_array().expect("batch items");
         seqs.extend(items.iter().map(|i| i["event"]["seq"].as_i64().unwrap()));
     }

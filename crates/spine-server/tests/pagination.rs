@@ -26,13 +26,7 @@ async fn seed(app: &TestApp, n: usize) {
         })
         .collect();
     for chunk in events.chunks(100) {
-        let r = app
-            .req(reqwest::Method::POST, "/v1/events/batch", &app.a.ingest)
-            .json(&json!({"events": chunk}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+        app.create_batch(chunk).await;
     }
 }
 

@@ -245,13 +245,7 @@ async fn a_stream_that_stops_reading_gets_everything_in_order_when_it_reads_agai
                 json!({"type": "bulk.item", "title": title, "description": description})
             })
             .collect();
-        let r = app
-            .req(reqwest::Method::POST, "/v1/events/batch", &app.a.ingest)
-            .json(&json!({ "events": events }))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{}", r.status());
+        app.create_batch(&events).await;
     }
     let mut last = 0;
     for n in 0..3_000 {

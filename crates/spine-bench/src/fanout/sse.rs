@@ -85,6 +85,14 @@ impl Tally {
         }
     }
 
+    /// Counts a subscriber live and tells its opener, once.
+    pub(crate) fn went_live(&self, live: &mut Option<tokio::sync::oneshot::Sender<()>>) {
+        if let Some(tx) = live.take() {
+            self.ready.fetch_add(1, Ordering::Relaxed);
+            let _ = tx.send(());
+        }
+    }
+
     pub(crate) fn fail(&self, error: String) {
         self.failed.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut first) = self.first_error.lock() {
@@ -106,21 +114,28 @@ pub(crate) async fn subscribe(
     }
 }
 
-async fn read_stream(
-    target: &Target,
-    tally: &Tally,
-    mut live: Option<tokio::sync::oneshot::Sender<()>>,
-) -> Result<(), String> {
+/// Connects to the target and sends `GET` for its path with its key and `headers` (each ending
+/// in CRLF).
+pub(crate) async fn connect(target: &Target, headers: &str) -> Result<TcpStream, String> {
     let mut stream = TcpStream::connect(target.addr).await.map_err(|e| format!("connect: {e}"))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let auth = target.key.as_ref().map(|k| format!("Authorization: Bearer {k}\r\n"));
     let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\n{}Accept: text/event-stream\r\n\r\n",
+        "GET {} HTTP/1.1\r\nHost: {}\r\n{}{headers}\r\n",
         target.path,
         target.addr,
         auth.unwrap_or_default()
     );
     stream.write_all(request.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
+    Ok(stream)
+}
+
+async fn read_stream(
+    target: &Target,
+    tally: &Tally,
+    mut live: Option<tokio::sync::oneshot::Sender<()>>,
+) -> Result<(), String> {
+    let mut stream = connect(target, "Accept: text/event-stream\r\n").await?;
     let mut parser = Parser::default();
     let mut buf = vec![0u8; 16 * 1024];
     let mut activities = 0usize;
@@ -140,10 +155,7 @@ async fn read_stream(
                 }
             };
             if is_live {
-                if let Some(tx) = live.take() {
-                    tally.ready.fetch_add(1, Ordering::Relaxed);
-                    let _ = tx.send(());
-                }
+                tally.went_live(&mut live);
             }
         }
     }

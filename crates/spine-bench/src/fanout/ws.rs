@@ -3,14 +3,13 @@
 //!
 //! It sends the upgrade request, checks for `101`, and for spine subscribes with one masked text
 //! frame (`{"type":"subscribe","id":"f"}`: the whole feed) and counts the socket live at the
-//! `subscribed` answer (`{"id":"f","position":...}`); nchan's socket is live at the `101`. Frames from the server are parsed
-//! incrementally, keeping only the start of each payload: a spine message is an event when it
-//! starts with `{"type":"activity"`, an nchan text message always is.
+//! `subscribed` answer (`{"id":"f","position":...}`); nchan's socket is live at the `101`.
+//! Frames from the server are parsed incrementally, keeping only the start of each payload: a
+//! spine message is an event when it starts with `{"type":"activity"`, an nchan text message
+//! always is.
 
 use super::sse::{Tally, Target};
-use std::sync::atomic::Ordering;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// The subscribe message spine gets.
 const SUBSCRIBE: &[u8] = br#"{"type":"subscribe","id":"f"}"#;
@@ -34,26 +33,12 @@ async fn read_socket(
     tally: &Tally,
     mut live: Option<tokio::sync::oneshot::Sender<()>>,
 ) -> Result<(), String> {
-    let mut stream = TcpStream::connect(target.addr).await.map_err(|e| format!("connect: {e}"))?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let auth = target.key.as_ref().map(|k| format!("Authorization: Bearer {k}\r\n"));
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\n{}Upgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        target.path,
-        target.addr,
-        auth.unwrap_or_default()
-    );
-    stream.write_all(request.as_bytes()).await.map_err(|e| format!("send: {e}"))?;
+    let headers = "Upgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+    let mut stream = super::sse::connect(target, headers).await?;
     let mut parser = Parser::default();
     let mut buf = vec![0u8; 16 * 1024];
     let mut activities = 0usize;
-    let mark_live = |live: &mut Option<tokio::sync::oneshot::Sender<()>>| {
-        if let Some(tx) = live.take() {
-            tally.ready.fetch_add(1, Ordering::Relaxed);
-            let _ = tx.send(());
-        }
-    };
     loop {
         let n = stream.read(&mut buf).await.map_err(|e| format!("read: {e}"))?;
         if n == 0 {
@@ -64,7 +49,7 @@ async fn read_socket(
                 Message::Upgraded if target.wait_for_position => {
                     stream.write_all(&masked_text(SUBSCRIBE)).await.map_err(|e| e.to_string())?;
                 }
-                Message::Upgraded => mark_live(&mut live),
+                Message::Upgraded => tally.went_live(&mut live),
                 Message::Text(start) => {
                     let spine = target.wait_for_position;
                     if !spine || start.starts_with(br#"{"type":"activity""#) {
@@ -72,7 +57,7 @@ async fn read_socket(
                         activities += 1;
                     } else if start.starts_with(br#"{"id":"f","position""#) {
                         // `subscribed` (its members in key order).
-                        mark_live(&mut live);
+                        tally.went_live(&mut live);
                     } else if start.starts_with(br#"{"detail""#) {
                         return Err(String::from_utf8_lossy(&start).into_owned());
                     }

@@ -206,7 +206,7 @@ async fn respond(stream: TcpStream, response: Response<Body>, version: Version) 
 /// Writes the body's frames as they come, until it ends or the client leaves.
 async fn send_body(wire: &Wire, body: Body) -> io::Result<()> {
     let mut frames = body.into_data_stream();
-    let mut gone = std::pin::pin!(sse::client_gone(wire.socket()));
+    let mut gone = std::pin::pin!(wire.client_gone());
     loop {
         let first = tokio::select! {
             frame = frames.next() => frame,

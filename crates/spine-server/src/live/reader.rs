@@ -387,10 +387,12 @@ impl Reader {
     }
 
     /// Whether this reader may park on a seat ([`super::seat`]) when it has caught up: it is
-    /// served from the tail, has no user (read flags, read changes) and delivers events.
+    /// served from the tail, has no user (read flags, read changes), no credential that expires
+    /// (those are viewer tokens and sessions, which carry a user anyway) and delivers events.
     pub fn parkable(&self) -> bool {
         self.from_tail
             && self.user.is_none()
+            && self.expiry.is_none()
             && self.filter.delivers_activity()
             && self.ended.is_none()
     }
@@ -410,11 +412,6 @@ impl Reader {
     /// The tenant's tail.
     pub fn tail(&self) -> &Arc<Tail> {
         &self.tail
-    }
-
-    /// When the credential expires, if it does.
-    pub fn expiry(&self) -> Option<Instant> {
-        self.expiry
     }
 
     /// Carries on from `position`, which a seat reached for this reader (only forward).

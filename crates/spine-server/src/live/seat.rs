@@ -1,7 +1,8 @@
 //! Fan-out without waking a task per subscriber.
 //!
 //! An SSE stream served on a socket of its own ([`super::sse::serve`]) that has caught up with
-//! its tenant's tail, and whose filter and scope can be decided in memory without a user, parks
+//! its tenant's tail, and whose filter and scope can be decided in memory without a user (nor a
+//! credential that expires: see [`super::reader::Reader::parkable`]), parks
 //! on a [`Seat`]: its position and its socket are left with the tail. When the tail's fill task
 //! appends events, it serves every parked seat in one pass ([`Seats::serve`]): it scans the new
 //! events with the seat's filter and scope and writes the matches straight to the socket,
@@ -20,15 +21,12 @@ use bytes::Bytes;
 use spine_core::{EventFilter, Scope, Seq};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
 /// A parkable subscriber: what it keeps and where its bytes go.
 #[derive(Debug)]
 pub struct Seat {
     filter: EventFilter,
     scope: Option<Scope>,
-    /// When the subscriber's credential expires: nothing is written for it after that.
-    expiry: Option<Instant>,
     wire: Arc<Wire>,
     state: Mutex<State>,
     /// Wakes the seat's task when the pass released it.
@@ -61,18 +59,11 @@ pub struct Taken {
 }
 
 impl Seat {
-    /// A seat for a subscriber with `filter` and `scope` whose credential expires at `expiry`,
-    /// writing to `wire`.
-    pub fn new(
-        filter: EventFilter,
-        scope: Option<Scope>,
-        expiry: Option<Instant>,
-        wire: Arc<Wire>,
-    ) -> Arc<Self> {
+    /// A seat for a subscriber with `filter` and `scope`, writing to `wire`.
+    pub fn new(filter: EventFilter, scope: Option<Scope>, wire: Arc<Wire>) -> Arc<Self> {
         Arc::new(Self {
             filter,
             scope,
-            expiry,
             wire,
             state: Mutex::new(State::default()),
             released: Notify::new(),
@@ -112,11 +103,6 @@ impl Seat {
         let mut state = self.lock();
         if !state.parked {
             state.listed = false;
-            return false;
-        }
-        if self.expiry.is_some_and(|at| at <= Instant::now()) {
-            // Its task ends the stream.
-            self.release(&mut state);
             return false;
         }
         let keep = |d: &tail::Delivery| tail::keeps(&self.filter, self.scope.as_ref(), d);

@@ -16,7 +16,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::time::{Interval, MissedTickBehavior};
 
 /// The comment sent on a stream that has been quiet for a keep-alive interval.
@@ -66,7 +65,7 @@ pub fn body(session: Detachable) -> impl Stream<Item = Bytes> + Send {
 pub async fn serve(session: Session, wire: Arc<Wire>) -> std::io::Result<()> {
     let Session { mut reader, permit, keep_alive } = session;
     let (filter, scope) = reader.matcher();
-    let seat = Seat::new(filter, scope, reader.expiry(), wire.clone());
+    let seat = Seat::new(filter, scope, wire.clone());
     let served = run(&mut reader, &seat, &wire, keep_alive).await;
     reader.tail().leave(&seat);
     drop(permit);
@@ -81,7 +80,7 @@ async fn run(
 ) -> std::io::Result<()> {
     wire.send(&[hint(reader.position())]).await?;
     let mut ticks = keep_alive_ticks(keep_alive);
-    let mut gone = std::pin::pin!(client_gone(wire.socket()));
+    let mut gone = std::pin::pin!(wire.client_gone());
     let parkable = reader.parkable();
     let mut sent = true;
     loop {
@@ -108,17 +107,9 @@ async fn run(
             continue;
         }
         let parked = parkable && reader.park(seat);
-        let expiry = reader.expiry();
-        let expired = async move {
-            match expiry {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
         let tick = tokio::select! {
             () = seat.released(), if parked => false,
             () = reader.wait(), if !parked => false,
-            () = expired, if parked => false,
             _ = ticks.tick() => true,
             () = &mut gone => return Ok(()),
         };
@@ -132,23 +123,6 @@ async fn run(
         }
         if tick && !std::mem::take(&mut sent) {
             wire.send(&[Bytes::from_static(KEEP_ALIVE)]).await?;
-        }
-    }
-}
-
-/// Resolves when the client closes its end or the socket fails. Bytes it sends after the
-/// request are read and ignored.
-pub async fn client_gone(socket: &TcpStream) {
-    let mut scratch = [0u8; 64];
-    loop {
-        if socket.readable().await.is_err() {
-            return;
-        }
-        match socket.try_read(&mut scratch) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => return,
         }
     }
 }

@@ -39,9 +39,21 @@ impl Wire {
         Self { socket, chunked }
     }
 
-    /// The socket.
-    pub fn socket(&self) -> &TcpStream {
-        &self.socket
+    /// Resolves when the client closes its end or the socket fails. Bytes it sends after its
+    /// request are read and ignored (the connection closes after this response).
+    pub async fn client_gone(&self) {
+        let mut scratch = [0u8; 64];
+        loop {
+            if self.socket.readable().await.is_err() {
+                return;
+            }
+            match self.socket.try_read(&mut scratch) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
     }
 
     /// Writes `frames` as one chunk, waiting for room as needed.

@@ -193,6 +193,19 @@ impl TestApp {
         self.req(Method::POST, "/v1/events", key).json(body).send().await.unwrap()
     }
 
+    /// Posts `events` as one batch with tenant a's ingest key and returns the answer's JSON,
+    /// asserting it was accepted.
+    pub async fn create_batch(&self, events: &[Value]) -> Value {
+        let r = self
+            .req(Method::POST, "/v1/events/batch", &self.a.ingest)
+            .json(&serde_json::json!({ "events": events }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+        r.json().await.unwrap()
+    }
+
     /// Posts an event and returns its JSON, asserting it was created.
     pub async fn create_event(&self, key: &str, body: &Value) -> Value {
         let r = self.post_event(key, body).await;
