@@ -98,12 +98,17 @@ pub async fn serve(
         let service = TowerToHyperService::new(app.clone());
         let watcher = graceful.watcher();
         let Some(tls) = tls.clone() else {
-            let (plain, app, streams) = (plain.clone(), app.clone(), open_streams.clone());
+            // Weak until the connection turns out to be a stream: a client that connects and
+            // sends nothing must not hold up the shutdown.
+            let (plain, app, streams) = (plain.clone(), app.clone(), open_streams.downgrade());
             tokio::spawn(async move {
                 match direct::opening(&stream, limits.header_read_timeout).await {
                     Opening::Stream => {
-                        direct::serve(stream, app, limits.header_read_timeout).await;
-                        drop(streams);
+                        // `None`: the server is shutting down; the connection just closes.
+                        if let Some(open) = streams.upgrade() {
+                            direct::serve(stream, app, limits.header_read_timeout).await;
+                            drop(open);
+                        }
                     }
                     Opening::Other => {
                         let connection =
