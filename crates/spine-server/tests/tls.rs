@@ -1,6 +1,7 @@
 //! TLS without a proxy: a client that trusts a test CA gets the API over HTTPS (HTTP/2 through
-//! ALPN) and a live SSE stream, and a certificate rotated on disk is served to new connections
-//! without a restart.
+//! ALPN), a live SSE stream and a WebSocket (`wss://`, upgraded by hyper rather than served on
+//! a socket of its own), and a certificate rotated on disk is served to new connections without
+//! a restart.
 
 mod common;
 
@@ -110,4 +111,58 @@ async fn https_serves_the_api_and_streams_and_a_rotated_certificate_without_rest
     // The stream opened before the rotation is still open and delivering.
     post(&trusting_new, &base, &app.a.ingest, "after rotation").await;
     assert!(next(&mut messages).await.data.contains("after rotation"));
+}
+
+/// A WebSocket over TLS: hyper upgrades it, and the session speaks the same messages as on a
+/// plain connection's own socket.
+#[tokio::test]
+async fn wss_subscriptions_get_events_over_tls() {
+    use futures::SinkExt;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = tempfile::tempdir().unwrap();
+    let files = TlsFiles { cert: dir.path().join("cert.pem"), key: dir.path().join("key.pem") };
+    let (ca, leaf, key) = authority_and_leaf();
+    write(&files.cert, &leaf);
+    write(&files.key, &key);
+    let config = ServerConfig { tls: Some(files), ..ServerConfig::default() };
+    let app = spawn_app_with(config).await;
+    let base = format!("https://spine.test:{}", app.addr.port());
+    let trusting = client(&ca, app.addr);
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_slice(ca.as_bytes()).unwrap()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls));
+    let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let name = ServerName::try_from("spine.test").unwrap();
+    let tls_stream = connector.connect(name, tcp).await.unwrap();
+    let mut request =
+        format!("wss://spine.test:{}/v1/ws", app.addr.port()).into_client_request().unwrap();
+    let bearer = format!("Bearer {}", app.a.read).parse().unwrap();
+    request.headers_mut().insert("authorization", bearer);
+    let (mut socket, _) = tokio_tungstenite::client_async(request, tls_stream).await.unwrap();
+
+    let subscribe = r#"{"type":"subscribe","id":"s1","filter":{}}"#;
+    socket.send(Message::text(subscribe)).await.unwrap();
+    let mut next = async || loop {
+        let message = tokio::time::timeout(GUARD, socket.next()).await.expect("a message in time");
+        if let Message::Text(text) = message.expect("open").expect("a frame") {
+            return serde_json::from_str::<serde_json::Value>(&text).unwrap();
+        }
+    };
+    assert_eq!(next().await["type"], "subscribed");
+    post(&trusting, &base, &app.a.ingest, "over wss").await;
+    let activity = next().await;
+    assert_eq!(activity["type"], "activity", "{activity}");
+    assert_eq!(activity["id"], "s1");
+    assert!(activity["event"].to_string().contains("over wss"), "{activity}");
 }

@@ -1,21 +1,24 @@
-//! Plain HTTP/1 connections that open with `GET /v1/stream`, served without hyper's connection.
+//! Plain HTTP/1 connections that open with `GET /v1/stream` or `GET /v1/ws`, served without
+//! hyper's connection.
 //!
 //! hyper keeps a read buffer and a write buffer of at least 8 KiB each for a connection's whole
 //! life. That is the right trade for requests and responses; for a live stream, which reads
 //! nothing and writes small messages for hours, those buffers were most of what an idle stream
 //! held (BENCHMARKS.md, "Fan-out"). So the accept loop peeks at a plain connection's first bytes
-//! without consuming them ([`opening`]): when they are `GET /v1/stream`, [`serve`] reads and
+//! without consuming them ([`opening`]): when they are a live request, [`serve`] reads and
 //! parses the request head (httparse), passes the request through the same router and middleware
-//! as any other, and writes the response straight to the socket. A stream's session is then
-//! served on the socket by [`crate::live::sse::serve`] (which parks it on its tenant's tail once
-//! it has caught up); any other answer (a refusal) is written as it comes, the frames that are
-//! ready together in one chunk. The connection closes when the response ends
-//! (`connection: close`). Everything else, and a connection whose first line arrives in pieces,
-//! goes to hyper untouched.
+//! as any other (marked [`OwnSocket`]), and writes the response straight to the socket. A
+//! stream's session is then served on the socket by [`crate::live::sse::serve`], and an
+//! accepted WebSocket upgrade's by [`crate::live::ws::Session::serve`] (both park on their
+//! tenant's tail once they have caught up); any other answer (a refusal) is written as it
+//! comes, the frames that are ready together in one chunk. The connection closes when the
+//! response ends (`connection: close`). Everything else, and a connection whose first line
+//! arrives in pieces, goes to hyper untouched.
 
 use crate::error::{problem_for_status, problem_response, ApiError};
 use crate::live::sse;
 use crate::live::wire::{Wire, MAX_BATCH};
+use crate::live::ws::{self, OwnSocket};
 use axum::body::Body;
 use axum::http::{header, HeaderName, HeaderValue, Request, Response, StatusCode, Version};
 use axum::response::IntoResponse;
@@ -28,7 +31,9 @@ use tokio::net::TcpStream;
 use tower::ServiceExt;
 
 /// The start of a stream request.
-const PREFIX: &[u8] = b"GET /v1/stream";
+const STREAM: &[u8] = b"GET /v1/stream";
+/// The start of a WebSocket request.
+const WS: &[u8] = b"GET /v1/ws";
 /// The largest request head read here (hyper's default limit is larger, but a stream request
 /// carries a key, a filter and a few browser headers).
 const MAX_HEAD: usize = 64 * 1024;
@@ -38,38 +43,40 @@ const MAX_HEADERS: usize = 100;
 /// What a connection's first bytes say.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Opening {
-    /// A stream request: serve it here.
-    Stream,
+    /// A live request (a stream or a WebSocket): serve it here.
+    Live,
     /// Anything else: hand the connection to hyper.
     Other,
     /// Nothing arrived within the header read timeout, or the client left: close.
     Silent,
 }
 
-/// Waits up to `timeout` for the connection's first bytes and tells a stream request apart,
+/// Waits up to `timeout` for the connection's first bytes and tells a live request apart,
 /// consuming nothing.
 pub async fn opening(stream: &TcpStream, timeout: Duration) -> Opening {
-    let mut first = [0u8; PREFIX.len() + 1];
+    let mut first = [0u8; STREAM.len() + 1];
     match tokio::time::timeout(timeout, stream.peek(&mut first)).await {
         Ok(Ok(0) | Err(_)) | Err(_) => Opening::Silent,
-        Ok(Ok(n)) if is_stream_request(&first[..n]) => Opening::Stream,
+        Ok(Ok(n)) if is_live_request(&first[..n]) => Opening::Live,
         Ok(Ok(_)) => Opening::Other,
     }
 }
 
-/// Whether `first` is `GET /v1/stream` followed by the end of the path.
-fn is_stream_request(first: &[u8]) -> bool {
-    first.len() == PREFIX.len() + 1
-        && first.starts_with(PREFIX)
-        && matches!(first[PREFIX.len()], b' ' | b'?')
+/// Whether `first` is `GET /v1/stream` or `GET /v1/ws` followed by the end of the path.
+fn is_live_request(first: &[u8]) -> bool {
+    [STREAM, WS].iter().any(|path| {
+        first.len() > path.len()
+            && first.starts_with(path)
+            && matches!(first[path.len()], b' ' | b'?')
+    })
 }
 
-/// Serves the connection's one request with `app`, then closes it. The request head must
-/// arrive within `header_timeout`.
+/// Serves the connection's one request with `app`, then closes it (or serves the WebSocket it
+/// upgraded to). The request head must arrive within `header_timeout`.
 pub async fn serve(mut stream: TcpStream, app: Router, header_timeout: Duration) {
     // Messages go out as they are written, not held back for a previous one's acknowledgement.
     let _ = stream.set_nodelay(true);
-    let (request, version) =
+    let (mut request, version) =
         match tokio::time::timeout(header_timeout, read_head(&mut stream)).await {
             Ok(Ok(head)) => head,
             Ok(Err(Refusal::Bad(detail))) => {
@@ -85,6 +92,7 @@ pub async fn serve(mut stream: TcpStream, app: Router, header_timeout: Duration)
             }
             Ok(Err(Refusal::Close)) | Err(_) => return,
         };
+    request.extensions_mut().insert(OwnSocket);
     // Boxed: the router's future is large and over once the response is there, while this
     // task lives as long as the stream.
     let response = match Box::pin(app.oneshot(request)).await {
@@ -159,9 +167,27 @@ fn request(head: &httparse::Request<'_, '_>) -> Result<(Request<Body>, Version),
     Ok((request, version))
 }
 
-/// Writes `response` for a request of `version`, then ends the connection.
+/// Writes `response` for a request of `version`, then ends the connection, or serves the
+/// WebSocket it switched to.
 async fn respond(stream: TcpStream, response: Response<Body>, version: Version) -> io::Result<()> {
     let (parts, body) = response.into_parts();
+    if parts.status == StatusCode::SWITCHING_PROTOCOLS {
+        let session = parts.extensions.get::<ws::Detachable>().and_then(ws::Detachable::take);
+        let Some(session) = session else { return Ok(()) };
+        let mut head = b"HTTP/1.1 101 Switching Protocols\r\n".to_vec();
+        for (name, value) in &parts.headers {
+            head.extend_from_slice(name.as_str().as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value.as_bytes());
+            head.extend_from_slice(b"\r\n");
+        }
+        head.extend_from_slice(b"\r\n");
+        drop((parts, body));
+        let wire = Arc::new(Wire::new(Arc::new(stream), false));
+        wire.send_raw(&head).await?;
+        drop(head);
+        return Box::pin(session.serve(wire)).await;
+    }
     let length = http_body::Body::size_hint(&body).exact();
     // HTTP/1.1 clients get a chunked body unless its length is known; HTTP/1.0 ones a body
     // that ends with the connection.
@@ -238,12 +264,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_stream_path_is_taken_here() {
-        assert!(is_stream_request(b"GET /v1/stream "));
-        assert!(is_stream_request(b"GET /v1/stream?"));
-        assert!(!is_stream_request(b"GET /v1/streams"));
-        assert!(!is_stream_request(b"GET /v1/stream"), "the path may go on");
-        assert!(!is_stream_request(b"POST /v1/strea"));
-        assert!(!is_stream_request(b"GET /v1/events?"));
+    fn only_the_live_paths_are_taken_here() {
+        assert!(is_live_request(b"GET /v1/stream "));
+        assert!(is_live_request(b"GET /v1/stream?"));
+        assert!(is_live_request(b"GET /v1/ws HTTP/"));
+        assert!(is_live_request(b"GET /v1/ws?token"));
+        assert!(!is_live_request(b"GET /v1/streams"));
+        assert!(!is_live_request(b"GET /v1/wss HTTP"));
+        assert!(!is_live_request(b"GET /v1/stream"), "the path may go on");
+        assert!(!is_live_request(b"GET /v1/ws"), "the path may go on");
+        assert!(!is_live_request(b"POST /v1/strea"));
+        assert!(!is_live_request(b"GET /v1/events?"));
     }
 }

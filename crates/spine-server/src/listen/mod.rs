@@ -1,8 +1,8 @@
 //! Accepting connections: HTTP/1.1 on plain ones; over TLS ([`crate::tls`]) HTTP/2 as well;
 //! with a header read timeout and a cap on the open connections of this node.
 //!
-//! A plain connection that opens with a stream request is served by [`direct`], without
-//! hyper's per-connection buffers; every other connection is hyper's.
+//! A plain connection that opens with a live request (an SSE stream, a WebSocket) is served by
+//! [`direct`], without hyper's per-connection buffers; every other connection is hyper's.
 //!
 //! The header read timeout bounds how long a connection may take to send a request's head, and
 //! also how long a keep-alive connection may wait idle for its next request: a client that
@@ -103,7 +103,7 @@ pub async fn serve(
             let (plain, app, streams) = (plain.clone(), app.clone(), open_streams.downgrade());
             tokio::spawn(async move {
                 match direct::opening(&stream, limits.header_read_timeout).await {
-                    Opening::Stream => {
+                    Opening::Live => {
                         // `None`: the server is shutting down; the connection just closes.
                         if let Some(open) = streams.upgrade() {
                             direct::serve(stream, app, limits.header_read_timeout).await;

@@ -401,7 +401,7 @@ impl Reader {
     /// (see [`super::seat`]); whether it parked.
     pub fn park(&self, seat: &Arc<super::seat::Seat>) -> bool {
         let heads = &self.heads;
-        self.tail.park(seat, self.position, || heads.has_changed().unwrap_or(true))
+        self.tail.park(seat, &[self.position], || heads.has_changed().unwrap_or(true))
     }
 
     /// The filter and viewer scope, for a seat.

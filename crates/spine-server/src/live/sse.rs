@@ -7,7 +7,7 @@
 
 use super::limits::StreamPermit;
 use super::reader::{End, Output, Reader, Ready, RETRY};
-use super::seat::Seat;
+use super::seat::{Framing, Place, Seat};
 use super::wire::{Wire, MAX_BATCH};
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, Stream, StreamExt};
@@ -65,7 +65,7 @@ pub fn body(session: Detachable) -> impl Stream<Item = Bytes> + Send {
 pub async fn serve(session: Session, wire: Arc<Wire>) -> std::io::Result<()> {
     let Session { mut reader, permit, keep_alive } = session;
     let (filter, scope) = reader.matcher();
-    let seat = Seat::new(filter, scope, wire.clone());
+    let seat = Seat::new(wire.clone(), vec![Place::new(filter, scope, Framing::Sse)]);
     let served = run(&mut reader, &seat, &wire, keep_alive).await;
     reader.tail().leave(&seat);
     drop(permit);
@@ -115,7 +115,7 @@ async fn run(
         };
         if parked {
             let taken = seat.take();
-            reader.resume_at(taken.position);
+            reader.resume_at(taken.positions[0]);
             sent |= taken.sent;
             if let Some(rest) = taken.rest {
                 wire.send_raw(&rest).await?;

@@ -34,7 +34,8 @@ const SCAN: usize = 2_000;
 const RETRY: Duration = Duration::from_millis(250);
 
 /// One event ready to send: the feed item, its JSON and its Server-Sent Events message, each
-/// encoded once and sent to every reader.
+/// encoded once and sent to every reader, and the rest of its WebSocket message once a
+/// WebSocket subscriber needs it.
 #[derive(Debug)]
 pub struct Delivery {
     /// The event and, for readers with a user, the read flag.
@@ -44,6 +45,9 @@ pub struct Delivery {
     /// `item` as an SSE message (`id:`, `event: activity`, `data:`), shared by every stream
     /// that sends it as is.
     pub sse: bytes::Bytes,
+    /// The end of the `activity` WebSocket message after the subscription's id
+    /// ([`super::ws::activity_rest`]).
+    ws: std::sync::OnceLock<bytes::Bytes>,
 }
 
 impl Delivery {
@@ -58,12 +62,17 @@ impl Delivery {
         };
         let json = serde_json::to_string(&item)?;
         let sse = super::sse::activity(item.event.seq, &json);
-        Ok(Self { item, json, sse })
+        Ok(Self { item, json, sse, ws: std::sync::OnceLock::new() })
     }
 
     /// The event's position.
     pub fn seq(&self) -> Seq {
         self.item.event.seq
+    }
+
+    /// The end of the event's WebSocket message, shared by every subscription that sends it.
+    pub fn ws(&self) -> &bytes::Bytes {
+        self.ws.get_or_init(|| super::ws::activity_rest(self.seq(), &self.json))
     }
 
     fn cost(&self) -> usize {
@@ -184,10 +193,14 @@ impl Tail {
         self.seats.release_all();
     }
 
-    /// Parks `seat` at `position` if nothing after it is held yet and `woken` (whether the
-    /// reader has a wake-up it has not seen) says no; whether it parked.
-    pub fn park(&self, seat: &Arc<Seat>, position: Seq, woken: impl FnOnce() -> bool) -> bool {
-        self.seats.park(seat, position, || self.read().end > position || woken())
+    /// Parks `seat` at `positions` (one per subscription) if nothing after them is held yet
+    /// and `woken` (whether the readers have a wake-up they have not seen) says no; whether it
+    /// parked.
+    pub fn park(&self, seat: &Arc<Seat>, positions: &[Seq], woken: impl FnOnce() -> bool) -> bool {
+        self.seats.park(seat, positions, || {
+            let end = self.read().end;
+            positions.iter().any(|p| end > *p) || woken()
+        })
     }
 
     /// Forgets `seat` (its stream ended).

@@ -56,6 +56,16 @@ impl Wire {
         }
     }
 
+    /// Resolves when the socket has bytes to read (or failed).
+    pub async fn readable(&self) -> io::Result<()> {
+        self.socket.readable().await
+    }
+
+    /// Reads what the socket holds now, without waiting (`WouldBlock` when nothing).
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.socket.try_read(buf)
+    }
+
     /// Writes `frames` as one chunk, waiting for room as needed.
     pub async fn send(&self, frames: &[Bytes]) -> io::Result<()> {
         let mut size = [0u8; 18];

@@ -12,8 +12,8 @@ use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::extract::{Extension, State};
+use axum::http::{header, HeaderMap, Version};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -107,8 +107,10 @@ pub async fn stream(
     security(("bearer" = [])))]
 pub async fn ws(
     State(state): State<AppState>,
+    version: Version,
     headers: HeaderMap,
     pairs: QueryPairs,
+    own_socket: Option<Extension<ws::OwnSocket>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let principal = authenticate_stream(&state, &headers, &pairs.0).await?;
@@ -119,9 +121,15 @@ pub async fn ws(
         return Err(invalid(key, "filters go in each subscribe message, not in the URL"));
     }
     let user = principal.user(&headers)?;
-    let upgrade = upgrade.map_err(|_| {
-        ApiError::BadRequest("this endpoint speaks WebSocket: send an upgrade request".into())
-    })?;
+    let not_upgrade =
+        || ApiError::BadRequest("this endpoint speaks WebSocket: send an upgrade request".into());
+    if own_socket.is_some() {
+        // A plain connection served outside hyper: the session runs on its socket.
+        let accept = ws::accept_key(version, &headers).ok_or_else(not_upgrade)?;
+        let permit = state.live.limits.acquire(&principal.tenant)?;
+        return Ok(ws::switching(accept, Session::new(state, principal, user, permit)));
+    }
+    let upgrade = upgrade.map_err(|_| not_upgrade())?;
     let permit = state.live.limits.acquire(&principal.tenant)?;
     let session = Session::new(state, principal, user, permit);
     Ok(upgrade
