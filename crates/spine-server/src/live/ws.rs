@@ -56,8 +56,11 @@ use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 
 /// The largest message a client may send.
 pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
-/// The socket's read buffer.
+/// The socket's read buffer (through hyper's upgrade).
 pub const READ_BUFFER: usize = 1024;
+/// The read buffer of a socket of its own: client messages are small (a subscribe), and larger
+/// ones still arrive whole (the buffer grows for them).
+const OWN_READ_BUFFER: usize = 256;
 /// Longest subscription id.
 const MAX_ID_LEN: usize = 64;
 /// Close code: the server is restarting; reconnect.
@@ -219,6 +222,46 @@ enum Close {
     With(u16, &'static str),
 }
 
+/// A message to the client: JSON text, or an `activity` message in its two shared parts (so a
+/// batch of events is written without copying them).
+enum Outgoing {
+    Text(String),
+    Activity {
+        /// The subscription's envelope start ([`activity_prefix`]).
+        prefix: Bytes,
+        /// The event's part ([`activity_rest`]).
+        rest: Bytes,
+    },
+}
+
+impl From<String> for Outgoing {
+    fn from(text: String) -> Self {
+        Self::Text(text)
+    }
+}
+
+impl Outgoing {
+    fn len(&self) -> usize {
+        match self {
+            Self::Text(text) => text.len(),
+            Self::Activity { prefix, rest } => prefix.len() + rest.len(),
+        }
+    }
+
+    /// The message as one text (for tungstenite's stream).
+    fn into_text(self) -> String {
+        match self {
+            Self::Text(text) => text,
+            Self::Activity { prefix, rest } => {
+                let mut text = String::with_capacity(prefix.len() + rest.len());
+                text.push_str(std::str::from_utf8(&prefix).unwrap_or_default());
+                text.push_str(std::str::from_utf8(&rest).unwrap_or_default());
+                text
+            }
+        }
+    }
+}
+
 /// A client message, from either socket.
 enum Incoming {
     Text(String),
@@ -272,7 +315,7 @@ impl io::Write for Io<'_> {
 impl Own {
     fn new(wire: Arc<Wire>) -> Self {
         let config = WebSocketConfig::default()
-            .read_buffer_size(READ_BUFFER)
+            .read_buffer_size(OWN_READ_BUFFER)
             .write_buffer_size(0)
             .max_message_size(Some(MAX_CLIENT_MESSAGE))
             .max_frame_size(Some(MAX_CLIENT_MESSAGE));
@@ -320,28 +363,35 @@ impl Socket {
 
     /// Sends `messages` (JSON texts) and whatever the protocol has to say first, giving up on
     /// a client that has not taken them within `limit`. `false` when the socket is done.
-    async fn send(&mut self, messages: Vec<String>, limit: Duration) -> bool {
+    async fn send(&mut self, messages: Vec<Outgoing>, limit: Duration) -> bool {
         match self {
             Self::Upgraded(socket) => {
                 for message in messages {
-                    if !within(limit, async { socket.send(Message::text(message)).await.is_ok() })
-                        .await
-                    {
+                    let message = Message::text(message.into_text());
+                    if !within(limit, async { socket.send(message).await.is_ok() }).await {
                         return false;
                     }
                 }
                 true
             }
             Self::Own(own) => {
-                let mut bytes = std::mem::take(&mut own.out);
-                for message in &messages {
+                // The protocol's own frames first, then each message's header and parts, in
+                // one write.
+                let mut frames = Vec::with_capacity(1 + messages.len() * 3);
+                if !own.out.is_empty() {
+                    frames.push(Bytes::from(std::mem::take(&mut own.out)));
+                }
+                for message in messages {
                     let mut header = [0u8; 10];
                     let used = text_header(message.len(), &mut header);
-                    bytes.extend_from_slice(&header[..used]);
-                    bytes.extend_from_slice(message.as_bytes());
+                    frames.push(Bytes::copy_from_slice(&header[..used]));
+                    match message {
+                        Outgoing::Text(text) => frames.push(Bytes::from(text)),
+                        Outgoing::Activity { prefix, rest } => frames.extend([prefix, rest]),
+                    }
                 }
-                bytes.is_empty()
-                    || within(limit, async { own.wire.send_raw(&bytes).await.is_ok() }).await
+                frames.is_empty()
+                    || within(limit, async { own.wire.send(&frames).await.is_ok() }).await
             }
         }
     }
@@ -458,7 +508,7 @@ impl Session {
         }
         match close {
             Close::With(code, reason) => {
-                socket.close(code, reason, self.state.config.stream_max_lag).await;
+                Box::pin(socket.close(code, reason, self.state.config.stream_max_lag)).await;
             }
             Close::Gone => socket.flush_now(),
         }
@@ -527,8 +577,10 @@ impl Session {
                 Step::Log => continue,
                 Step::Gone | Step::Shutdown => return Close::With(CLOSE_RESTART, RESTART),
                 Step::Received(None) => return Close::Gone,
-                Step::Received(Some(incoming)) => match self.handle(incoming).await {
-                    Ok(reply) => reply.into_iter().collect(),
+                // Boxed: answering a client message (a subscribe reads the store) needs a large
+                // future, rarely; held inline, every idle socket would keep room for it.
+                Step::Received(Some(incoming)) => match Box::pin(self.handle(incoming)).await {
+                    Ok(reply) => reply.into_iter().map(Outgoing::from).collect(),
                     Err(close) => return close,
                 },
                 Step::Read(wake) => {
@@ -539,7 +591,7 @@ impl Session {
                     };
                     let Some(user) = self.user.as_ref() else { continue };
                     let Some(read) = ReadOut::of(user, &wake) else { continue };
-                    vec![text(with_type(read.message(), json!(read)))]
+                    vec![text(with_type(read.message(), json!(read))).into()]
                 }
                 Step::KeepAlive => {
                     if !socket.ping(lag).await {
@@ -549,7 +601,7 @@ impl Session {
                 }
                 Step::Expired => {
                     let error = socket_error("token-expired", End::TokenExpired.detail());
-                    let _ = socket.send(vec![error], lag).await;
+                    let _ = socket.send(vec![error.into()], lag).await;
                     return Close::With(CLOSE_POLICY, "the viewer token has expired");
                 }
             };
@@ -563,7 +615,7 @@ impl Session {
     /// Adds what the subscriptions have ready to `batch` (at most [`MAX_BATCH`] messages,
     /// taking turns), and forgets the subscriptions that ended. `Some` when the socket must
     /// close (after `batch` is sent).
-    async fn gather(&mut self, batch: &mut Vec<String>) -> Option<Close> {
+    async fn gather(&mut self, batch: &mut Vec<Outgoing>) -> Option<Close> {
         // Marked seen first: a commit after this wakes the wait, and the readers see every
         // commit before it.
         let _ = self.wakeups.heads.borrow_and_update();
@@ -579,12 +631,12 @@ impl Session {
                     Ready::Output(output) => match message(sub, output) {
                         Said::Message(message) => batch.push(message),
                         Said::Ended(message) => {
-                            batch.push(message);
+                            batch.push(message.into());
                             ended.push(i);
                             break;
                         }
                         Said::Close(last, why) => {
-                            batch.extend(last);
+                            batch.extend(last.map(Outgoing::from));
                             close = Some(why);
                             break 'subs;
                         }
@@ -711,6 +763,9 @@ impl Session {
         };
         let position = reader.position();
         let reply = text(json!({"type": "subscribed", "id": id, "position": position}));
+        // One place at a time: a subscription is large, and a vector's first growth would make
+        // room for four.
+        self.subs.reserve_exact(1);
         self.subs.push(Sub { prefix: activity_prefix(&id), id, reader });
         self.changed = true;
         reply
@@ -748,7 +803,7 @@ async fn released(seat: Option<&Arc<Seat>>) {
 /// What a subscription's output says.
 enum Said {
     /// A message.
-    Message(String),
+    Message(Outgoing),
     /// The subscription's last message: it ended.
     Ended(String),
     /// The socket closes, after these messages.
@@ -757,7 +812,7 @@ enum Said {
 
 /// One subscription's output as a message.
 fn message(sub: &Sub, output: Output) -> Said {
-    Said::Message(match output {
+    Said::Message(Outgoing::Text(match output {
         Output::Activity(activity) => {
             // The event's JSON is encoded once for every reader, and so is the message's rest
             // when no read flag is added; only the envelope's start is the subscription's.
@@ -766,10 +821,7 @@ fn message(sub: &Sub, output: Output) -> Said {
                 std::borrow::Cow::Borrowed(_) => activity.delivery.ws().clone(),
                 std::borrow::Cow::Owned(json) => activity_rest(activity.seq(), json),
             };
-            let mut message = String::with_capacity(sub.prefix.len() + rest.len());
-            message.push_str(std::str::from_utf8(&sub.prefix).unwrap_or_default());
-            message.push_str(std::str::from_utf8(&rest).unwrap_or_default());
-            message
+            return Said::Message(Outgoing::Activity { prefix: sub.prefix.clone(), rest });
         }
         Output::Read(read) => text(with_type(read.message(), json!(read))),
         Output::Reset { reason, position, horizon } => text(json!({
@@ -789,7 +841,7 @@ fn message(sub: &Sub, output: Output) -> Said {
             );
         }
         Output::End(end) => return Said::Ended(sub_error(&sub.id, end.code(), end.detail())),
-    })
+    }))
 }
 
 fn with_type(kind: &str, mut body: Value) -> Value {
