@@ -10,8 +10,10 @@
 //!
 //! The tail is bounded (a number of events and of bytes); the oldest events leave first.
 //!
-//! Streams on sockets of their own that caught up may park here ([`super::seat`]): the fill
-//! task then writes new events to them itself, without waking their tasks.
+//! Streams on sockets of their own that caught up may park here ([`super::seat`]): the tail's
+//! sweeper task then writes new events to them itself, without waking their tasks. It runs
+//! apart from the fill task, so events appended while a pass is under way reach the seats the
+//! pass has not reached yet in the same write, instead of waiting for the whole pass to end.
 
 use super::seat::{Seat, Seats};
 use crate::routes::feed::FeedItemOut;
@@ -147,8 +149,10 @@ pub struct Tail {
     heads: watch::Sender<Seq>,
     /// The tenant's purge horizon, set by the hub (and read once by the fill task at start).
     horizon: watch::Sender<Seq>,
-    /// Streams parked here, served by the fill task as it appends.
+    /// Streams parked here, served by the sweeper after appends.
     seats: Seats,
+    /// Wakes the sweeper: events were appended.
+    appended: tokio::sync::Notify,
 }
 
 impl Tail {
@@ -161,6 +165,7 @@ impl Tail {
             heads: watch::channel(Seq::ZERO).0,
             horizon: watch::channel(Seq::ZERO).0,
             seats: Seats::default(),
+            appended: tokio::sync::Notify::new(),
         })
     }
 
@@ -275,9 +280,8 @@ impl Tail {
     }
 
     /// Appends events read after the end, the new end being `end`, drops the oldest beyond the
-    /// bounds, then wakes readers.
+    /// bounds, then wakes readers and the sweeper.
     fn append(&self, events: Vec<Delivery>, end: Seq) {
-        let newest = events.last().map(|d| d.item.event.received_at.as_micros());
         {
             let mut ring = self.write();
             for delivery in events {
@@ -295,15 +299,35 @@ impl Tail {
             }
         }
         raise(&self.heads, self.read().end);
-        // The woken readers run on other threads meanwhile.
-        let delivered = self.seats.serve(self);
-        if delivered > 0 {
-            metrics::counter!(super::DELIVERIES).increment(delivered);
-            if let Some(last) = newest {
-                let waited = Timestamp::now().as_micros() - last;
-                metrics::histogram!(super::LAG_SECONDS).record(waited.max(0) as f64 / 1e6);
+        // A pass under way takes the new events to the seats it has not reached yet; the next
+        // pass (the permit stored here) takes them to the others.
+        self.appended.notify_one();
+    }
+
+    /// Serves the parked seats with what was appended, one pass each time, until the task is
+    /// aborted (by the fill task, as it ends).
+    async fn sweep(self: Arc<Self>) {
+        loop {
+            self.appended.notified().await;
+            let delivered = self.seats.serve(&self);
+            if delivered > 0 {
+                metrics::counter!(super::DELIVERIES).increment(delivered);
+                let newest = self.read().events.back().map(|d| d.item.event.received_at);
+                if let Some(newest) = newest {
+                    let waited = Timestamp::now().as_micros() - newest.as_micros();
+                    metrics::histogram!(super::LAG_SECONDS).record(waited.max(0) as f64 / 1e6);
+                }
             }
         }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -356,6 +380,8 @@ pub async fn fill(
         drop(tail);
         tokio::time::sleep(RETRY).await;
     }
+    let Some(started) = tail.upgrade() else { return };
+    let _sweeper = AbortOnDrop(tokio::spawn(started.sweep()));
     loop {
         // Marked seen before the read: a later commit wakes the next wait.
         let target = *committed.borrow_and_update();
