@@ -74,7 +74,7 @@ impl Wire {
         let mut slices = slices.as_mut_slice();
         while !slices.is_empty() {
             self.socket.writable().await?;
-            match self.write_now(slices) {
+            match self.socket.try_write_vectored(slices) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(written) => IoSlice::advance_slices(&mut slices, written),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -89,7 +89,7 @@ impl Wire {
         let mut rest = bytes;
         while !rest.is_empty() {
             self.socket.writable().await?;
-            match self.write_now(&[IoSlice::new(rest)]) {
+            match self.socket.try_write(rest) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(written) => rest = &rest[written..],
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -115,7 +115,7 @@ impl Wire {
         if total == 0 {
             return Sent::All;
         }
-        match self.write_now(&slices) {
+        match self.socket.try_write_vectored(&slices) {
             Ok(written) if written == total => Sent::All,
             Ok(0) | Err(_) => Sent::Nothing,
             Ok(written) => {
@@ -129,15 +129,6 @@ impl Wire {
                 Sent::Part(rest.freeze())
             }
         }
-    }
-
-    /// Writes what the socket takes now of `slices`, with one `sendmsg` (a socket's own call:
-    /// `writev` goes through the file layer first, a measurable share of fan-out's cost).
-    fn write_now(&self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-        let socket = &*self.socket;
-        socket.try_io(tokio::io::Interest::WRITABLE, || {
-            socket2::SockRef::from(socket).send_vectored(slices)
-        })
     }
 
     /// The slices of one chunk holding `frames` (its size line written into `size`); none when
