@@ -186,7 +186,8 @@ async fn respond(stream: TcpStream, response: Response<Body>, version: Version) 
         let wire = Arc::new(Wire::new(Arc::new(stream), false));
         wire.send_raw(&head).await?;
         drop(head);
-        return Box::pin(session.serve(wire)).await;
+        Box::pin(session.serve(wire)).await;
+        return Ok(());
     }
     let length = http_body::Body::size_hint(&body).exact();
     // HTTP/1.1 clients get a chunked body unless its length is known; HTTP/1.0 ones a body

@@ -495,10 +495,9 @@ impl Session {
 
     /// Runs on a plain connection's own socket (after the `101` went out through `wire`),
     /// parking on its tenant's tail whenever it can.
-    pub async fn serve(self, wire: Arc<Wire>) -> io::Result<()> {
+    pub async fn serve(self, wire: Arc<Wire>) {
         let seat = Seat::new(wire.clone(), Vec::new());
         self.run_on(Socket::Own(Own::new(wire)), Some(seat)).await;
-        Ok(())
     }
 
     async fn run_on(mut self, mut socket: Socket, seat: Option<Arc<Seat>>) {
