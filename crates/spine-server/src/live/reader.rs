@@ -578,13 +578,7 @@ impl Reader {
             let _ = self.heads.changed().await;
             return;
         }
-        let expiry = self.expiry;
-        let expired = async move {
-            match expiry {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        let expired = expiry_reached(self.expiry);
         let reads = self.reads.as_mut();
         let read_change = async move {
             match reads {
@@ -667,6 +661,14 @@ pub fn expiry_of(principal: &Principal) -> Option<Instant> {
     let end = expires_at.saturating_mul(1_000_000);
     let left = end.saturating_sub(Timestamp::now().as_micros()).saturating_add(1_000);
     Some(Instant::now() + Duration::from_micros(u64::try_from(left).unwrap_or(0)))
+}
+
+/// Resolves at `expiry` ([`expiry_of`]); never without one.
+pub async fn expiry_reached(expiry: Option<Instant>) {
+    match expiry {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 fn reset(reason: ResetReason, head: Seq, horizon: Seq) -> Output {

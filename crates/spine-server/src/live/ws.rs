@@ -31,7 +31,9 @@
 
 use super::hub::{ReadWake, Wakeups};
 use super::limits::StreamPermit;
-use super::reader::{expiry_of, End, Output, ReadOut, Reader, ReaderContext, Ready, Subscription};
+use super::reader::{
+    expiry_of, expiry_reached, End, Output, ReadOut, Reader, ReaderContext, Ready, Subscription,
+};
 use super::seat::{Framing, Place, Seat};
 use super::wire::{Wire, MAX_BATCH};
 use crate::auth::Principal;
@@ -521,12 +523,7 @@ impl Session {
         let lag = self.state.config.stream_max_lag;
         // Made once, not per message: each would register with the shutdown signal (shared by
         // every socket) or the timer again.
-        let mut expired = std::pin::pin!(async move {
-            match expiry {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending::<()>().await,
-            }
-        });
+        let mut expired = std::pin::pin!(expiry_reached(expiry));
         let mut stopping = std::pin::pin!(async move {
             let _ = shutdown.wait_for(|s| *s).await;
         });

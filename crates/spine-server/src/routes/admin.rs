@@ -223,7 +223,11 @@ pub async fn create_viewer_token(
     let Some(user) = user.filter(|_| errors.is_empty()) else {
         return Err(errors.into());
     };
-    let expires_at = Timestamp::now().plus_seconds(ttl);
+    // Tokens carry whole seconds: rounded up, so a token lives at least its `ttl` (rounded
+    // down, a one-second token minted late in a second expired at once).
+    let end = Timestamp::now().plus_seconds(ttl);
+    let whole = end.as_unix_seconds() + i64::from(end.as_micros() % 1_000_000 != 0);
+    let expires_at = Timestamp::from_micros(whole.saturating_mul(1_000_000)).unwrap_or(end);
     let title = format!("viewer token minted for {}", user.as_str());
     let data = json!({"user_id": user.as_str(), "ttl_seconds": ttl, "scope": input.scope});
     let action = Action::new("viewer_token.minted", "user", user.as_str(), title).with(data);
