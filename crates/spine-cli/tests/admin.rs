@@ -191,7 +191,11 @@ fn tiny_storage_bench(s: &Sandbox, extra: &[&str]) -> Vec<serde_json::Value> {
     let rows: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     let rows = rows.as_array().unwrap().clone();
     for r in &rows {
-        assert!(r["value"].as_f64().unwrap() > 0.0, "{r}");
+        let value = r["value"].as_f64().unwrap();
+        // How far the indexer fell behind may be nothing at this size; every other row measures
+        // something that takes time or space.
+        let may_be_zero = r["name"].as_str().unwrap().contains("indexer: most events behind");
+        assert!(value > 0.0 || (may_be_zero && value == 0.0), "{r}");
     }
     rows
 }
