@@ -5,8 +5,9 @@
 //! (nor a credential that expires: see [`super::reader::Reader::parkable`]), parks on a
 //! [`Seat`]: each subscription's filter, scope and position, and the socket, are left with the
 //! tail. After the tail's fill task appends events, the tail's sweeper serves every parked seat
-//! in one pass ([`Seats::serve`]): it scans the new events with each subscription's filter and scope and
-//! writes the matches straight to the socket, framed for its protocol, without waiting. A seat
+//! in one pass ([`Seats::serve`]): it scans the new events with each subscription's filter and
+//! scope and writes the matches straight to the socket, framed for its protocol, without
+//! waiting. A seat
 //! the pass cannot serve completely (the socket is full, it fell behind the tail, the write
 //! failed) is released: its task wakes, takes the positions and any unwritten rest back, and
 //! carries on as ordinary readers. Shutdown and purges release every seat (through
